@@ -1,0 +1,7 @@
+"""Entry point for ``python -m flows``."""
+
+import sys
+
+from flows.cli import main
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""Terminal output for the command line: quiet tracebacks and a readable segments table."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+from rich.console import Console
+from rich.table import Table
+
+from tasks.models import Segment
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a copy of each record without its traceback, so the run log stays one line."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        quiet = copy.copy(record)
+        quiet.exc_info = None
+        quiet.exc_text = None
+        quiet.stack_info = None
+        return self.inner.format(quiet)
+
+
+def hide_tracebacks() -> None:
+    """Strip tracebacks from console log handlers (Prefect's too); the API log keeps them."""
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler.formatter, _WithoutTraceback
+            ):
+                handler.setFormatter(_WithoutTraceback(handler.formatter))
+
+
+def print_segments(console: Console, segments: list[Segment], title: str) -> None:
+    """Print segments as a table: name, id, and how many other fields each carries."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("Name")
+    table.add_column("ID")
+    table.add_column("Other fields", justify="right")
+    for number, segment in enumerate(segments, start=1):
+        name = " ".join((segment.name or "(unnamed)").split())
+        table.add_row(str(number), name, segment.id, str(len(segment.extra)))
+    console.print(table)
+    console.print(f"{len(segments)} segment(s).")

@@ -1,0 +1,43 @@
+"""``segments_report``: fetch one account's segments and record them as artifacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from prefect import flow
+from pydantic import Field
+
+from flows.common import resolve_account
+from tasks.artifacts import publish_segments_artifact
+from tasks.models import Segment
+from tasks.segments import fetch_segments
+
+CredentialsName = Annotated[
+    str | None,
+    Field(
+        description=(
+            "Name of a saved BotPenguin Credentials block. Leave empty to use the "
+            "BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables."
+        )
+    ),
+]
+AccountLabel = Annotated[
+    str | None,
+    Field(
+        description=(
+            "Label for this account in artifact keys; defaults to the block name, "
+            "else BOTPENGUIN_ACCOUNT."
+        )
+    ),
+]
+
+
+@flow(name="botpenguin-segments-report", log_prints=False)
+async def segments_report(
+    credentials: CredentialsName = None, account: AccountLabel = None
+) -> list[Segment]:
+    """Fetch an account's segments and publish them as a table and a summary artifact."""
+    target = await resolve_account(credentials, account)
+    segments = await fetch_segments(target.credentials)
+    await publish_segments_artifact(segments, account=target.label, source=target.source)
+    return segments

@@ -1,0 +1,114 @@
+"""Segments as Prefect artifacts: a table per account and a markdown summary beside it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks.accounts import account_slug
+from tasks.models import Segment
+
+SCALAR_TYPES = (str, int, float, bool, type(None))
+SUMMARY_NAME_LIMIT = 50
+
+
+def segments_artifact_key(account: str) -> str:
+    """The stable key under which an account's segments table is kept across runs."""
+    return f"botpenguin-segments-{account_slug(account)}"
+
+
+def segment_table_rows(segments: list[Segment]) -> list[dict[str, Any]]:
+    """One row per segment: ``id``, ``name``, then every scalar field any segment has, sorted.
+
+    Nested fields are left out of the table (the UI cannot show them); exports keep them.
+    Every row carries every column so the table renders with a stable header.
+    """
+    records = [segment.to_record() for segment in segments]
+    others = sorted(
+        {
+            key
+            for record in records
+            for key, value in record.items()
+            if key not in ("id", "name") and isinstance(value, SCALAR_TYPES)
+        }
+    )
+    rows = []
+    for record in records:
+        row = {"id": record["id"], "name": record["name"]}
+        for key in others:
+            value = record.get(key)
+            row[key] = value if isinstance(value, SCALAR_TYPES) else None
+        rows.append(row)
+    return rows
+
+
+def segments_summary_markdown(segments: list[Segment], account: str, source: str) -> str:
+    """A short human summary: how many segments, from where, when, and their names."""
+    fetched_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [
+        f"# BotPenguin segments: {_md(account)}",
+        "",
+        f"**{len(segments)}** segment(s) fetched from `{source}` at {fetched_at}.",
+        "",
+    ]
+    if segments:
+        lines += ["| Name | ID |", "|---|---|"]
+        lines += [
+            f"| {_md(segment.name or '(unnamed)')} | `{segment.id}` |"
+            for segment in segments[:SUMMARY_NAME_LIMIT]
+        ]
+        if len(segments) > SUMMARY_NAME_LIMIT:
+            lines.append(f"\n... and {len(segments) - SUMMARY_NAME_LIMIT} more in the table.")
+    else:
+        lines.append("The account has no segments.")
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """Keep user text inside one markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+@task(name="publish-botpenguin-segments-artifact", tags=["botpenguin"], cache_policy=NO_CACHE)
+async def publish_segments_artifact(
+    segments: list[Segment], account: str = "default", source: str = "BotPenguin"
+) -> str:
+    """Record segments as a table artifact and a markdown summary, keyed per account.
+
+    Args:
+        segments: Segments from ``fetch_segments``.
+        account: The account's label; the table's key is ``botpenguin-segments-<account>``
+            (lowercased, dashes only) so each run adds a version to the same artifact.
+        source: Where the segments came from (the API host), shown in the summary.
+
+    Returns:
+        The table artifact's key.
+
+    Example:
+        Fetch and publish one account's segments:
+        ```python
+        from prefect import flow
+        from tasks import fetch_segments, publish_segments_artifact
+
+        @flow
+        async def record_segments() -> str:
+            segments = await fetch_segments()
+            return await publish_segments_artifact(segments, account="larkspur")
+        ```
+    """
+    key = segments_artifact_key(account)
+    await acreate_table_artifact(
+        segment_table_rows(segments),
+        key=key,
+        description=f"Segments of BotPenguin account {account!r} ({len(segments)}).",
+    )
+    await acreate_markdown_artifact(
+        segments_summary_markdown(segments, account, source),
+        key=f"{key}-summary",
+        description=f"Summary of BotPenguin account {account!r}.",
+    )
+    return key

@@ -1,0 +1,349 @@
+"""A thin async httpx client for the BotPenguin API. It never imports Prefect.
+
+It owns everything HTTP: the headers BotPenguin requires, timeouts, the envelope check, the
+translation of failures into ``tasks.errors`` and the retry policy in ``tasks.retry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from tasks.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BotPenguinError,
+    MissingTokenError,
+    RateLimitedError,
+    RequestRejectedError,
+    ResponseError,
+    ServerError,
+)
+from tasks.models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
+from tasks.retry import RetryPolicy, parse_retry_after
+from tasks.settings import DEFAULT_BASE_URL, BotPenguinSettings, validate_base_url
+
+SEGMENTS_PATH = "/inbox/segments"
+# BotPenguin answers a malformed token with a MongoDB ObjectId cast error (HTTP 400).
+TOKEN_FORMAT_ERROR = re.compile(r"12 bytes|24 hex characters", re.IGNORECASE)
+AUTH_FIX_HINT = (
+    "check BOTPENGUIN_API_TOKEN or the credentials block "
+    "(BotPenguin panel: More -> Developer -> API Access Token)"
+)
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+def _package_version() -> str:
+    try:
+        return version("prefect-botpenguin")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+USER_AGENT = f"prefect-botpenguin/{_package_version()} httpx/{httpx.__version__}"
+
+
+class _RetryableFailure(Exception):
+    """Internal: one attempt failed in a way the policy may retry."""
+
+    def __init__(
+        self, error: BotPenguinError, reason: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class BotPenguinClient:
+    """Calls the BotPenguin API with the required headers, one retry policy and clear errors.
+
+    Use it as ``async with BotPenguinClient(token) as client: await client.get_segments()``.
+    ``sleep``, ``clock`` and ``random`` are injectable so tests can check waits without waiting.
+    """
+
+    def __init__(
+        self,
+        api_token: SecretStr | str | None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        logger: Logger | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = random.random,
+    ) -> None:
+        token = api_token.get_secret_value() if isinstance(api_token, SecretStr) else api_token
+        if not token or not token.strip():
+            raise MissingTokenError(
+                "No BotPenguin API token configured: set BOTPENGUIN_API_TOKEN or use a "
+                "BotPenguinCredentials block (BotPenguin panel: More -> Developer -> "
+                "API Access Token)."
+            )
+        self._token = SecretStr(token.strip())
+        self.base_url = validate_base_url(base_url)
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.logger: Logger = logger or logging.getLogger("botpenguin")
+        self._sleep = sleep
+        self._clock = clock
+        self._random = random
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {self._token.get_secret_value()}",
+                "authtype": "Key",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            follow_redirects=False,  # a redirect must never carry the token to another host
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: BotPenguinSettings | None = None, **overrides: Any
+    ) -> BotPenguinClient:
+        """Build a client from ``BOTPENGUIN_*`` settings; keyword ``overrides`` win."""
+        from tasks.settings import load_settings
+
+        settings = settings or load_settings()
+        options: dict[str, Any] = {
+            "base_url": settings.base_url,
+            "connect_timeout": settings.connect_timeout,
+            "read_timeout": settings.read_timeout,
+            "retry_policy": RetryPolicy.from_settings(settings),
+            **overrides,
+        }
+        token = options.pop("api_token", settings.api_token)
+        return cls(token, **options)
+
+    def __repr__(self) -> str:
+        return f"BotPenguinClient(base_url={self.base_url!r}, api_token=SecretStr('**********'))"
+
+    async def __aenter__(self) -> BotPenguinClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get_segments(self) -> list[Segment]:
+        """``GET /inbox/segments``: every segment of the account, unknown fields kept."""
+        envelope = await self.request("GET", SEGMENTS_PATH)
+        return parse_segments(envelope.data)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> Envelope:
+        """Send one API call under the retry policy and return its successful envelope."""
+        policy = self.retry_policy
+        started = self._clock()
+        for attempt in range(1, policy.max_attempts + 1):
+            remaining = policy.deadline - (self._clock() - started)
+            try:
+                return await self._attempt(method, path, params, json, remaining)
+            except _RetryableFailure as failure:
+                elapsed = self._clock() - started
+                if attempt == policy.max_attempts:
+                    raise _give_up(failure.error, attempt, elapsed) from None
+                wait = failure.retry_after
+                if wait is None:
+                    wait = policy.backoff(attempt, self._random)
+                if elapsed + wait >= policy.deadline:
+                    raise _give_up(failure.error, attempt, elapsed, deadline=True) from None
+                self.logger.warning(
+                    "BotPenguin %s %s: %s; retry %d of %d in %.2fs",
+                    method,
+                    path,
+                    failure.reason,
+                    attempt,
+                    policy.max_attempts - 1,
+                    wait,
+                )
+                await self._sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        remaining: float,
+    ) -> Envelope:
+        target = f"{self.base_url}{path}"
+        try:
+            async with asyncio.timeout(max(remaining, 0.001)):
+                response = await self._http.request(method, path, params=params, json=json)
+        except (httpx.TimeoutException, TimeoutError):
+            error: BotPenguinError = APITimeoutError(
+                f"BotPenguin at {target} did not answer in time; check the network or raise "
+                "BOTPENGUIN_READ_TIMEOUT / BOTPENGUIN_DEADLINE."
+            )
+            raise _RetryableFailure(error, "timed out") from None
+        except httpx.ConnectError:
+            error = APIConnectionError(
+                f"Cannot connect to BotPenguin at {self.base_url}; check BOTPENGUIN_BASE_URL "
+                "and that the host is reachable."
+            )
+            raise _RetryableFailure(error, "connection failed") from None
+        except httpx.TransportError as exc:
+            error = APIConnectionError(
+                f"The connection to BotPenguin at {self.base_url} broke before the whole "
+                f"answer arrived ({type(exc).__name__}); try again later."
+            )
+            raise _RetryableFailure(error, "connection broke") from None
+        return self._check(response, method, path)
+
+    def _check(self, response: httpx.Response, method: str, path: str) -> Envelope:
+        """Map one HTTP response to an envelope or to the right error."""
+        status = response.status_code
+        what = f"BotPenguin {method} {path}"
+        if response.is_redirect:
+            location = httpx.URL(response.headers.get("location", "")).host or "another path"
+            raise RequestRejectedError(
+                f"{what} was redirected (HTTP {status}) to {location}; set BOTPENGUIN_BASE_URL "
+                "to the API host itself (the token is never sent to a redirect target).",
+                status_code=status,
+            )
+        api_message = self._api_message(response)
+        if status in (401, 403) or (status == 400 and TOKEN_FORMAT_ERROR.search(api_message)):
+            raise self._auth_error(status, api_message)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            limit = self.retry_policy.max_retry_after
+            if retry_after is not None and retry_after > limit:
+                raise RateLimitedError(
+                    f"{what}: rate limited and asked to wait {retry_after:.0f}s, longer than "
+                    f"BOTPENGUIN_MAX_RETRY_AFTER ({limit:.0f}s); try again later or raise it.",
+                    status_code=status,
+                )
+            limited: BotPenguinError = RateLimitedError(
+                f"{what}: still rate limited (HTTP 429); try again later.", status_code=status
+            )
+            raise _RetryableFailure(limited, "HTTP 429", retry_after)
+        if status >= 500:
+            error = ServerError(
+                f"{what}: server error HTTP {status} {response.reason_phrase}"
+                f"{_detail(api_message)}; BotPenguin may be down, try again later.",
+                status_code=status,
+            )
+            raise _RetryableFailure(error, f"HTTP {status}")
+        if status >= 400:
+            raise RequestRejectedError(
+                f"{what}: refused with HTTP {status} {response.reason_phrase}"
+                f"{_detail(api_message)}; check BOTPENGUIN_BASE_URL and the request.",
+                status_code=status,
+            )
+        return self._envelope(response, what)
+
+    def _envelope(self, response: httpx.Response, what: str) -> Envelope:
+        status = response.status_code
+        try:
+            payload = response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise ResponseError(
+                f"{what}: HTTP {status} with a body that is not JSON ({kind}, "
+                f"{len(response.content)} bytes); check BOTPENGUIN_BASE_URL points at the API.",
+                status_code=status,
+            ) from None
+        envelope = parse_envelope(payload, status_code=status)
+        if envelope.success:
+            return envelope
+        code = envelope.code
+        message = self._redact(_one_line(_message_text(envelope.message, envelope.data)))
+        if code in (401, 403) or TOKEN_FORMAT_ERROR.search(message):
+            raise self._auth_error(code or status, message)
+        error = ResponseError(
+            f"{what}: BotPenguin reported failure{_detail(message)} (code {code}).",
+            status_code=status,
+            retryable=code in RETRYABLE_ENVELOPE_CODES,
+        )
+        if error.retryable:
+            raise _RetryableFailure(error, f"success=false with code {code}")
+        raise error
+
+    def _auth_error(self, status: int, api_message: str) -> AuthenticationError:
+        if TOKEN_FORMAT_ERROR.search(api_message):
+            problem = "says the API token is malformed"
+        else:
+            reason = f": {api_message}" if api_message else ""
+            problem = f"rejected the API token (HTTP {status}{reason})"
+        return AuthenticationError(f"BotPenguin {problem}; {AUTH_FIX_HINT}.", status_code=status)
+
+    def _api_message(self, response: httpx.Response) -> str:
+        """The API's own explanation from an error body, one line, token removed."""
+        try:
+            payload = response.json()
+        except ValueError:
+            return ""
+        if not isinstance(payload, dict):
+            return ""
+        return self._redact(_one_line(_message_text(payload.get("message"), payload.get("data"))))
+
+    def _redact(self, text: str) -> str:
+        """Remove the token in case the API ever echoes it back in a message."""
+        return text.replace(self._token.get_secret_value(), "**********")
+
+
+def _message_text(message: Any, data: Any) -> str:
+    if isinstance(message, str) and message.strip():
+        return message
+    for candidate in (message, data):
+        if isinstance(candidate, list) and all(isinstance(m, str) for m in candidate):
+            return "; ".join(candidate)
+    return ""
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _detail(message: str) -> str:
+    return f" ({message})" if message else ""
+
+
+def _give_up(
+    error: BotPenguinError, attempts: int, elapsed: float, *, deadline: bool = False
+) -> BotPenguinError:
+    """The last attempt's error, its message extended with what the policy already tried."""
+    why = "the next wait would pass BOTPENGUIN_DEADLINE" if deadline else "no attempts left"
+    final = copy.copy(error)
+    final.message = (
+        f"{error.message.rstrip('.')} (gave up after {attempts} request"
+        f"{'s' if attempts != 1 else ''} in {elapsed:.1f}s: {why})."
+    )
+    final.args = (final.message,)
+    return final

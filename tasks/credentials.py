@@ -1,0 +1,68 @@
+"""The ``BotPenguinCredentials`` block: a saved token and host that build a client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.blocks.abstract import CredentialsBlock
+from pydantic import Field, SecretStr, field_validator
+
+from tasks.client import BotPenguinClient
+from tasks.errors import ConfigurationError
+from tasks.settings import DEFAULT_BASE_URL, BotPenguinSettings, load_settings, validate_base_url
+
+
+class BotPenguinCredentials(CredentialsBlock):
+    """A BotPenguin API token and the host it belongs to.
+
+    Timeouts and retry knobs still come from ``BOTPENGUIN_*`` settings, so one worker's
+    policy applies to every account it serves.
+
+    Example:
+        Load saved credentials and fetch segments:
+        ```python
+        from tasks.credentials import BotPenguinCredentials
+
+        credentials = BotPenguinCredentials.load("BLOCK_NAME")
+        async with credentials.get_client() as client:
+            segments = await client.get_segments()
+        ```
+    """
+
+    _block_type_name = "BotPenguin Credentials"
+    _block_type_slug = "botpenguin-credentials"
+    _logo_url = "https://cdn.botpenguin.com/assets/website/BotPenguin.svg"  # type: ignore[assignment]
+    _documentation_url = "https://partners.botpenguin.com/"  # type: ignore[assignment]
+    _description = "A BotPenguin API token and host, used to fetch an account's segments."
+
+    api_token: SecretStr = Field(
+        default=...,
+        description=(
+            "API token from the BotPenguin panel (More -> Developer -> API Access Token)."
+        ),
+    )
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description=(
+            "API host; use https://api.v7.botpenguin.com or a white-label host when yours differs."
+        ),
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        try:
+            return validate_base_url(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+
+    def get_client(
+        self, settings: BotPenguinSettings | None = None, **overrides: Any
+    ) -> BotPenguinClient:
+        """A client for this account; the caller closes it (``async with``)."""
+        return BotPenguinClient.from_settings(
+            settings or load_settings(),
+            api_token=self.api_token,
+            base_url=self.base_url,
+            **overrides,
+        )

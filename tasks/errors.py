@@ -1,0 +1,98 @@
+"""Every way a BotPenguin call can fail, as one exception tree.
+
+    BotPenguinError                 base: catch this to handle any failure of the pack
+    ├── ConfigurationError          settings are unusable; fix the configuration, nothing was sent
+    │   └── MissingTokenError       no API token configured; nothing was sent
+    ├── AuthenticationError         the API refused the token (401, 403, malformed token)
+    ├── RequestRejectedError        the API refused the request (other 4xx, redirects)
+    ├── RateLimitedError            429 beyond what the retry policy will wait for
+    ├── TransientError              a temporary failure that outlasted the retry budget
+    │   ├── ServerError             5xx from the API
+    │   ├── APITimeoutError         no answer within the configured timeouts
+    │   └── APIConnectionError      host unreachable, connection dropped or body truncated
+    └── ResponseError               the API answered 2xx but not with a valid envelope
+
+Every message is one line a user can act on and never contains the API token.
+``retryable`` tells Prefect's task-level retry filter whether another whole fetch may help.
+"""
+
+from __future__ import annotations
+
+
+class BotPenguinError(Exception):
+    """A BotPenguin operation failed; the message says what to do."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(BotPenguinError):
+    """The settings cannot work (bad base URL, bad timeout); nothing was sent."""
+
+
+class MissingTokenError(ConfigurationError):
+    """No API token is configured; nothing was sent."""
+
+
+class AuthenticationError(BotPenguinError):
+    """The API refused the token: wrong, revoked, malformed, or the authtype header missing."""
+
+
+class RequestRejectedError(BotPenguinError):
+    """The API refused the request itself (4xx other than auth and 429); retrying will not help."""
+
+
+class RateLimitedError(BotPenguinError):
+    """The API kept answering 429, or asked for a longer wait than the policy allows."""
+
+    retryable = True
+
+
+class TransientError(BotPenguinError):
+    """A temporary failure that lasted longer than the client's retry budget."""
+
+    retryable = True
+
+
+class ServerError(TransientError):
+    """The API answered 5xx on every attempt."""
+
+
+class APITimeoutError(TransientError):
+    """The API did not answer within the configured timeouts."""
+
+
+class APIConnectionError(TransientError):
+    """The host could not be reached, or the connection broke before the whole body arrived."""
+
+
+class ResponseError(BotPenguinError):
+    """The API answered 2xx with a body that is not a valid BotPenguin envelope."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retryable: bool = False
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retryable = retryable
+
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BotPenguinError",
+    "ConfigurationError",
+    "MissingTokenError",
+    "RateLimitedError",
+    "RequestRejectedError",
+    "ResponseError",
+    "ServerError",
+    "TransientError",
+]

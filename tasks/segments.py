@@ -1,0 +1,76 @@
+"""The ``fetch_segments`` task and the filter that decides which failures Prefect retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.tasks import Task
+
+from tasks.client import BotPenguinClient
+from tasks.credentials import BotPenguinCredentials
+from tasks.errors import BotPenguinError
+from tasks.models import Segment
+
+TASK_RETRIES = 2
+TASK_RETRY_DELAYS: list[float] = [10.0, 30.0]
+
+
+def retry_only_transient_failures(task: Task[Any, Any], task_run: TaskRun, state: State) -> bool:
+    """``retry_condition_fn``: retry a whole fetch only when another one may succeed.
+
+    Auth, bad-request and malformed-response errors fail at once (the client did not retry them
+    either); a bug in our own code is not retried, since running it again cannot fix it.
+    """
+    error = state.data
+    return isinstance(error, BotPenguinError) and error.retryable
+
+
+@task(
+    name="fetch-botpenguin-segments",
+    description="Fetch every segment of one BotPenguin account (GET /inbox/segments).",
+    retries=TASK_RETRIES,
+    retry_delay_seconds=TASK_RETRY_DELAYS,
+    retry_condition_fn=retry_only_transient_failures,
+    timeout_seconds=300,
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,  # every run must see the account as it is now
+)
+async def fetch_segments(credentials: BotPenguinCredentials | None = None) -> list[Segment]:
+    """Fetch all segments of one account.
+
+    The client retries single requests (429, 5xx, network) within its deadline; this task
+    retries the whole fetch twice more (after 10 s, then 30 s) for failures that outlast it.
+    Worst case with default settings: 3 fetches x 4 requests = 12 requests in about 4 minutes.
+
+    Args:
+        credentials: A saved ``BotPenguinCredentials`` block. When omitted, the token and host
+            come from ``BOTPENGUIN_API_TOKEN`` and ``BOTPENGUIN_BASE_URL``.
+
+    Returns:
+        The account's segments; every field the API sent is kept.
+
+    Example:
+        Fetch the segments of a saved account and count them:
+        ```python
+        from prefect import flow
+        from tasks import BotPenguinCredentials, fetch_segments
+
+        @flow
+        async def count_segments() -> int:
+            credentials = await BotPenguinCredentials.aload("BLOCK_NAME")
+            segments = await fetch_segments(credentials)
+            return len(segments)
+        ```
+    """
+    logger = get_run_logger()
+    if credentials is not None:
+        client = credentials.get_client(logger=logger)
+    else:
+        client = BotPenguinClient.from_settings(logger=logger)
+    async with client:
+        segments = await client.get_segments()
+    logger.info("Fetched %d segment(s) from %s", len(segments), client.base_url)
+    return segments
