@@ -1,0 +1,965 @@
+"""A BotPenguin-compatible HTTP server on loopback, with scripted faults.
+
+Why it exists: the integration needs something real to talk to when no BotPenguin account is
+at hand -- the offline demo (``python -m tasks.sandbox``), integration tests that exercise the
+retry policy against genuine sockets (503s, 429 with Retry-After, dropped and truncated
+responses), and benchmarks of fan-out concurrency. It mimics the documented envelope and the
+authentication rules of ``GET /inbox/segments`` (see ``/work/shared/reference``).
+
+All sample data is invented (a fictional shop, "Larkspur Tea Co."); nothing here is real
+customer data, and ``SANDBOX_TOKEN`` is not a secret.
+
+Standard library only and no Prefect import, so it starts in milliseconds in any process.
+It listens on loopback only, because the control endpoints under ``/_sandbox/`` (used by tests
+that run the CLI in a subprocess) have no authentication.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import ipaddress
+import json
+import re
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, MappingProxyType, TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "DEFAULT_PORT",
+    "INVALID_OBJECT_ID_MESSAGE",
+    "SAMPLE_SEGMENTS",
+    "SANDBOX_TOKEN",
+    "Fault",
+    "RequestRecord",
+    "SandboxServer",
+    "main",
+]
+
+SANDBOX_TOKEN: str = "sandbox-token-0000-sample-data"  # noqa: S105 - sample, not a secret
+"""The token the sandbox accepts by default. Sample data only; not a secret."""
+
+INVALID_OBJECT_ID_MESSAGE = (
+    "Argument passed in must be a single String of 12 bytes or a string of 24 hex characters"
+)
+"""What the real API answers (HTTP 400) when the bearer token is not an ObjectId."""
+
+CONTROL_PREFIX = "/_sandbox/"
+DEFAULT_PORT = 8765
+"""A fixed default so ``BOTPENGUIN_BASE_URL`` in a demo ``.env`` keeps working across runs."""
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+_MAX_BODY = 10 * 1024 * 1024
+_HEX24 = re.compile(r"[0-9a-fA-F]{24}")
+_FORBIDDEN_FAULT_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+_CUSTOMER_ID = "6a1c0ffee5a1e0000b0a7ea5"
+
+# Invented segments for the fictional "Larkspur Tea Co.". They deliberately include what a
+# real account can throw at exports and diffs: non-ASCII names, CSV-hostile characters,
+# nested objects, a field only one segment has, nulls and floats.
+SAMPLE_SEGMENTS: list[dict[str, Any]] = [
+    {
+        "_id": "6a1c0ffee5a1e0000b0a7e01",
+        "_customer": _CUSTOMER_ID,
+        "segmentName": "VIP tea club",
+        "description": "Larkspur Tea Co. customers tagged vip (invented sample data).",
+        "contactCount": 412,
+        "isActive": True,
+        "filters": [
+            {"field": "tags", "operator": "contains", "value": "vip"},
+            {"field": "hasOrdered", "operator": "equals", "value": True},
+        ],
+        "stats": {"averageOrderValue": 38.75, "currency": "USD"},
+        "createdAt": "2024-02-11T09:15:00.000Z",
+        "updatedAt": "2025-01-20T16:42:13.512Z",
+    },
+    {
+        "_id": "6a1c0ffee5a1e0000b0a7e02",
+        "_customer": _CUSTOMER_ID,
+        "segmentName": "Clientes de São Paulo",
+        "description": None,
+        "contactCount": 1287,
+        "isActive": True,
+        "filters": [{"field": "city", "operator": "equals", "value": "São Paulo"}],
+        "createdAt": "2024-03-02T12:00:00.000Z",
+        "updatedAt": "2024-11-05T08:30:45.000Z",
+    },
+    {
+        "_id": "6a1c0ffee5a1e0000b0a7e03",
+        "_customer": _CUSTOMER_ID,
+        "segmentName": "Café ☕ lovers",
+        "description": "Asked the bot about café blends or ordered a latte.",
+        "contactCount": 96,
+        "isActive": True,
+        "filters": [
+            {
+                "field": "attributes.favouriteDrink",
+                "operator": "in",
+                "value": ["café au lait", "flat white"],
+            },
+            {
+                "field": "lastSeenAt",
+                "operator": "within",
+                "value": {"amount": 30, "unit": "days"},
+            },
+        ],
+        "createdAt": "2024-05-17T18:05:09.000Z",
+        "updatedAt": "2024-05-17T18:05:09.000Z",
+    },
+    {
+        "_id": "6a1c0ffee5a1e0000b0a7e04",
+        "_customer": _CUSTOMER_ID,
+        "segmentName": "दिल्ली के ग्राहक",
+        "description": "Contacts whose language is Hindi and city is Delhi.",
+        "contactCount": 530,
+        "isActive": True,
+        "filters": [
+            {"field": "language", "operator": "equals", "value": "hi"},
+            {"field": "city", "operator": "equals", "value": "दिल्ली"},
+        ],
+        "createdAt": "2024-07-01T05:30:00.000Z",
+        "updatedAt": "2025-02-14T10:10:10.000Z",
+    },
+    {
+        "_id": "6a1c0ffee5a1e0000b0a7e05",
+        "_customer": _CUSTOMER_ID,
+        "segmentName": '抹茶ファン, "Gold" tier\nnorth region',
+        "description": 'Name has a comma, "double quotes" and a newline on purpose.',
+        "contactCount": 58,
+        "isActive": True,
+        "filters": [
+            {"field": "tags", "operator": "contains", "value": "matcha"},
+            {"field": "tier", "operator": "equals", "value": "gold"},
+        ],
+        "createdAt": "2024-09-09T09:09:09.000Z",
+        "updatedAt": "2024-12-24T23:59:59.999Z",
+    },
+    {
+        "_id": "6a1c0ffee5a1e0000b0a7e06",
+        "_customer": _CUSTOMER_ID,
+        "segmentName": "Lapsed subscribers (2023)",
+        "description": None,
+        "contactCount": 0,
+        "isActive": False,
+        "archivedReason": "Merged into the winter win-back campaign.",
+        "filters": [],
+        "createdAt": "2023-01-03T14:00:00.000Z",
+        "updatedAt": "2024-01-03T14:00:00.000Z",
+    },
+]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _envelope(success: bool, message: str, data: Any, code: int) -> bytes:
+    """Encode the real API's response envelope (UTF-8, non-ASCII kept as is)."""
+    payload = {"success": success, "message": message, "data": data, "code": code}
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def _json(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted answer to the next API request, so tests can provoke each failure mode.
+
+    ``body=None`` means the normal envelope for ``status``: the real data for 2xx, an error
+    envelope otherwise. ``drop`` closes the connection without answering; ``truncate`` sends
+    headers promising more body than is sent, then closes.
+    """
+
+    status: int = 200
+    body: bytes | str | dict[str, Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    latency: float = 0.0
+    drop: bool = False
+    truncate: bool = False
+    content_type: str = "application/json"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.status, bool) or not 200 <= self.status <= 599:
+            raise ValueError(f"Fault status must be 200-599, got {self.status!r}")
+        if self.latency < 0:
+            raise ValueError(f"Fault latency must be >= 0, got {self.latency!r}")
+        if self.drop and self.truncate:
+            raise ValueError("a Fault can drop or truncate, not both")
+        for name, value in self.headers.items():
+            if any(c in f"{name}{value}" for c in "\r\n\0"):
+                raise ValueError(f"Fault header {name!r} contains a line break")
+            if name.lower() in _FORBIDDEN_FAULT_HEADERS:
+                raise ValueError(f"Fault header {name!r} is managed by the sandbox")
+        # A read-only copy: a caller mutating its dict later must not change a queued fault.
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+
+    @classmethod
+    def status_code(cls, status: int) -> Fault:
+        """Answer with ``status`` and the normal envelope for it (e.g. 503)."""
+        return cls(status=status)
+
+    @classmethod
+    def retry_after(cls, status: int = 429, seconds: str | float = "1") -> Fault:
+        """Answer ``status`` with a ``Retry-After`` header (seconds or an HTTP date)."""
+        return cls(status=status, headers={"Retry-After": str(seconds)})
+
+    @classmethod
+    def malformed(
+        cls,
+        body: bytes | str = b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        *,
+        status: int = 200,
+        content_type: str = "text/html",
+    ) -> Fault:
+        """Answer with something that is not the JSON envelope (a proxy's HTML page, say)."""
+        return cls(status=status, body=body, content_type=content_type)
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        """Close the connection without sending any response."""
+        return cls(drop=True)
+
+    @classmethod
+    def truncated(cls, status: int = 200) -> Fault:
+        """Send half of the body after promising all of it, then close the connection."""
+        return cls(status=status, truncate=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``POST /_sandbox/faults``; bytes bodies go in ``body_text``."""
+        out: dict[str, Any] = {
+            "status": self.status,
+            "headers": dict(self.headers),
+            "latency": self.latency,
+            "drop": self.drop,
+            "truncate": self.truncate,
+            "content_type": self.content_type,
+        }
+        if isinstance(self.body, bytes):
+            # surrogateescape keeps non-UTF-8 bytes round-trippable through json.dumps.
+            out["body_text"] = self.body.decode("utf-8", "surrogateescape")
+        else:
+            out["body"] = self.body
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
+        """Inverse of :meth:`to_dict`; rejects unknown keys so typos fail loudly."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a fault must be a JSON object, got {type(data).__name__}")
+        known = {"status", "body", "body_text", "headers", "latency", "drop", "truncate"}
+        known.add("content_type")
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        if data.get("body") is not None and data.get("body_text") is not None:
+            raise ValueError("give a fault either 'body' or 'body_text', not both")
+        body: bytes | str | dict[str, Any] | None = data.get("body")
+        if body is not None and not isinstance(body, str | dict):
+            raise TypeError("fault 'body' must be a string, an object or null")
+        body_text = data.get("body_text")
+        if body_text is not None:
+            if not isinstance(body_text, str):
+                raise TypeError("fault 'body_text' must be a string")
+            body = body_text.encode("utf-8", "surrogateescape")
+        status = data.get("status", 200)
+        latency = data.get("latency", 0.0)
+        headers = data.get("headers") or {}
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise TypeError("fault 'status' must be an integer")
+        if not isinstance(latency, int | float) or isinstance(latency, bool):
+            raise TypeError("fault 'latency' must be a number")
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise TypeError("fault 'headers' must map strings to strings")
+        return cls(
+            status=status,
+            body=body,
+            headers=headers,
+            latency=float(latency),
+            drop=bool(data.get("drop", False)),
+            truncate=bool(data.get("truncate", False)),
+            content_type=str(data.get("content_type", "application/json")),
+        )
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """What the sandbox remembers about one API request: never header values or tokens."""
+
+    method: str
+    path: str
+    at: float
+    status: int | None
+    had_auth: bool
+
+
+@dataclass
+class _Entry:
+    """Mutable twin of RequestRecord: the status is only known once the answer is sent."""
+
+    method: str
+    path: str
+    at: float
+    had_auth: bool
+    status: int | None = None
+
+    def freeze(self) -> RequestRecord:
+        return RequestRecord(self.method, self.path, self.at, self.status, self.had_auth)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = JSON_CONTENT_TYPE
+    headers: Mapping[str, str] = field(default_factory=dict)
+    drop: bool = False
+    truncate: bool = False
+
+
+@dataclass(frozen=True)
+class _ApiCall:
+    """An authenticated API request, as handed to a route handler."""
+
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    token: str
+
+
+class _ApiError(Exception):
+    """Raised by a route handler to answer with an error envelope."""
+
+    def __init__(self, status: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.data: Any = [] if data is None else data
+
+
+_RouteHandler = Callable[[_ApiCall], Any]
+
+
+def _error(status: int, message: str, data: Any = None, **headers: str) -> _Reply:
+    body = _envelope(False, message, [] if data is None else data, status)
+    return _Reply(status, body, headers=headers)
+
+
+def _control_reply(status: int, payload: Any) -> _Reply:
+    return _Reply(status, _json(payload))
+
+
+def _loopback_bind_address(host: str) -> str:
+    """Return the address to bind, or raise ValueError for anything that is not loopback."""
+    if host.strip().lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise ValueError(
+            f"refusing to listen on {host!r}: the sandbox only binds to loopback "
+            "(127.0.0.1, ::1 or localhost)"
+        ) from None
+    if not address.is_loopback:
+        raise ValueError(
+            f"refusing to listen on {host}: the sandbox only binds to loopback "
+            "(127.0.0.1, ::1 or localhost) because its control endpoints have no auth"
+        )
+    return str(address)
+
+
+class SandboxServer:
+    """A BotPenguin look-alike on loopback that tests, demos and benchmarks can script.
+
+    Thread-safe: requests are served on a thread each, and faults, stats and data may be
+    changed from any thread while it runs.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        accounts: Mapping[str, list[dict[str, Any]]] | None = None,
+        latency: float = 0.0,
+    ) -> None:
+        bind_host = _loopback_bind_address(host)
+        if isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {port!r}")
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0, got {latency!r}")
+        if accounts is None:
+            accounts = {SANDBOX_TOKEN: SAMPLE_SEGMENTS}
+        if not accounts:
+            raise ValueError("accounts must hold at least one token")
+        self._lock = threading.Lock()
+        # Deep copies: set_segments or a caller's later edits must not leak either way.
+        self._accounts: dict[str, list[dict[str, Any]]] = {
+            token: copy.deepcopy(list(segments)) for token, segments in accounts.items()
+        }
+        self._token = next(iter(self._accounts))
+        self._latency = float(latency)
+        self._faults: deque[Fault] = deque()
+        self._entries: list[_Entry] = []
+        self._request_count = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Path -> method -> handler. New endpoints (e.g. the partner API) are one entry each;
+        # the handler receives an already authenticated call and returns the envelope's data.
+        self._api_routes: dict[str, dict[str, _RouteHandler]] = {
+            "/inbox/segments": {"GET": self._get_segments},
+        }
+        self._control_routes: dict[str, dict[str, Callable[[bytes], _Reply]]] = {
+            "/_sandbox/faults": {"POST": self._control_faults},
+            "/_sandbox/stats": {"GET": self._control_stats},
+            "/_sandbox/reset": {"POST": self._control_reset},
+            "/_sandbox/segments": {"POST": self._control_segments},
+        }
+        self._httpd = _HTTPServer((bind_host, port), self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Serve in a daemon thread, so a forgotten stop() never blocks interpreter exit."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this sandbox was stopped; create a new SandboxServer")
+            if self._thread is not None:
+                return self
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"botpenguin-sandbox:{self.port}",
+                daemon=True,
+            )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut idle keep-alive connections, so clients see a dead server."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        self._stopping.set()
+        if thread is not None:
+            self._httpd.shutdown()
+            thread.join(timeout=5)
+        self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"SandboxServer(url={self.url!r}, accounts={len(self._accounts)})"
+
+    # -- public properties -----------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = str(self._httpd.server_address[0])
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        """The first accepted token (the one demos and tests usually want)."""
+        return self._token
+
+    @property
+    def request_count(self) -> int:
+        """API requests received since start or reset(); control endpoints not counted."""
+        with self._lock:
+            return self._request_count
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of the API request log, oldest first."""
+        with self._lock:
+            return [entry.freeze() for entry in self._entries]
+
+    @property
+    def max_in_flight(self) -> int:
+        """Peak number of API requests handled at once, to check a client's concurrency cap."""
+        with self._lock:
+            return self._max_in_flight
+
+    @property
+    def latency(self) -> float:
+        with self._lock:
+            return self._latency
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def inject(self, *faults: Fault) -> None:
+        """Queue faults; each API request consumes the next one, then answers normally."""
+        for fault in faults:
+            if not isinstance(fault, Fault):
+                raise TypeError(f"inject() takes Fault objects, got {type(fault).__name__}")
+        with self._lock:
+            self._faults.extend(faults)
+
+    def reset(self) -> None:
+        """Forget queued faults and statistics (not data or latency) between test steps."""
+        with self._lock:
+            self._faults.clear()
+            self._entries.clear()
+            self._request_count = 0
+            self._max_in_flight = self._in_flight
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every API request by ``seconds`` from now on (faults add their own)."""
+        if seconds < 0:
+            raise ValueError(f"latency must be >= 0, got {seconds!r}")
+        with self._lock:
+            self._latency = float(seconds)
+
+    def set_segments(self, segments: list[dict[str, Any]], *, token: str | None = None) -> None:
+        """Replace one account's segments (default: the first token's), e.g. to test diffs.
+
+        An unknown ``token`` adds a new account.
+        """
+        copied = copy.deepcopy(list(segments))
+        with self._lock:
+            self._accounts[self._token if token is None else token] = copied
+
+    # -- request handling (called from handler threads) ------------------------------------
+
+    def _begin(self, method: str, path: str, had_auth: bool) -> _Entry:
+        entry = _Entry(method=method, path=path, at=time.monotonic(), had_auth=had_auth)
+        with self._lock:
+            self._entries.append(entry)
+            self._request_count += 1
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        return entry
+
+    def _end(self, entry: _Entry, status: int | None) -> None:
+        with self._lock:
+            entry.status = status
+            self._in_flight -= 1
+
+    def _respond(self, method: str, target: str, headers: Mapping[str, str]) -> _Reply:
+        """Answer one API request: next fault if any, else the emulated API."""
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+            delay = self._latency + (fault.latency if fault is not None else 0.0)
+        if delay > 0:
+            self._stopping.wait(delay)
+        split = urlsplit(target)
+        path = _normalise_path(split.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        if fault is not None:
+            return self._fault_reply(fault, method, path, query, headers)
+        route = self._api_routes.get(path)
+        if route is None:
+            return _error(404, f"Cannot {method} {path}")
+        handler = route.get(method)
+        if handler is None:
+            return _error(405, "Method Not Allowed", Allow=", ".join(sorted(route)))
+        auth = self._authenticate(headers)
+        if isinstance(auth, _Reply):
+            return auth
+        try:
+            data = handler(_ApiCall(method, path, query, auth))
+        except _ApiError as exc:
+            return _error(exc.status, exc.message, exc.data)
+        return _Reply(200, _envelope(True, "", data, 200))
+
+    def _authenticate(self, headers: Mapping[str, str]) -> str | _Reply:
+        """Apply the real API's auth rules; return the accepted token or the error reply."""
+        token = _bearer_token(headers.get("authorization"))
+        authtype = headers.get("authtype")
+        if token is None or authtype is None or authtype.strip() != "Key":
+            return _error(401, "Unauthorized")
+        with self._lock:
+            known = token in self._accounts
+        if known:
+            return token
+        if _HEX24.fullmatch(token):
+            return _error(401, "Invalid token")
+        return _error(400, INVALID_OBJECT_ID_MESSAGE)
+
+    def _fault_reply(
+        self,
+        fault: Fault,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+    ) -> _Reply:
+        if fault.drop:
+            return _Reply(0, drop=True)
+        body: bytes
+        if fault.body is None:
+            if 200 <= fault.status < 300:
+                data = self._real_data(method, path, query, headers)
+                body = _envelope(True, "", data, fault.status)
+            else:
+                body = _envelope(False, _phrase(fault.status), [], fault.status)
+        elif isinstance(fault.body, bytes):
+            body = fault.body
+        elif isinstance(fault.body, str):
+            body = fault.body.encode("utf-8")
+        else:
+            body = _json(fault.body)
+        return _Reply(
+            fault.status, body, fault.content_type, fault.headers, truncate=fault.truncate
+        )
+
+    def _real_data(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+    ) -> Any:
+        """Data for a 2xx fault: the caller's account if its token is valid, else the first."""
+        handler = self._api_routes.get(path, {}).get(method)
+        if handler is None:
+            return []
+        auth = self._authenticate(headers)
+        token = auth if isinstance(auth, str) else self._token
+        try:
+            return handler(_ApiCall(method, path, query, token))
+        except _ApiError:
+            return []
+
+    # -- API routes --------------------------------------------------------------------------
+
+    def _get_segments(self, call: _ApiCall) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._accounts[call.token])
+
+    # -- control routes (no auth; loopback only) --------------------------------------------
+
+    def _control(self, method: str, target: str, body: bytes) -> _Reply:
+        path = _normalise_path(urlsplit(target).path)
+        route = self._control_routes.get(path)
+        if route is None:
+            return _control_reply(404, {"error": f"unknown control endpoint {path}"})
+        handler = route.get(method)
+        if handler is None:
+            return _control_reply(405, {"error": f"{path} accepts {', '.join(sorted(route))}"})
+        try:
+            return handler(body)
+        except (ValueError, TypeError) as exc:
+            return _control_reply(400, {"error": str(exc)})
+
+    def _control_faults(self, body: bytes) -> _Reply:
+        payload = json.loads(body or b"[]")
+        items = payload if isinstance(payload, list) else [payload]
+        faults = [Fault.from_dict(item) for item in items]
+        self.inject(*faults)
+        with self._lock:
+            pending = len(self._faults)
+        return _control_reply(200, {"queued": len(faults), "pending": pending})
+
+    def _control_stats(self, body: bytes) -> _Reply:
+        with self._lock:
+            stats = {
+                "requests": self._request_count,
+                "max_in_flight": self._max_in_flight,
+                "in_flight": self._in_flight,
+                "pending_faults": len(self._faults),
+                "log": [
+                    {
+                        "method": e.method,
+                        "path": e.path,
+                        "status": e.status,
+                        "at": e.at,
+                        "had_auth": e.had_auth,
+                    }
+                    for e in self._entries
+                ],
+            }
+        return _control_reply(200, stats)
+
+    def _control_reset(self, body: bytes) -> _Reply:
+        self.reset()
+        return _control_reply(200, {"reset": True})
+
+    def _control_segments(self, body: bytes) -> _Reply:
+        payload = json.loads(body or b"{}")
+        if not isinstance(payload, dict) or not isinstance(payload.get("segments"), list):
+            raise ValueError('expected {"segments": [...], "token": optional}')
+        token = payload.get("token")
+        if token is not None and not isinstance(token, str):
+            raise TypeError("'token' must be a string")
+        self.set_segments(payload["segments"], token=token)
+        return _control_reply(200, {"segments": len(payload["segments"])})
+
+    # -- connection tracking (so stop() can cut keep-alive connections) ---------------------
+
+    def _track(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(conn)
+
+    def _untrack(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+
+def _normalise_path(path: str) -> str:
+    """Like Express's non-strict routing: a trailing slash names the same route."""
+    return path.rstrip("/") or "/"
+
+
+def _bearer_token(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its SandboxServer and never blocks or shouts on close."""
+
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive threads would otherwise hang server_close()
+
+    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a DNS lookup that can stall for
+        # seconds on some machines; the name is unused here.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up (or stop() cutting them) is normal here, not worth a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 plumbing only; what to answer is decided by SandboxServer."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "BotPenguinSandbox/1.0"
+    sys_version = ""
+    disable_nagle_algorithm = True  # headers and body are two writes; avoid delayed-ACK stalls
+
+    def version_string(self) -> str:
+        return self.server_version  # no Python version in the Server header
+
+    @property
+    def _sandbox(self) -> SandboxServer:
+        server = self.server
+        assert isinstance(server, _HTTPServer)
+        return server.sandbox
+
+    def setup(self) -> None:
+        super().setup()
+        self._sandbox._track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self._sandbox._untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request stderr logging: tests and the CLI stay quiet."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        target = self.path
+        path = urlsplit(target).path
+        if path.startswith(CONTROL_PREFIX) or path == CONTROL_PREFIX.rstrip("/"):
+            self._write(self._sandbox._control(self.command, target, body))
+            return
+        headers = {k.lower(): str(v) for k, v in self.headers.items()}
+        sandbox = self._sandbox
+        entry = sandbox._begin(self.command, target, "authorization" in headers)
+        reply: _Reply | None = None
+        try:
+            reply = sandbox._respond(self.command, target, headers)
+        except Exception:
+            reply = _error(500, "Internal Server Error")
+        finally:
+            # Recorded before writing: a client holding the answer must find it in the log.
+            sandbox._end(entry, None if reply is None or reply.drop else reply.status)
+        self._write(reply)
+
+    def _read_body(self) -> bytes | None:
+        """Consume the request body so the next request on this connection parses cleanly."""
+        if "chunked" in str(self.headers.get("Transfer-Encoding", "")).lower():
+            self.close_connection = True  # not worth decoding; answer, then hang up
+            return b""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError(raw)
+        except ValueError:
+            self.close_connection = True
+            self._write(_control_reply(400, {"error": "bad Content-Length"}))
+            return None
+        if length > _MAX_BODY:
+            self.close_connection = True
+            self._write(_control_reply(413, {"error": "request body too large"}))
+            return None
+        return self.rfile.read(length)
+
+    def _write(self, reply: _Reply) -> None:
+        if reply.drop:
+            self.close_connection = True
+            return
+        body = b"" if reply.status in _NO_BODY_STATUSES else reply.body
+        try:
+            self.send_response(reply.status)
+            if not any(name.lower() == "content-type" for name in reply.headers):
+                self.send_header("Content-Type", reply.content_type)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if reply.truncate:
+                # Promise the whole body, deliver half, hang up: a mid-transfer failure.
+                self.send_header("Content-Length", str(max(len(body), 1)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return
+            self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except OSError:
+            self.close_connection = True  # the client went away; nothing left to tell it
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sandbox in the foreground until Ctrl-C or SIGTERM; exit code 0 when stopped."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tasks.sandbox",
+        description="Serve invented BotPenguin sample data on loopback, for offline demos.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--token",
+        action="append",
+        help=f"accepted token; repeat for several accounts (default: {SANDBOX_TOKEN})",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every API request"
+    )
+    args = parser.parse_args(argv)
+    tokens: list[str] = args.token or [SANDBOX_TOKEN]
+    try:
+        server = SandboxServer(
+            args.host,
+            args.port,
+            accounts=dict.fromkeys(tokens, SAMPLE_SEGMENTS),
+            latency=args.latency,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: keep default handling
+            previous[sig] = signal.signal(sig, _on_signal)
+    label = "token" if len(tokens) == 1 else "tokens"
+    try:
+        # KeyboardInterrupt only if SIGINT could not be routed to _on_signal.
+        with server, contextlib.suppress(KeyboardInterrupt):
+            print(
+                f"BotPenguin sandbox (sample data) on {server.url}  {label}: {', '.join(tokens)}",
+                flush=True,
+            )
+            while not stop.is_set():
+                stop.wait(0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
