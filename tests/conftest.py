@@ -36,3 +36,13 @@ def sandbox_env(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Sand
     monkeypatch.setenv("BOTPENGUIN_API_TOKEN", sandbox.token)
     monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
     return sandbox
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The harness server's API URL, for subprocesses that should report to it."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url, "the Prefect test harness did not set PREFECT_API_URL"
+    return str(url)

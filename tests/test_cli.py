@@ -1,0 +1,131 @@
+"""``python -m flows report`` as a user runs it: a subprocess, real HTTP, real Prefect."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.sandbox import Fault, SandboxServer
+
+pytestmark = pytest.mark.integration
+WRONG_TOKEN = "0badc0de0badc0de0badc0de"
+MALFORMED_TOKEN = "not-an-objectid-token-xyz"
+
+
+def run_cli(
+    *args: str, tmp_path: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line in a fresh interpreter with a private Prefect home."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BOTPENGUIN_", "PREFECT_"))}
+    clean.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        COLUMNS="120",
+        **(env or {}),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "flows", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=tmp_path,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def api_env(
+    sandbox: SandboxServer, prefect_api_url: str, token: str | None = None
+) -> dict[str, str]:
+    return {
+        "BOTPENGUIN_BASE_URL": sandbox.url,
+        "BOTPENGUIN_API_TOKEN": token or sandbox.token,
+        "PREFECT_API_URL": prefect_api_url,
+    }
+
+
+def test_report_sandbox_prints_labelled_sample_segments_on_ephemeral_prefect(
+    tmp_path: Path,
+) -> None:
+    result = run_cli("report", "--sandbox", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "SAMPLE DATA" in result.stdout
+    assert "Clientes de São Paulo" in result.stdout
+    assert "6 segment(s)." in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_report_survives_503_then_429_retry_after(
+    tmp_path: Path, sandbox: SandboxServer, prefect_api_url: str
+) -> None:
+    sandbox.inject(Fault.status_code(503), Fault.retry_after(429, "1"))
+    result = run_cli("report", tmp_path=tmp_path, env=api_env(sandbox, prefect_api_url))
+    assert result.returncode == 0, result.stderr
+    assert sandbox.request_count == 3
+    second, third = sandbox.requests[1], sandbox.requests[2]
+    assert (second.status, third.status) == (429, 200)
+    assert third.at - second.at >= 1.0
+    assert "HTTP 503; retry 1 of 3" in result.stderr
+    assert "HTTP 429; retry 2 of 3 in 1.00s" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [(WRONG_TOKEN, "rejected the API token (HTTP 401"), (MALFORMED_TOKEN, "malformed")],
+    ids=["401", "400-token-format"],
+)
+def test_report_with_a_bad_token_fails_once_with_one_line(
+    tmp_path: Path, sandbox: SandboxServer, prefect_api_url: str, token: str, expected: str
+) -> None:
+    result = run_cli("report", tmp_path=tmp_path, env=api_env(sandbox, prefect_api_url, token))
+    assert result.returncode == 1
+    assert sandbox.request_count == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert expected in error_lines[0]
+    assert "BOTPENGUIN_API_TOKEN" in error_lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert token not in result.stderr + result.stdout
+
+
+def test_debug_shows_the_traceback(
+    tmp_path: Path, sandbox: SandboxServer, prefect_api_url: str
+) -> None:
+    env = api_env(sandbox, prefect_api_url, WRONG_TOKEN)
+    result = run_cli("report", "--debug", tmp_path=tmp_path, env=env)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    assert WRONG_TOKEN not in result.stderr + result.stdout
+
+
+def test_unreachable_host_is_one_line(tmp_path: Path, prefect_api_url: str) -> None:
+    env = {
+        "BOTPENGUIN_BASE_URL": "http://127.0.0.1:9",  # discard port: nothing listens
+        "BOTPENGUIN_API_TOKEN": WRONG_TOKEN,
+        "BOTPENGUIN_MAX_ATTEMPTS": "1",
+        "PREFECT_API_URL": prefect_api_url,
+    }
+    result = run_cli("report", tmp_path=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "error: Cannot connect to BotPenguin at http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_token_is_reported_before_any_request(
+    tmp_path: Path, sandbox: SandboxServer, prefect_api_url: str
+) -> None:
+    env = {"BOTPENGUIN_BASE_URL": sandbox.url, "PREFECT_API_URL": prefect_api_url}
+    result = run_cli("report", tmp_path=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "error: No BotPenguin API token configured" in result.stderr
+    assert sandbox.request_count == 0
+
+
+def test_sandbox_and_credentials_exclude_each_other(tmp_path: Path) -> None:
+    result = run_cli("report", "--sandbox", "--credentials", "x", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "exclude each other" in result.stderr

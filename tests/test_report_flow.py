@@ -1,0 +1,98 @@
+"""The fetch task and the report flow under a real (temporary) Prefect server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.report import segments_report
+from tasks.credentials import BotPenguinCredentials
+from tasks.errors import AuthenticationError, ServerError
+from tasks.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
+from tasks.segments import fetch_segments
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+async def latest_artifact(key: str) -> object:
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
+    assert artifacts, f"no artifact with key {key}"
+    data = max(artifacts, key=lambda a: a.created).data  # type: ignore[arg-type, return-value]
+    # Prefect stores a table artifact's rows as JSON text.
+    return json.loads(data) if isinstance(data, str) and data.startswith("[") else data
+
+
+async def test_report_publishes_table_and_summary_keyed_per_account(
+    sandbox_env: SandboxServer,
+) -> None:
+    segments = await segments_report(account="Larkspur Tea Co.")
+    assert [s.id for s in segments] == [s["_id"] for s in SAMPLE_SEGMENTS]
+
+    rows = await latest_artifact("botpenguin-segments-larkspur-tea-co")
+    assert isinstance(rows, list)
+    assert [row["id"] for row in rows] == [s["_id"] for s in SAMPLE_SEGMENTS]
+    assert [row["name"] for row in rows] == [s["segmentName"] for s in SAMPLE_SEGMENTS]
+    assert list(rows[0])[:2] == ["id", "name"]
+    assert all(set(row) == set(rows[0]) for row in rows), "every row has every column"
+    assert "filters" not in rows[0], "nested fields stay out of the table"
+
+    summary = await latest_artifact("botpenguin-segments-larkspur-tea-co-summary")
+    assert isinstance(summary, str)
+    assert "**6** segment(s)" in summary
+    assert "Clientes de São Paulo" in summary
+
+
+async def test_report_uses_a_saved_credentials_block(sandbox: SandboxServer) -> None:
+    await BotPenguinCredentials(api_token=sandbox.token, base_url=sandbox.url).save(
+        "reseller-one", overwrite=True
+    )
+    segments = await segments_report(credentials="reseller-one")
+    assert len(segments) == len(SAMPLE_SEGMENTS)
+    rows = await latest_artifact("botpenguin-segments-reseller-one")
+    assert isinstance(rows, list)
+    assert len(rows) == len(SAMPLE_SEGMENTS)
+
+
+async def test_unknown_credentials_block_is_a_clear_error() -> None:
+    from tasks.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="No BotPenguin Credentials block named 'nope'"):
+        await segments_report(credentials="nope")
+
+
+async def test_task_retries_a_whole_fetch_that_outlasts_the_client(
+    sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTPENGUIN_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("BOTPENGUIN_BACKOFF_BASE", "0")
+    monkeypatch.setenv("BOTPENGUIN_BACKOFF_CAP", "0")
+    sandbox_env.inject(Fault.status_code(503), Fault.status_code(503))
+    fast = fetch_segments.with_options(retry_delay_seconds=0)
+    segments = await fast()
+    assert len(segments) == len(SAMPLE_SEGMENTS)
+    assert sandbox_env.request_count == 3  # 2 by the client, then 1 by the task's retry
+
+
+async def test_task_gives_up_after_its_retries(
+    sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTPENGUIN_MAX_ATTEMPTS", "1")
+    sandbox_env.inject(*[Fault.status_code(500)] * 3)
+    with pytest.raises(ServerError, match="HTTP 500"):
+        await fetch_segments.with_options(retry_delay_seconds=0)()
+    assert sandbox_env.request_count == 3  # 1 fetch + 2 task retries, 1 request each
+
+
+async def test_auth_error_is_not_retried_by_the_task(
+    sandbox_env: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTPENGUIN_API_TOKEN", "not-a-valid-token")
+    with pytest.raises(AuthenticationError, match="malformed"):
+        await fetch_segments.with_options(retry_delay_seconds=0)()
+    assert sandbox_env.request_count == 1
