@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
 from flows.common import resolve_account
 from tasks.artifacts import publish_segments_artifact
 from tasks.models import Segment
 from tasks.segments import fetch_segments
 
-CredentialsName = Annotated[
-    str | None,
-    Field(
-        description=(
-            "Name of a saved BotPenguin Credentials block. Leave empty to use the "
-            "BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables."
-        )
-    ),
-]
-AccountLabel = Annotated[
-    str | None,
-    Field(
-        description=(
-            "Label for this account in artifact keys; defaults to the block name, "
-            "else BOTPENGUIN_ACCOUNT."
-        )
-    ),
-]
-
 
 @flow(name="botpenguin-segments-report", log_prints=False)
 async def segments_report(
-    credentials: CredentialsName = None, account: AccountLabel = None
+    credentials: str | None = None, account: str | None = None
 ) -> list[Segment]:
-    """Fetch an account's segments and publish them as a table and a summary artifact."""
+    """Fetch an account's segments and publish them as a table and a summary artifact.
+
+    Prefect's UI shows the Args below as each parameter's help text.
+
+    Args:
+        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
+            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        account: Label for this account in artifact keys; defaults to the block name, else
+            BOTPENGUIN_ACCOUNT.
+    """
     target = await resolve_account(credentials, account)
     segments = await fetch_segments(target.credentials)
     await publish_segments_artifact(segments, account=target.label, source=target.source)

@@ -1,0 +1,50 @@
+"""``segments_export``: fetch one account's segments and write them to a file, atomically."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from prefect import flow
+from pydantic import Field
+
+from flows.common import resolve_account
+from tasks.exports import ExportResult, export_segments, load_filesystem
+from tasks.formats import ExportFormat, format_for
+from tasks.segments import fetch_segments
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+@flow(name="botpenguin-segments-export", log_prints=False)
+async def segments_export(
+    destination: NonEmpty,
+    credentials: str | None = None,
+    account: str | None = None,
+    format: ExportFormat | None = None,
+    filesystem: str | None = None,
+) -> ExportResult:
+    """Fetch an account's segments and export them; a failed fetch writes nothing.
+
+    The destination, format and block are checked before fetching, so a typo fails at once.
+    Prefect's UI shows the Args below as each parameter's help text.
+
+    Args:
+        destination: Where to write: a local path (relative to the worker's directory), an
+            fsspec URL such as s3://bucket/segments.parquet, or a path inside the filesystem
+            block.
+        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
+            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        account: Label for this account in the artifact key; defaults to the block name,
+            else BOTPENGUIN_ACCOUNT.
+        format: File format (csv, json, jsonl or parquet). Leave empty to take it from the
+            destination's extension.
+        filesystem: Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g.
+            local-file-system/exports). Leave empty to write to the destination directly.
+    """
+    format_for(destination, format)
+    target = await resolve_account(credentials, account)
+    block = await load_filesystem(filesystem) if filesystem else None
+    segments = await fetch_segments(target.credentials)
+    return await export_segments(
+        segments, destination, format=format, filesystem=block, account=target.label
+    )

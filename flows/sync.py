@@ -1,0 +1,169 @@
+"""``segments_sync``: the automation people schedule -- one fetch feeding every step.
+
+Fetch once, then (each switched by a parameter) publish artifacts, export, and watch for
+changes. Steps run in that order and independently: an export that fails does not stop the
+change alert, and a failed notification comes last, after the export and the snapshot are
+written. The run fails if any step failed, naming each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.common import resolve_account
+from flows.watch import WatchResult, track_changes
+from tasks.artifacts import publish_segments_artifact
+from tasks.errors import BotPenguinError, SyncStepsFailedError
+from tasks.exports import ExportResult, export_segments, load_filesystem
+from tasks.formats import ExportFormat, format_for
+from tasks.notifications import check_notification_targets
+from tasks.segments import fetch_segments
+from tasks.snapshots import DEFAULT_STATE_DIR
+
+
+class ExportStep(BaseModel):
+    """Whether and where the sync writes an export."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="Write an export on every run.")
+    destination: str = Field(
+        default="exports/botpenguin-segments.csv",
+        min_length=1,
+        description=(
+            "A local path (relative to the worker's directory), an fsspec URL such as "
+            "s3://bucket/segments.parquet, or a path inside the filesystem block."
+        ),
+    )
+    format: ExportFormat | None = Field(
+        default=None,
+        description="csv, json, jsonl or parquet; empty takes it from the extension.",
+    )
+    filesystem: str | None = Field(
+        default=None,
+        description="Saved filesystem block to write into, as BLOCK-TYPE/NAME; may be empty.",
+    )
+
+
+class WatchStep(BaseModel):
+    """Whether the sync compares with the last snapshot, emits events and notifies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="Diff against the last snapshot and emit change events."
+    )
+    state: str = Field(
+        default=DEFAULT_STATE_DIR,
+        min_length=1,
+        description="Directory (local path or fsspec URL) keeping one snapshot per account.",
+    )
+    notify: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
+            "given here are stored with the flow run, so keep secret ones in a block."
+        ),
+    )
+    always_notify: bool = Field(
+        default=False, description="Send a message on every run, also when nothing changed."
+    )
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync run did; ``None`` for a step that was switched off."""
+
+    account: str
+    segment_count: int
+    artifact_key: str | None
+    export: ExportResult | None
+    watch: WatchResult | None
+
+
+@flow(name="botpenguin-segments-sync", log_prints=False)
+async def segments_sync(
+    credentials: str | None = None,
+    account: str | None = None,
+    publish_artifacts: bool = True,
+    export: ExportStep | None = None,
+    watch: WatchStep | None = None,
+) -> SyncResult:
+    """Fetch an account's segments once, then publish, export and watch them.
+
+    Prefect's UI shows the Args below as each parameter's help text.
+
+    Args:
+        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
+            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        account: Label for this account in artifact keys, snapshots and events; defaults to
+            the block name, else BOTPENGUIN_ACCOUNT.
+        publish_artifacts: Publish the segments table and summary artifacts.
+        export: The export step (off unless enabled).
+        watch: The change-detection and notification step (on by default).
+    """
+    export = export or ExportStep()
+    watch = watch or WatchStep()
+    logger = get_run_logger()
+    # Everything that can be checked without the API is checked first, so a typo in a
+    # destination or a notification target fails before anything is fetched or written.
+    if export.enabled:
+        format_for(export.destination, export.format)
+    filesystem = await load_filesystem(export.filesystem) if export.filesystem else None
+    if watch.enabled and watch.notify:
+        await check_notification_targets(watch.notify)
+    target = await resolve_account(credentials, account)
+
+    segments = await fetch_segments(target.credentials)
+    failures: list[tuple[str, BotPenguinError]] = []
+
+    artifact_key = None
+    if publish_artifacts:
+        artifact_key = await publish_segments_artifact(
+            segments, account=target.label, source=target.source
+        )
+    export_result = None
+    if export.enabled:
+        try:
+            export_result = await export_segments(
+                segments,
+                export.destination,
+                format=export.format,
+                filesystem=filesystem,
+                account=target.label,
+            )
+        except BotPenguinError as exc:
+            logger.error("Export step failed: %s", exc)
+            failures.append(("export", exc))
+    watch_result = None
+    if watch.enabled:
+        try:
+            watch_result = await track_changes(
+                segments,
+                account=target.label,
+                state=watch.state,
+                notify=watch.notify,
+                always_notify=watch.always_notify,
+                source=target.source,
+            )
+        except BotPenguinError as exc:
+            logger.error("Watch step failed: %s", exc)
+            failures.append(("watch", exc))
+
+    if len(failures) == 1:
+        raise failures[0][1]
+    if failures:
+        raise SyncStepsFailedError(
+            f"{len(failures)} sync steps failed: "
+            + "; ".join(f"{step}: {exc}" for step, exc in failures)
+        )
+    return SyncResult(
+        account=target.label,
+        segment_count=len(segments),
+        artifact_key=artifact_key,
+        export=export_result,
+        watch=watch_result,
+    )

@@ -1,0 +1,254 @@
+"""Words for people about a diff: a notification message and a markdown artifact.
+
+Both name every created, removed, renamed and changed segment with old and new values, capped
+so a large change stays readable (the events carry everything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks.accounts import account_slug
+from tasks.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
+from tasks.models import Segment
+
+MESSAGE_LIST_LIMIT = 20
+MESSAGE_FIELD_LIMIT = 5
+ARTIFACT_ROW_LIMIT = 200
+VALUE_WIDTH = 60
+
+
+def changes_artifact_key(account: str) -> str:
+    """The stable key of an account's change summary, one version per run."""
+    return f"botpenguin-changes-{account_slug(account)}"
+
+
+@dataclass(frozen=True)
+class ChangeMessage:
+    """A notification's subject and plain-text body."""
+
+    subject: str
+    body: str
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "(unnamed)").split())
+
+
+def _value(value: Any, width: int = VALUE_WIDTH) -> str:
+    shown = canonical_json(value)
+    return shown if len(shown) <= width else shown[: width - 1] + "…"
+
+
+def _field_changes(change: SegmentChange, skip: str | None = None) -> Iterator[str]:
+    for key in change.fields:
+        if key == skip:
+            continue
+        old = _value(change.before[key]) if key in change.before else "(absent)"
+        new = _value(change.after[key]) if key in change.after else "(absent)"
+        yield f"{key}: {old} -> {new}"
+
+
+def _change_line(change: SegmentChange) -> str:
+    if change.renamed:
+        head = f'"{_one_line(change.old_name)}" -> "{_one_line(change.name)}" [{change.id}]'
+    else:
+        head = f'"{_one_line(change.name)}" [{change.id}]'
+    details = list(_field_changes(change, skip=NAME_FIELD if change.renamed else None))
+    if len(details) > MESSAGE_FIELD_LIMIT:
+        more = len(details) - MESSAGE_FIELD_LIMIT
+        details = [*details[:MESSAGE_FIELD_LIMIT], f"and {more} more field(s)"]
+    return f"{head}: {'; '.join(details)}" if details else head
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    if not lines:
+        return []
+    shown = [f"  {line}" for line in lines[:MESSAGE_LIST_LIMIT]]
+    if len(lines) > MESSAGE_LIST_LIMIT:
+        shown.append(f"  ... and {len(lines) - MESSAGE_LIST_LIMIT} more")
+    return [f"{title} ({len(lines)}):", *shown]
+
+
+def summary_counts(diff: SegmentDiff) -> str:
+    """``1 created, 2 removed, 1 renamed, 3 changed`` (zeros left out)."""
+    counts = diff.counts()
+    counts["changed"] -= counts["renamed"]  # say each segment once
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no changes"
+
+
+def describe_changes(
+    diff: SegmentDiff | None,
+    account: str,
+    *,
+    segment_count: int,
+    previous_fetched_at: datetime | None = None,
+) -> ChangeMessage:
+    """Readable text naming every created, removed, renamed and changed segment (capped).
+
+    ``diff=None`` means there was no snapshot yet: the run recorded a baseline.
+    """
+    if diff is None:
+        return ChangeMessage(
+            subject=f"BotPenguin {account}: baseline recorded ({segment_count} segments)",
+            body=(
+                f'Account "{account}": no earlier snapshot, so this run recorded a baseline of '
+                f"{segment_count} segment(s). Changes are reported from the next run on."
+            ),
+        )
+    since = f" since {_when(previous_fetched_at)}" if previous_fetched_at else ""
+    if not diff:
+        return ChangeMessage(
+            subject=f"BotPenguin {account}: no segment changes",
+            body=f'Account "{account}": no segment changed{since} ({segment_count} segments).',
+        )
+    plain = [c for c in diff.changed if not c.renamed]
+    lines = [f'Account "{account}": {summary_counts(diff)}{since}.', ""]
+    lines += _section("Created", [f'+ "{_one_line(s.name)}" [{s.id}]' for s in diff.created])
+    lines += _section("Removed", [f'- "{_one_line(s.name)}" [{s.id}]' for s in diff.removed])
+    lines += _section("Renamed", [f"~ {_change_line(c)}" for c in diff.renamed])
+    lines += _section("Changed", [f"~ {_change_line(c)}" for c in plain])
+    return ChangeMessage(
+        subject=f"BotPenguin {account}: {summary_counts(diff)}", body="\n".join(lines)
+    )
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _cell(text: str) -> str:
+    """Keep text inside one markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _code(value: Any) -> str:
+    text = _cell(_value(value)).replace("`", "'")
+    return f"`{text}`"
+
+
+def changes_markdown(
+    diff: SegmentDiff | None,
+    account: str,
+    *,
+    segment_count: int,
+    previous_fetched_at: datetime | None = None,
+    fetched_at: datetime | None = None,
+) -> str:
+    """The artifact: a headline, then a table per kind of change with old and new values."""
+    fetched = _when(fetched_at or datetime.now(UTC))
+    lines = [f"# BotPenguin segment changes: {_cell(account)}", ""]
+    if diff is None:
+        lines.append(
+            f"**Baseline recorded**: {segment_count} segment(s) fetched at {fetched}. "
+            "Changes are reported from the next run on."
+        )
+        return "\n".join(lines)
+    since = _when(previous_fetched_at) if previous_fetched_at else "the previous snapshot"
+    lines.append(
+        f"Fetch at {fetched} compared with the snapshot of {since}: "
+        f"**{summary_counts(diff)}** ({segment_count} segments now)."
+    )
+    rows = 0
+
+    def table(title: str, header: list[str], body: list[list[str]]) -> None:
+        nonlocal rows
+        if not body:
+            return
+        lines.extend(["", f"## {title} ({len(body)})", ""])
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        room = max(ARTIFACT_ROW_LIMIT - rows, 0)
+        lines.extend("| " + " | ".join(row) + " |" for row in body[:room])
+        rows += min(len(body), room)
+        if len(body) > room:
+            lines.append(f"\n... and {len(body) - room} more row(s); see the change events.")
+
+    def named(segments: tuple[Segment, ...]) -> list[list[str]]:
+        return [[_cell(_one_line(s.name)), f"`{s.id}`"] for s in segments]
+
+    table("Created", ["Name", "ID"], named(diff.created))
+    table("Removed", ["Name", "ID"], named(diff.removed))
+    table(
+        "Renamed",
+        ["Old name", "New name", "ID"],
+        [
+            [_cell(_one_line(c.old_name)), _cell(_one_line(c.name)), f"`{c.id}`"]
+            for c in diff.renamed
+        ],
+    )
+    table(
+        "Changed fields",
+        ["Segment", "Field", "Before", "After"],
+        [
+            [
+                _cell(_one_line(c.name)),
+                f"`{key}`",
+                _code(c.before[key]) if key in c.before else "(absent)",
+                _code(c.after[key]) if key in c.after else "(absent)",
+            ]
+            for c in diff.changed
+            for key in c.fields
+            if key != NAME_FIELD  # renames have their own table
+        ],
+    )
+    return "\n".join(lines)
+
+
+@task(name="publish-botpenguin-changes-artifact", tags=["botpenguin"], cache_policy=NO_CACHE)
+async def publish_changes_artifact(
+    diff: SegmentDiff | None,
+    account: str,
+    segment_count: int,
+    previous_fetched_at: datetime | None = None,
+    fetched_at: datetime | None = None,
+) -> str:
+    """Record a markdown summary of the diff under ``botpenguin-changes-<account>``.
+
+    Args:
+        diff: What changed; None when this run recorded the baseline.
+        account: The account's label, part of the artifact key.
+        segment_count: How many segments the account has now.
+        previous_fetched_at: When the compared snapshot was taken.
+        fetched_at: When the new segments were fetched.
+
+    Returns:
+        The artifact's key.
+
+    Example:
+        Summarise the changes between two fetches:
+        ```python
+        from prefect import flow
+        from tasks import fetch_segments
+        from tasks.changes import publish_changes_artifact
+        from tasks.diff import diff_segments
+
+        @flow
+        async def summarise(previous: list) -> str:
+            current = await fetch_segments()
+            diff = diff_segments(previous, current)
+            return await publish_changes_artifact(diff, "larkspur", segment_count=len(current))
+        ```
+    """
+    key = changes_artifact_key(account)
+    markdown = changes_markdown(
+        diff,
+        account,
+        segment_count=segment_count,
+        previous_fetched_at=previous_fetched_at,
+        fetched_at=fetched_at,
+    )
+    outcome = "baseline" if diff is None else summary_counts(diff)
+    await acreate_markdown_artifact(
+        markdown,
+        key=key,
+        description=f"Segment changes of BotPenguin account {account!r}: {outcome}.",
+    )
+    return key

@@ -1,0 +1,227 @@
+"""Telling Prefect what changed: one event per segment, for automations to trigger on.
+
+    botpenguin.segment.created   payload before=None, after=<segment>
+    botpenguin.segment.removed   payload before=<segment>, after=None
+    botpenguin.segment.changed   payload before/after = the changed fields only;
+                                 a rename is a change with ``renamed: true``
+
+The resource is ``botpenguin.segment.<id>`` (named after the segment, with the labels
+``botpenguin.renamed`` and ``botpenguin.changed-fields`` on changes, so a trigger can match
+renames without reading payloads); the account is the related resource
+``botpenguin.account.<slug>`` with role ``account``.
+
+Event ids are derived from the account, the previous snapshot and the diff, so a watch run
+that fails after emitting and is run again re-sends the *same* events, which the Prefect
+server stores once. ``emit_change_events`` waits until the API returns every event it sent, so none
+is lost when a short-lived process (or its ephemeral server) exits right after the flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.accounts import account_slug
+from tasks.diff import SegmentDiff, canonical_json
+from tasks.errors import EventDeliveryError
+
+if TYPE_CHECKING:
+    from prefect.events import Event
+
+EVENT_CREATED = "botpenguin.segment.created"
+EVENT_REMOVED = "botpenguin.segment.removed"
+EVENT_CHANGED = "botpenguin.segment.changed"
+EVENT_ID_NAMESPACE = uuid.UUID("0f1d3a52-7c55-4a8e-9b6e-6f1a2b8c0d11")
+CONFIRM_TIMEOUT = 30.0
+"""Seconds to wait for the API to return emitted events (its persister flushes every ~5 s)."""
+CONFIRM_POLL_INTERVAL = 0.5
+READ_EVENTS_PAGE = 50  # the most POST /events/filter returns per page
+
+
+def account_resource(account: str) -> dict[str, str]:
+    """The account as a related resource of every change event."""
+    return {
+        "prefect.resource.id": f"botpenguin.account.{account_slug(account)}",
+        "prefect.resource.role": "account",
+        "prefect.resource.name": account,
+    }
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+def change_event_specs(
+    diff: SegmentDiff,
+    account: str,
+    *,
+    previous_fetched_at: datetime | None = None,
+    fetched_at: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Keyword arguments for ``emit_event``, one set per change.
+
+    Ids are derived from the account, ``previous_fetched_at`` and the diff when the diff is
+    anchored to a snapshot, so a re-run re-sends the same events; without an anchor they are
+    random, so the same change observed twice is never merged into one event.
+    """
+    occurred = fetched_at or datetime.now(UTC)
+    digest = hashlib.sha256(canonical_json(diff.to_dict()).encode()).hexdigest()
+    anchor = previous_fetched_at.isoformat() if previous_fetched_at else uuid.uuid4().hex
+    seed = f"{account_slug(account)}|{anchor}|{digest}"
+    related = [account_resource(account)]
+
+    def spec(
+        name: str, segment_id: str, label: str | None, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        resource = {
+            "prefect.resource.id": f"botpenguin.segment.{segment_id}",
+            "prefect.resource.name": label or segment_id,
+        }
+        if name == EVENT_CHANGED:
+            resource["botpenguin.renamed"] = str(payload["renamed"]).lower()
+            resource["botpenguin.changed-fields"] = ",".join(payload["fields"])
+        return {
+            "event": name,
+            "resource": resource,
+            "related": related,
+            "occurred": occurred,
+            "payload": {"account": account, **payload},
+            "id": uuid.uuid5(EVENT_ID_NAMESPACE, f"{seed}|{name}|{segment_id}"),
+        }
+
+    specs = [
+        spec(EVENT_CREATED, s.id, s.name, {"before": None, "after": s.to_api_dict()})
+        for s in diff.created
+    ]
+    specs += [
+        spec(EVENT_REMOVED, s.id, s.name, {"before": s.to_api_dict(), "after": None})
+        for s in diff.removed
+    ]
+    for change in diff.changed:
+        payload = change.to_dict()
+        del payload["id"], payload["name"]
+        specs.append(spec(EVENT_CHANGED, change.id, change.name, payload))
+    return specs
+
+
+def _without_values(spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec whose payload lost its before/after values, for events over the size limit."""
+    payload = {k: v for k, v in spec["payload"].items() if k not in ("before", "after")}
+    return {**spec, "payload": {**payload, "truncated": True}}
+
+
+async def confirm_events_delivered(
+    events: Sequence[Event],
+    *,
+    since: datetime,
+    timeout: float = CONFIRM_TIMEOUT,
+    poll_interval: float = CONFIRM_POLL_INTERVAL,
+) -> None:
+    """Wait until the Prefect API returns every event in ``events`` (``POST /events/filter``).
+
+    Raises ``EventDeliveryError`` when some are still missing after ``timeout`` seconds.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventIDFilter, EventOccurredFilter
+
+    pending = {event.id for event in events}
+    window = EventOccurredFilter(
+        since=since - timedelta(hours=1), until=datetime.now(UTC) + timedelta(hours=1)
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with get_client() as client:
+        while True:
+            ids = sorted(pending)
+            for start in range(0, len(ids), READ_EVENTS_PAGE):
+                chunk = ids[start : start + READ_EVENTS_PAGE]
+                page = await client.read_events(
+                    EventFilter(occurred=window, id=EventIDFilter(id=chunk)),
+                    limit=READ_EVENTS_PAGE,
+                )
+                pending.difference_update(event.id for event in page.events)
+            if not pending:
+                return
+            if loop.time() >= deadline:
+                raise EventDeliveryError(
+                    f"{len(pending)} of {len(events)} change event(s) did not reach the Prefect "
+                    f"API within {timeout:g} s; check the server's event persister and websocket "
+                    "access (a watch run keeps its old snapshot and re-sends them next time)."
+                )
+            await asyncio.sleep(poll_interval)
+
+
+@task(name="emit-botpenguin-change-events", tags=["botpenguin"], cache_policy=NO_CACHE)
+async def emit_change_events(
+    diff: SegmentDiff,
+    account: str,
+    previous_fetched_at: datetime | None = None,
+    fetched_at: datetime | None = None,
+    confirm_timeout: float | None = CONFIRM_TIMEOUT,
+) -> list[str]:
+    """Emit one Prefect event per created, removed or changed segment, and confirm delivery.
+
+    Args:
+        diff: What changed, from ``tasks.diff.diff_segments``.
+        account: The account's label (the related resource ``botpenguin.account.<slug>``).
+        previous_fetched_at: When the compared snapshot was taken. Given, it makes the event
+            ids repeatable, so re-running after a failure re-sends the same events (stored
+            once) instead of duplicates; omitted, every call emits new ids.
+        fetched_at: When the new segments were fetched; the events' ``occurred`` time.
+        confirm_timeout: Seconds to wait for the API to return every event; None skips it.
+
+    Returns:
+        The ids of the emitted events.
+
+    Example:
+        Emit the changes between two fetches:
+        ```python
+        from prefect import flow
+        from tasks import fetch_segments
+        from tasks.changes import emit_change_events
+        from tasks.diff import diff_segments
+
+        @flow
+        async def report_changes(previous: list) -> list[str]:
+            current = await fetch_segments()
+            return await emit_change_events(diff_segments(previous, current), "larkspur")
+        ```
+    """
+    from prefect.events import emit_event
+    from prefect.events.worker import should_emit_events
+    from prefect.exceptions import EventTooLarge
+
+    logger = get_run_logger()
+    specs = change_event_specs(
+        diff, account, previous_fetched_at=previous_fetched_at, fetched_at=fetched_at
+    )
+    if not specs:
+        return []
+    if not should_emit_events():
+        logger.warning("Prefect events are disabled here; %d change(s) not emitted", len(specs))
+        return []
+    emitted: list[Event] = []
+    for spec in specs:
+        try:
+            event = emit_event(**spec)
+        except EventTooLarge:
+            logger.warning("Event for %s is too large; sending it without values", spec["resource"])
+            event = emit_event(**_without_values(spec))
+        if event is None:
+            raise EventDeliveryError(
+                f"Prefect could not emit {spec['event']} for "
+                f"{spec['resource']['prefect.resource.id']}; see the Prefect log above for the "
+                "cause (a watch run keeps its old snapshot and re-sends it next time)."
+            )
+        emitted.append(event)
+    if confirm_timeout is not None:
+        since = previous_fetched_at or min(event.occurred for event in emitted)
+        await confirm_events_delivered(emitted, since=since, timeout=confirm_timeout)
+    logger.info("Emitted %d change event(s) for account %r", len(emitted), account)
+    return [str(event.id) for event in emitted]

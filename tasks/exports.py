@@ -1,0 +1,317 @@
+"""The ``export_segments`` task: segments to a local path, an fsspec URL or a filesystem block.
+
+Exports are atomic ("never lose data"): the whole file is serialised in memory first, so a
+serialisation error touches nothing, and it is then written so that a reader only ever sees
+the previous export or the complete new one. How, per destination:
+
+- local path, ``LocalFileSystem`` block: a hidden temp file (``.NAME.tmp-RANDOM``) in the
+  same directory, flushed to disk, then ``os.replace`` (an atomic rename on one filesystem);
+- fsspec URL on an object store (``memory://``, ``s3://``, ``gs://``, ``az://``,
+  ``abfs://``): one put of the whole object, which these stores only make visible complete;
+- any other fsspec URL (``file://``, ``sftp://``, ...), ``RemoteFileSystem`` block: a hidden
+  temp file next to the target, then ``fs.mv`` (a rename on file-like back-ends);
+- any other ``WritableFileSystem`` block (e.g. prefect-aws's ``S3Bucket``): one
+  ``write_path`` call with all the bytes, as atomic as that back-end's single write (an
+  object store's put is).
+
+A failed write removes its temp file, so no stray files are left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import acreate_link_artifact
+from prefect.blocks.core import Block
+from prefect.cache_policies import NO_CACHE
+from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.accounts import account_slug
+from tasks.errors import ConfigurationError, ExportError
+from tasks.formats import ExportFormat, format_for, serialise
+from tasks.models import Segment
+
+_USERINFO = re.compile(r"//[^/@\s]*@")
+OBJECT_STORE_PROTOCOLS = frozenset({"memory", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+"""fsspec protocols where one put is atomic per object, so no temp object + move is needed."""
+
+
+class ExportResult(BaseModel):
+    """What an export wrote, and where."""
+
+    model_config = ConfigDict(frozen=True)
+
+    destination: str = Field(
+        description="Where the export is: an absolute path or a URL, credentials removed."
+    )
+    url: str = Field(description="A link to the export (file:// for local files).")
+    format: ExportFormat = Field(description="The file format written.")
+    count: int = Field(ge=0, description="How many segments the export holds.")
+    size_bytes: int = Field(ge=0, description="Size of the written file in bytes.")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A resolved destination: how to show it, link to it, and write it atomically."""
+
+    shown: str
+    url: str
+    write: Callable[[bytes], Awaitable[Any]]
+    atomic: bool = True
+
+
+def export_artifact_key(account: str) -> str:
+    """The stable key of an account's export link artifact, one version per export."""
+    return f"botpenguin-export-{account_slug(account)}"
+
+
+async def load_filesystem(name: str) -> WritableFileSystem:
+    """Load a saved filesystem block by its slug, e.g. ``local-file-system/exports``."""
+    try:
+        block = await Block.aload(name)
+    except ValueError:
+        raise ConfigurationError(
+            f"No filesystem block {name!r} on this Prefect server; give it as "
+            "'BLOCK-TYPE/NAME' (e.g. 'local-file-system/exports') and create it under Blocks."
+        ) from None
+    if not isinstance(block, WritableFileSystem):
+        raise ConfigurationError(
+            f"Block {name!r} is a {type(block).__name__}, not a writable filesystem; use e.g. "
+            "a Local File System or Remote File System block."
+        )
+    return block
+
+
+async def write_export(
+    segments: list[Segment],
+    destination: str | os.PathLike[str],
+    format: ExportFormat | None = None,
+    filesystem: WritableFileSystem | None = None,
+) -> ExportResult:
+    """Serialise ``segments`` and write them atomically: the task without its artifact.
+
+    Raises ``ExportError`` (one line) for an unknown format, a value that is not JSON data, a
+    destination outside a block's base path, or a failed write; the previous export stays.
+    """
+    chosen = format_for(destination, format)
+    target = await asyncio.to_thread(_resolve, destination, filesystem)  # may connect: off-loop
+    data = await asyncio.to_thread(serialise, segments, chosen)
+    try:
+        await target.write(data)
+    except ExportError:
+        raise
+    except Exception as exc:
+        kept = " (the previous export there was not replaced)" if target.atomic else ""
+        raise ExportError(
+            f"Could not write the export to {target.shown}: {_reason(exc)}; check that the "
+            f"location is writable{kept}."
+        ) from exc
+    return ExportResult(
+        destination=target.shown,
+        url=target.url,
+        format=chosen,
+        count=len(segments),
+        size_bytes=len(data),
+    )
+
+
+@task(name="export-botpenguin-segments", tags=["botpenguin"], cache_policy=NO_CACHE)
+async def export_segments(
+    segments: list[Segment],
+    destination: str | os.PathLike[str],
+    format: ExportFormat | None = None,
+    filesystem: WritableFileSystem | None = None,
+    account: str = "default",
+) -> ExportResult:
+    """Write every segment, with every field, to a file atomically and link it as an artifact.
+
+    Columns are ``id, name, customer_id``, then every other field any segment has (sorted).
+    CSV writes nested values as JSON text; JSON and JSON Lines keep native types; Parquet
+    stores nested and mixed-type columns as JSON text (see ``tasks.formats.to_parquet``). The
+    write is atomic (see this module's docstring): a failure leaves the previous export as it
+    was and no temp files behind. Not retried: a failed write is reported, not repeated.
+
+    Args:
+        segments: Segments from ``fetch_segments``.
+        destination: A local path, an fsspec URL (``memory://``, ``s3://bucket/key``, ...; its
+            back-end must be installed) or, with ``filesystem``, a path inside that block.
+        format: ``"csv"``, ``"json"``, ``"jsonl"`` or ``"parquet"``; by default taken from
+            the destination's extension (``.ndjson`` also means JSON Lines).
+        filesystem: A ``WritableFileSystem`` block (``LocalFileSystem``,
+            ``RemoteFileSystem``, ...) to write into.
+        account: The account's label; the link artifact's key is
+            ``botpenguin-export-<account>`` (lowercased, dashes only).
+
+    Returns:
+        Where the export went, its format, how many segments and how many bytes.
+
+    Example:
+        Export one account's segments to Parquet:
+        ```python
+        from prefect import flow
+        from tasks import ExportResult, export_segments, fetch_segments
+
+        @flow
+        async def export_to_parquet() -> ExportResult:
+            segments = await fetch_segments()
+            return await export_segments(segments, "exports/segments.parquet")
+        ```
+    """
+    result = await write_export(segments, destination, format=format, filesystem=filesystem)
+    await acreate_link_artifact(
+        link=result.url,
+        link_text=result.destination,
+        key=export_artifact_key(account),
+        description=(
+            f"Export of BotPenguin account {account!r}: {result.count} segment(s) as "
+            f"{result.format.upper()} ({result.size_bytes} bytes)."
+        ),
+    )
+    get_run_logger().info(
+        "Exported %d segment(s) as %s to %s (%d bytes)",
+        result.count,
+        result.format.upper(),
+        result.destination,
+        result.size_bytes,
+    )
+    return result
+
+
+def _resolve(destination: str | os.PathLike[str], filesystem: WritableFileSystem | None) -> _Target:
+    """Work out where ``destination`` is and which atomic writer reaches it."""
+    location = os.fspath(destination)
+    if filesystem is None:
+        if "://" in location:
+            return _fsspec_target(location)
+        path = Path(location).expanduser().resolve()
+        return _local_target(path)
+    try:
+        # Prefect's own resolution, so the block's base-path containment check applies.
+        if isinstance(filesystem, LocalFileSystem):
+            return _local_target(filesystem._resolve_path(location))
+        if isinstance(filesystem, RemoteFileSystem):
+            url = filesystem._resolve_path(location)
+            return _fsspec_target(url, filesystem.filesystem)
+    except (ValueError, RuntimeError) as exc:  # outside the base path; back-end not installed
+        raise ExportError(f"Cannot export to {location!r}: {_reason(exc)}") from None
+    return _block_target(filesystem, location)
+
+
+def _local_target(path: Path) -> _Target:
+    return _Target(
+        shown=str(path),
+        url=path.as_uri(),
+        write=lambda data: asyncio.to_thread(_replace_local, path, data),
+    )
+
+
+def _fsspec_target(url: str, fs: Any = None) -> _Target:
+    import fsspec.core
+
+    shown = _without_secrets(url)
+    try:
+        if fs is None:
+            fs, path = fsspec.core.url_to_fs(url)
+        else:
+            path = fs._strip_protocol(url)
+    except ImportError as exc:
+        raise ExportError(
+            f"Cannot export to {shown}: the fsspec back-end for it is not installed "
+            f"({_reason(exc)})."
+        ) from None
+    except ValueError as exc:
+        raise ExportError(
+            f"Cannot export to {shown}: {_reason(exc)}; use a local path or an fsspec URL "
+            "such as memory://, file://, s3://bucket/key."
+        ) from None
+    except Exception as exc:  # the back-end could not connect (host down, refused, no access)
+        raise ExportError(
+            f"Cannot open {shown}: {_reason(exc)}; check the URL and that the storage is "
+            "reachable (the previous export there was not replaced)."
+        ) from exc
+    return _Target(
+        shown=shown,
+        url=shown,
+        write=lambda data: asyncio.to_thread(_replace_fsspec, fs, path, data),
+    )
+
+
+def _block_target(filesystem: WritableFileSystem, path: str) -> _Target:
+    shown = f"{path} ({type(filesystem).__name__} block)"
+
+    async def write(data: bytes) -> None:
+        written = filesystem.write_path(path, data)  # Prefect's async_dispatch may return a value
+        if inspect.isawaitable(written):
+            await written
+
+    return _Target(shown=shown, url=path, write=write, atomic=False)
+
+
+def _replace_local(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, flush it to disk, then rename it over."""
+    if path.is_dir():
+        raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(_temp_name(path.name))
+    try:
+        with open(temp, "xb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if path.exists():
+            shutil.copymode(path, temp)  # keep permissions a user set on the previous export
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        raise
+
+
+def _replace_fsspec(fs: Any, path: str, data: bytes) -> None:
+    """One put on object stores; elsewhere a temp file beside ``path``, then ``fs.mv``."""
+    if fs.isdir(path):
+        raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if protocols & OBJECT_STORE_PROTOCOLS:
+        fs.pipe_file(path, data)
+        return
+    parent, _, name = path.rpartition("/")
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    temp = f"{parent}/{_temp_name(name)}" if parent else _temp_name(name)
+    try:
+        fs.pipe_file(temp, data)
+        fs.mv(temp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):  # cleanup must not hide the original failure
+            if fs.exists(temp):
+                fs.rm(temp)
+        raise
+
+
+def _temp_name(name: str) -> str:
+    """Hidden and clearly temporary, so no glob for ``*.csv`` picks up a half-written file."""
+    return f".{name}.tmp-{secrets.token_hex(6)}"
+
+
+def _without_secrets(url: str) -> str:
+    """``url`` without a query string or user:password@ parts, for messages and artifacts."""
+    return _USERINFO.sub("//", url.split("?", 1)[0])
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one short line without URL credentials, preferring an OS error's text."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return _USERINFO.sub("//", " ".join(text.split()))[:300] or type(exc).__name__

@@ -1,0 +1,289 @@
+"""Snapshots: the last fetch of each account, kept so the next run can tell what changed.
+
+One JSON file per account, ``<state>/<account-slug>.json``, where ``state`` is a local
+directory or an fsspec URL (``memory://``, ``s3://bucket/prefix``, ... when that back-end is
+installed). Writes are atomic so a failed run leaves the previous snapshot byte-identical:
+locally a temporary file in the same directory is renamed over the old one; on object stores
+the snapshot is one single-object PUT, which readers see entirely or not at all; on other
+fsspec back-ends a temporary object is written and then moved into place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from tasks.accounts import account_slug
+from tasks.errors import SnapshotError
+from tasks.models import Segment
+
+DEFAULT_STATE_DIR = ".botpenguin/snapshots"
+"""Where ``segments_watch`` keeps snapshots unless told otherwise (relative to the cwd)."""
+
+SNAPSHOT_FORMAT = "prefect-botpenguin/segments-snapshot"
+SNAPSHOT_VERSION = 1
+# Back-ends where one write of a whole object is atomic (object stores, fsspec's memory).
+SINGLE_PUT_PROTOCOLS = frozenset(
+    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "memory"}
+)
+
+
+class Snapshot(BaseModel):
+    """One account's segments as fetched at ``fetched_at``, every API field kept."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    fetched_at: AwareDatetime
+    source: str | None = None
+    segments: tuple[Segment, ...]
+
+    def to_json_bytes(self) -> bytes:
+        """The file's content: metadata, then ``Segment.to_api_dict()`` of each segment."""
+        document: dict[str, Any] = {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "account": self.account,
+            "fetched_at": self.fetched_at.isoformat(),
+            "source": self.source,
+            "segment_count": len(self.segments),
+            "segments": [segment.to_api_dict() for segment in self.segments],
+        }
+        text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+        return (text + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, location: str) -> Snapshot:
+        """Parse a snapshot file; anything unexpected is a ``SnapshotError`` naming the file."""
+        fix = "move it aside to record a new baseline"
+        try:
+            document = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SnapshotError(
+                f"Snapshot {display_location(location)} is not valid UTF-8 JSON; {fix}."
+            ) from None
+        if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
+            raise SnapshotError(
+                f"{display_location(location)} is not a prefect-botpenguin snapshot; "
+                f"choose another state location or {fix}."
+            )
+        if document.get("version") != SNAPSHOT_VERSION:
+            raise SnapshotError(
+                f"Snapshot {display_location(location)} has version "
+                f"{document.get('version')!r}, this pack reads {SNAPSHOT_VERSION}; "
+                f"upgrade prefect-botpenguin or {fix}."
+            )
+        try:
+            return cls.model_validate(
+                {key: document.get(key) for key in ("account", "fetched_at", "source", "segments")}
+            )
+        except ValidationError as exc:
+            where = ", ".join(
+                sorted({".".join(str(p) for p in e["loc"][:2]) for e in exc.errors()})
+            )
+            raise SnapshotError(
+                f"Snapshot {display_location(location)} has invalid {where or 'content'}; {fix}."
+            ) from None
+
+
+def display_location(location: str) -> str:
+    """``location`` without any ``user:password@`` part, for messages and logs."""
+    parts = urlsplit(location)
+    if parts.scheme and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return location
+
+
+def snapshot_location(state: str, account: str) -> str:
+    """The file that holds ``account``'s snapshot inside the ``state`` directory or URL."""
+    return f"{state.rstrip('/')}/{account_slug(account)}.json"
+
+
+def _filesystem(location: str) -> tuple[Any, str]:
+    """fsspec's filesystem and path for ``location``, or a ``SnapshotError`` saying why not."""
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, path = url_to_fs(location)
+    except ImportError as exc:  # fsspec names the package to install, e.g. "Install s3fs ..."
+        raise SnapshotError(
+            f"Cannot open state location {display_location(location)}: {exc}"
+        ) from None
+    except ValueError:
+        raise SnapshotError(
+            f"State location {display_location(location)} uses a protocol fsspec does not "
+            "know; use a local directory or a URL such as s3://bucket/prefix."
+        ) from None
+    return fs, str(path)
+
+
+def read_snapshot(location: str) -> Snapshot | None:
+    """The snapshot at ``location``, or None when there is none yet (the first run)."""
+    fs, path = _filesystem(location)
+    try:
+        data = fs.cat_file(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SnapshotError(
+            f"Cannot read snapshot {display_location(location)} ({type(exc).__name__}); "
+            "check the state location and its permissions."
+        ) from None
+    return Snapshot.from_json_bytes(data, location)
+
+
+def write_snapshot(snapshot: Snapshot, location: str) -> None:
+    """Write ``snapshot`` to ``location`` atomically (see the module docstring)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    data = snapshot.to_json_bytes()  # serialise first: a failure here touches nothing
+    fs, path = _filesystem(location)
+    try:
+        if isinstance(fs, LocalFileSystem):
+            _replace_local_file(Path(path), data)
+        else:
+            _write_remote(fs, path, data)
+    except OSError as exc:
+        raise SnapshotError(
+            f"Cannot write snapshot {display_location(location)} ({type(exc).__name__}: "
+            f"{getattr(exc, 'strerror', None) or 'write failed'}); the previous snapshot is "
+            "unchanged. Check the state location and its permissions."
+        ) from None
+
+
+def _replace_local_file(path: Path, data: bytes) -> None:
+    """Temp file in the same directory, fsync, then rename over the target (POSIX-atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    # Make the rename itself durable; not every platform lets a directory be fsync'ed.
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _write_remote(fs: Any, path: str, data: bytes) -> None:
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    parent = path.rsplit("/", 1)[0] if "/" in path else ""
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    if protocols & SINGLE_PUT_PROTOCOLS:
+        fs.pipe_file(path, data)
+        return
+    temp_path = f"{parent}/.{path.rsplit('/', 1)[-1]}.tmp" if parent else f".{path}.tmp"
+    try:
+        fs.pipe_file(temp_path, data)
+        fs.mv(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm_file(temp_path)
+        raise
+
+
+@task(name="load-botpenguin-snapshot", tags=["botpenguin"], cache_policy=NO_CACHE)
+async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -> Snapshot | None:
+    """Load the last snapshot of an account, or None on its first run.
+
+    Args:
+        account: The account's label; the file is ``<state>/<account-slug>.json``.
+        state: Directory (local path or fsspec URL) that holds one snapshot per account.
+
+    Returns:
+        The previous snapshot, or None when none was recorded yet.
+
+    Example:
+        Tell whether an account has a baseline:
+        ```python
+        from prefect import flow
+        from tasks.snapshots import load_segments_snapshot
+
+        @flow
+        async def has_baseline() -> bool:
+            snapshot = await load_segments_snapshot("larkspur", state="memory://botpenguin")
+            return snapshot is not None
+        ```
+    """
+    location = snapshot_location(state, account)
+    snapshot = await asyncio.to_thread(read_snapshot, location)
+    logger = get_run_logger()
+    if snapshot is None:
+        logger.info(
+            "No snapshot at %s yet: this run records the baseline", display_location(location)
+        )
+    else:
+        logger.info(
+            "Loaded snapshot of %d segment(s) fetched at %s from %s",
+            len(snapshot.segments),
+            snapshot.fetched_at.isoformat(),
+            display_location(location),
+        )
+    return snapshot
+
+
+@task(name="save-botpenguin-snapshot", tags=["botpenguin"], cache_policy=NO_CACHE)
+async def save_segments_snapshot(
+    segments: list[Segment],
+    account: str,
+    state: str = DEFAULT_STATE_DIR,
+    fetched_at: datetime | None = None,
+    source: str | None = None,
+) -> str:
+    """Save an account's segments as its new snapshot, atomically.
+
+    Args:
+        segments: The segments just fetched.
+        account: The account's label; the file is ``<state>/<account-slug>.json``.
+        state: Directory (local path or fsspec URL) that holds one snapshot per account.
+        fetched_at: When the segments were fetched (default: now, UTC).
+        source: Where they came from (the API host), kept as metadata.
+
+    Returns:
+        The snapshot's location, without any credentials it may contain.
+
+    Example:
+        Fetch an account and record its snapshot:
+        ```python
+        from prefect import flow
+        from tasks import fetch_segments
+        from tasks.snapshots import save_segments_snapshot
+
+        @flow
+        async def record_snapshot() -> str:
+            segments = await fetch_segments()
+            return await save_segments_snapshot(segments, "larkspur", state="memory://botpenguin")
+        ```
+    """
+    location = snapshot_location(state, account)
+    snapshot = Snapshot(
+        account=account,
+        fetched_at=fetched_at or datetime.now(UTC),
+        source=source,
+        segments=tuple(segments),
+    )
+    await asyncio.to_thread(write_snapshot, snapshot, location)
+    shown = display_location(location)
+    get_run_logger().info("Saved snapshot of %d segment(s) to %s", len(segments), shown)
+    return shown
