@@ -1,0 +1,118 @@
+"""``python -m deployments.serve``: every deployment of ``prefect.yaml``, served from one process.
+
+The simplest way to run the flows on one machine: no work pool and no worker, only this
+process and a Prefect server. It builds the deployments from ``deployments/prefect.yaml``, so
+names, descriptions, tags, parameters, schedules and concurrency limits are exactly the ones
+``prefect deploy`` registers; the work pool and the build/pull steps do not apply here (flow
+runs are subprocesses of this process, started in its working directory: the repository root).
+Stopping the process (Ctrl-C) pauses the schedules until it is started again.
+
+Serve *instead of* deploying to a work pool, not on top of it: Prefect updates an existing
+pool deployment in place and leaves it unrunnable, so this refuses to start when one of the
+names is already deployed to a pool, and says which to delete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import Flow, get_client, serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
+from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectNotFound
+from prefect.schedules import Schedule
+
+from tasks.errors import ConfigurationError
+
+PREFECT_FILE = Path(__file__).with_name("prefect.yaml")
+
+
+def load_deployment_specs(path: Path = PREFECT_FILE) -> list[dict[str, Any]]:
+    """The ``deployments:`` entries of a prefect.yaml, with its YAML anchors resolved."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    specs = document.get("deployments") if isinstance(document, dict) else None
+    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+        raise ValueError(f"{path} has no 'deployments:' list; see Prefect's prefect.yaml format.")
+    return specs
+
+
+def load_flow(entrypoint: str) -> Flow[..., Any]:
+    """Import ``flows/report.py:segments_report`` as ``flows.report.segments_report``.
+
+    Importing by module name (not by file path, as ``prefect deploy`` does) keeps one copy of
+    each module in this process.
+    """
+    path, _, name = entrypoint.partition(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    candidate = getattr(module, name, None)
+    if not isinstance(candidate, Flow):
+        raise ValueError(f"Entrypoint {entrypoint!r} in {PREFECT_FILE.name} is not a flow.")
+    return candidate
+
+
+def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
+    """One ``prefect.yaml`` deployment entry as a deployment this process can serve."""
+    limit = spec.get("concurrency_limit")
+    return RunnerDeployment.from_flow(
+        load_flow(spec["entrypoint"]),
+        name=spec["name"],
+        description=spec.get("description"),
+        tags=spec.get("tags"),
+        paused=spec.get("paused"),
+        parameters=spec.get("parameters"),
+        schedules=[Schedule(**schedule) for schedule in spec.get("schedules") or []],
+        concurrency_limit=(
+            ConcurrencyLimitConfig.model_validate(limit) if isinstance(limit, dict) else limit
+        ),
+    )
+
+
+def build_deployments(path: Path = PREFECT_FILE) -> list[RunnerDeployment]:
+    """Every deployment of ``path``, in file order."""
+    return [build_deployment(spec) for spec in load_deployment_specs(path)]
+
+
+async def refuse_pool_deployments(deployments: list[RunnerDeployment]) -> None:
+    """Raise ``ConfigurationError`` if one of ``deployments`` is already deployed to a work pool."""
+    async with get_client() as client:
+        for deployment in deployments:
+            name = f"{deployment.flow_name}/{deployment.name}"
+            try:
+                existing = await client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            if existing.work_pool_name:
+                raise ConfigurationError(
+                    f"{name} is deployed to work pool {existing.work_pool_name!r}; serve instead "
+                    f"of deploying, not on top: run `prefect deployment delete {name}` first, "
+                    "or keep using a worker."
+                )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve every deployment until interrupted; 1 when one is already on a work pool."""
+    argparse.ArgumentParser(
+        prog="python -m deployments.serve",
+        description=(
+            "Serve every deployment of deployments/prefect.yaml, with its schedule, "
+            "from this process (no work pool or worker needed)."
+        ),
+    ).parse_args(argv)
+    deployments = build_deployments()
+    try:
+        asyncio.run(refuse_pool_deployments(deployments))
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    serve(*deployments)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

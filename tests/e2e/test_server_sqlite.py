@@ -1,0 +1,285 @@
+"""The README's "Run on a Prefect server", for real: SQLite server, process pool, worker, UI.
+
+The ``sqlite_stack`` fixture has already run every command of that section (see conftest);
+these tests check what the commands printed and then drive the deployments through the
+Prefect API and the UI. ``python -m deployments.serve`` runs last, because serving takes the
+deployments over from the work pool.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect, sync_playwright
+from prefect.utilities.callables import parameter_schema
+
+from deployments.serve import load_deployment_specs, load_flow
+from tasks.artifacts import segment_table_rows, segments_artifact_key
+from tasks.change_summary import changes_artifact_key
+from tasks.models import Segment
+from tasks.sandbox import SAMPLE_SEGMENTS
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = "botpenguin-segments-report/segments-report"
+EXPORT = "botpenguin-segments-export/segments-export"
+WATCH = "botpenguin-segments-watch/segments-watch"
+SYNC = "botpenguin-segments-sync/segments-sync"
+SAMPLE_IDS = [segment["_id"] for segment in SAMPLE_SEGMENTS]
+FLOW_RUN_SECONDS = 180
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `playwright install` is never used
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def expected_rows(segments: list[dict[str, object]]) -> list[dict[str, object]]:
+    return segment_table_rows([Segment.model_validate(segment) for segment in segments])
+
+
+def test_readme_run_completes_and_its_artifact_holds_the_sample_segments(sqlite_stack):
+    watched = sqlite_stack.output_of("prefect deployment run")
+    assert "prefect.flow-run.Completed" in watched, watched
+
+    inspected = sqlite_stack.output_of("prefect artifact inspect botpenguin-segments-default")
+    for segment in SAMPLE_SEGMENTS:
+        assert segment["_id"] in inspected
+
+    assert sqlite_stack.latest_rows("botpenguin-segments-default") == expected_rows(SAMPLE_SEGMENTS)
+
+
+def test_readme_event_stream_shows_the_run_state_changes(sqlite_stack):
+    stream = sqlite_stack.service("events")
+    stream.wait_for_output(r"prefect\.flow-run\.Completed prefect\.flow-run\.", timeout=30)
+
+
+def test_every_prefect_yaml_deployment_is_on_the_server_as_written(sqlite_stack):
+    for spec in load_deployment_specs():
+        flow = load_flow(spec["entrypoint"])
+        deployment = sqlite_stack.deployment(f"{flow.name}/{spec['name']}")
+
+        assert deployment["work_pool_name"] == "botpenguin"
+        assert deployment["description"] == spec["description"]
+        assert deployment["tags"] == spec["tags"]
+        assert deployment["parameters"] == spec["parameters"]
+        assert deployment["pull_steps"] == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+        ], "a process worker must start each run in the repository"
+        assert deployment["global_concurrency_limit"]["limit"] == 1
+        assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+        assert [
+            (s["schedule"]["cron"], s["schedule"]["timezone"], s["active"])
+            for s in deployment["schedules"]
+        ] == [(s["cron"], s["timezone"], s["active"]) for s in spec["schedules"]]
+
+        local = parameter_schema(flow).model_dump()
+        served = deployment["parameter_openapi_schema"]
+        assert served["properties"] == local["properties"], "the UI form is the flow's signature"
+        assert served.get("required", []) == local.get("required", [])
+
+
+def test_report_triggered_through_the_api_publishes_the_table(sqlite_stack):
+    run = sqlite_stack.run_deployment(REPORT, {"account": "E2E Report"})
+
+    key = segments_artifact_key("E2E Report")
+    assert key == "botpenguin-segments-e2e-report"
+    assert sqlite_stack.latest_rows(key) == expected_rows(SAMPLE_SEGMENTS)
+    keys = {artifact["key"] for artifact in sqlite_stack.run_artifacts(run["id"])}
+    assert {key, f"{key}-summary"} <= keys
+
+
+def test_export_triggered_through_the_api_writes_the_file(sqlite_stack, tmp_path):
+    destination = tmp_path / "exports" / "segments.csv"
+    run = sqlite_stack.run_deployment(
+        EXPORT, {"destination": str(destination), "account": "e2e-export"}
+    )
+
+    with destination.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["id"] for row in rows] == SAMPLE_IDS
+    assert rows[4]["name"] == SAMPLE_SEGMENTS[4]["segmentName"], "quotes and newlines survive"
+    artifacts = {a["key"]: a for a in sqlite_stack.run_artifacts(run["id"])}
+    link = artifacts["botpenguin-export-e2e-export"]["data"]  # Prefect keeps links as markdown
+    assert str(destination) in link
+
+
+def test_watch_triggered_through_the_api_emits_change_events(sqlite_stack, tmp_path):
+    token = "e2e-watch-account-token"
+    sqlite_stack.sandbox.set_segments(token, SAMPLE_SEGMENTS[:3])
+    sqlite_stack.save_credentials("e2e-watch", token)
+    parameters = {"credentials": "e2e-watch", "state": str(tmp_path / "snapshots")}
+
+    sqlite_stack.run_deployment(WATCH, parameters)  # records the baseline
+    renamed = {**SAMPLE_SEGMENTS[0], "segmentName": "VIP tea club (gold)"}
+    sqlite_stack.sandbox.set_segments(token, [renamed, SAMPLE_SEGMENTS[1]])
+    sqlite_stack.run_deployment(WATCH, parameters)
+
+    changed = f"botpenguin.segment.{SAMPLE_IDS[0]}"
+    removed = f"botpenguin.segment.{SAMPLE_IDS[2]}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = {
+            (event["event"], event["resource"]["prefect.resource.id"])
+            for event in sqlite_stack.events("botpenguin.segment.")
+        }
+        if {("botpenguin.segment.changed", changed), ("botpenguin.segment.removed", removed)} <= (
+            found
+        ):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"change events not stored; found {sorted(found)}")
+    sqlite_stack.service("events").wait_for_output(
+        rf"botpenguin\.segment\.changed {changed}", timeout=30
+    )
+
+
+def test_sync_triggered_through_the_api_publishes_exports_and_snapshots(sqlite_stack, tmp_path):
+    destination = tmp_path / "sync" / "segments.json"
+    state = tmp_path / "snapshots"
+    run = sqlite_stack.run_deployment(
+        SYNC,
+        {
+            "account": "e2e-sync",
+            "export": {"enabled": True, "destination": str(destination)},
+            "watch": {"state": str(state)},
+        },
+    )
+
+    assert sqlite_stack.latest_rows("botpenguin-segments-e2e-sync") == expected_rows(
+        SAMPLE_SEGMENTS
+    )
+    assert [segment["id"] for segment in json.loads(destination.read_text(encoding="utf-8"))] == (
+        SAMPLE_IDS
+    )
+    assert (state / "e2e-sync.json").is_file(), "the baseline snapshot"
+    keys = {artifact["key"] for artifact in sqlite_stack.run_artifacts(run["id"])}
+    assert {
+        "botpenguin-segments-e2e-sync",
+        "botpenguin-export-e2e-sync",
+        changes_artifact_key("e2e-sync"),
+    } <= keys
+
+
+def submit_run_form(page, failed: list[str]) -> None:
+    """Click Submit until the UI leaves the form for the deployment's runs.
+
+    On SQLite under load the server may answer 503 ("busy, try again"); Prefect's clients
+    retry it, the UI shows "Oops" instead, and a person clicks Submit again.
+    """
+    for _ in range(3):
+        page.get_by_role("button", name="Submit").click()
+        try:
+            page.wait_for_url(lambda url: not urlsplit(url).path.endswith("/run"), timeout=30_000)
+            return
+        except PlaywrightTimeoutError:
+            if not any(line.startswith("503 ") for line in failed):
+                raise
+    pytest.fail(f"the server kept refusing the run: {failed}")
+
+
+def test_custom_run_from_the_ui_shows_the_segments_table(sqlite_stack):
+    """Deployment page, Run, Custom run, fill the form, Submit; then the run and its table."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (never a downloaded browser)")
+    deployment = sqlite_stack.deployment(REPORT)
+    run_name = f"ui-e2e-{uuid.uuid4().hex[:8]}"
+    screenshot = ROOT / "test-output" / "ui-segments-artifact.png"
+    screenshot.parent.mkdir(exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        failed: list[str] = []  # API answers the UI turned into an "Oops" toast, for the report
+        page.on(
+            "response",
+            lambda r: (
+                failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None
+            ),
+        )
+        try:
+            page.goto(f"{sqlite_stack.ui_url}/deployments/deployment/{deployment['id']}")
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run").click()
+
+            def parameter(name: str):
+                label = page.locator(
+                    ".schema-form-property__label", has_text=re.compile(rf"^{name}\b")
+                )
+                return page.locator(".schema-form-property").filter(has=label)
+
+            # The form is filled from the deployment's parameters once they load.
+            expect(parameter("credentials").locator("textarea")).to_have_value("default")
+            expect(parameter("account")).to_contain_text("artifact keys")  # the help text
+            page.locator(".flow-run-name-input input").fill(run_name)
+            parameter("account").get_by_role("button", name="str", exact=True).click()
+            parameter("account").locator("textarea").fill("UI E2E")
+            submit_run_form(page, failed)
+
+            page.get_by_role("link", name=run_name, exact=True).first.click()
+            state = page.locator(".state-badge").first
+            expect(state).to_have_text(
+                re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
+            )
+            expect(state).to_have_text(re.compile("Completed"))
+            page.get_by_text("Artifacts", exact=True).click()
+            page.get_by_role("link").filter(has_text="botpenguin-segments-ui-e2e").filter(
+                has_text="TABLE"
+            ).click()
+            table = page.get_by_role("table")
+            for segment in SAMPLE_SEGMENTS:
+                expect(table).to_contain_text(segment["_id"])
+            expect(table).to_contain_text("Clientes de São Paulo")
+        except Exception as exc:
+            raise AssertionError(f"UI step failed; failed API calls: {failed}") from exc
+        finally:
+            page.screenshot(path=screenshot, full_page=True)
+            browser.close()
+
+    runs = sqlite_stack.api(
+        "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [run_name]}}}
+    )
+    assert [run["parameters"] for run in runs] == [{"credentials": "default", "account": "UI E2E"}]
+
+
+def test_readme_serve_refuses_pool_deployments_then_serves_without_a_worker(sqlite_stack):
+    """README: on one machine, serve instead of pool and worker; stopping pauses schedules."""
+    sqlite_stack.service("worker").stop()
+    command = sqlite_stack.readme_command("python -m deployments.serve")
+
+    refused = sqlite_stack.start("serve-refused", sqlite_stack.argv(command))
+    assert refused.process.wait(timeout=120) == 1
+    assert f"error: {REPORT} is deployed to work pool 'botpenguin'" in refused.output()
+    for spec in load_deployment_specs():  # what the message says to do
+        flow = load_flow(spec["entrypoint"])
+        deployment = sqlite_stack.deployment(f"{flow.name}/{spec['name']}")
+        sqlite_stack.api("DELETE", f"/deployments/{deployment['id']}")
+
+    sqlite_stack.execute(command)
+    serve = sqlite_stack.service("serve")
+    assert sqlite_stack.deployment(REPORT)["work_pool_name"] is None
+    run = sqlite_stack.run_deployment(REPORT, {"account": "e2e-served"})
+    assert run["id"] in serve.output(), "the serve process ran it"
+    assert sqlite_stack.latest_rows("botpenguin-segments-e2e-served") == expected_rows(
+        SAMPLE_SEGMENTS
+    )
+
+    serve.stop()
+    assert sqlite_stack.deployment(REPORT)["paused"], "stopping serve pauses the schedules"

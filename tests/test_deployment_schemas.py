@@ -1,0 +1,294 @@
+"""``deployments/prefect.yaml`` and ``python -m deployments.serve``, checked without a server.
+
+The pins below are what the Prefect UI's run form shows for each deployment: every field's
+name (in form order), type, prefilled value and help text. A change to a flow's signature or
+docstring, or to a deployment's parameters, must change a pin here on purpose.
+The end-to-end suite checks that a real server stores the same schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect.cli.deploy._models import DeploymentConfig, PrefectYamlModel, RawScheduleConfig
+from prefect.utilities.callables import parameter_schema
+from prefect.utilities.schema_tools import validate
+
+from deployments.serve import PREFECT_FILE, build_deployments, load_deployment_specs, load_flow
+
+CREDENTIALS = (
+    "string | null",
+    "default",
+    "Name of a saved BotPenguin Credentials block. Leave empty to use the "
+    "BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.",
+)
+EXPORT_DESTINATION = "out/botpenguin-segments-default.csv"
+SNAPSHOTS = ".botpenguin/snapshots"
+
+FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
+    "segments-report": {
+        "credentials": CREDENTIALS,
+        "account": (
+            "string | null",
+            None,
+            "Label for this account in artifact keys; defaults to the block name, else "
+            "BOTPENGUIN_ACCOUNT.",
+        ),
+    },
+    "segments-export": {
+        "destination": (
+            "string",
+            EXPORT_DESTINATION,
+            "Where to write: a local path (relative to the worker's directory), an fsspec URL "
+            "such as s3://bucket/segments.parquet, or a path inside the filesystem block.",
+        ),
+        "credentials": CREDENTIALS,
+        "account": (
+            "string | null",
+            None,
+            "Label for this account in the artifact key; defaults to the block name, else "
+            "BOTPENGUIN_ACCOUNT.",
+        ),
+        "format": (
+            "enum[csv,json,jsonl,parquet] | null",
+            None,
+            "File format (csv, json, jsonl or parquet). Leave empty to take it from the "
+            "destination's extension.",
+        ),
+        "filesystem": (
+            "string | null",
+            None,
+            "Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g. "
+            "local-file-system/exports). Leave empty to write to the destination directly.",
+        ),
+    },
+    "segments-watch": {
+        "credentials": CREDENTIALS,
+        "account": (
+            "string | null",
+            None,
+            "Label for this account in snapshots, events and artifact keys; defaults to the "
+            "block name, else BOTPENGUIN_ACCOUNT.",
+        ),
+        "state": (
+            "string",
+            SNAPSHOTS,
+            "Directory that keeps one snapshot per account: a local path or an fsspec URL such "
+            "as s3://bucket/botpenguin (the back-end's package must be installed).",
+        ),
+        "notify": (
+            "array[string] | null",
+            None,
+            "Where to send the change message: names of saved notification blocks (Slack, "
+            "Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given "
+            "here are stored with the flow run, so keep secret ones in a block.",
+        ),
+        "always_notify": (
+            "boolean",
+            False,
+            "Send a message on every run, also when nothing changed or a baseline was recorded.",
+        ),
+    },
+    "segments-sync": {
+        "credentials": CREDENTIALS,
+        "account": (
+            "string | null",
+            None,
+            "Label for this account in artifact keys, snapshots and events; defaults to the "
+            "block name, else BOTPENGUIN_ACCOUNT.",
+        ),
+        "publish_artifacts": (
+            "boolean",
+            True,
+            "Publish the segments table and summary artifacts.",
+        ),
+        "export": ("ExportStep | null", ..., "The export step (off unless enabled)."),
+        "export.enabled": ("boolean", False, "Write an export on every run."),
+        "export.destination": (
+            "string",
+            EXPORT_DESTINATION,
+            "A local path (relative to the worker's directory), an fsspec URL such as "
+            "s3://bucket/segments.parquet, or a path inside the filesystem block.",
+        ),
+        "export.format": (
+            "enum[csv,json,jsonl,parquet] | null",
+            None,
+            "csv, json, jsonl or parquet; empty takes it from the extension.",
+        ),
+        "export.filesystem": (
+            "string | null",
+            None,
+            "Saved filesystem block to write into, as BLOCK-TYPE/NAME; may be empty.",
+        ),
+        "watch": (
+            "WatchStep | null",
+            ...,
+            "The change-detection and notification step (on by default).",
+        ),
+        "watch.enabled": (
+            "boolean",
+            True,
+            "Diff against the last snapshot and emit change events.",
+        ),
+        "watch.state": (
+            "string",
+            SNAPSHOTS,
+            "Directory (local path or fsspec URL) keeping one snapshot per account.",
+        ),
+        "watch.notify": (
+            "array[string]",
+            [],
+            "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
+            "given here are stored with the flow run, so keep secret ones in a block.",
+        ),
+        "watch.always_notify": (
+            "boolean",
+            False,
+            "Send a message on every run, also when nothing changed.",
+        ),
+    },
+}
+"""Per deployment, the run form: field -> (type, prefilled value, help text); ``...`` = a group."""
+
+SCHEDULES = {
+    "segments-report": ("0 * * * *", True),  # reads only: on
+    "segments-export": ("0 6 * * *", False),  # writes files
+    "segments-watch": ("*/15 * * * *", False),  # writes snapshots, notifies
+    "segments-sync": ("30 * * * *", False),  # writes snapshots and files, notifies
+}
+
+SPECS = {spec["name"]: spec for spec in load_deployment_specs()}
+
+
+def type_of(prop: dict[str, Any]) -> str:
+    if "anyOf" in prop:
+        return " | ".join(type_of(option) for option in prop["anyOf"])
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    if "enum" in prop:
+        return f"enum[{','.join(prop['enum'])}]"
+    if prop.get("type") == "array":
+        return f"array[{type_of(prop['items'])}]"
+    return str(prop["type"])
+
+
+def run_form(spec: dict[str, Any]) -> dict[str, tuple[str, Any, str]]:
+    """What the UI's Custom run form shows: the flow's schema, filled with the deployment's values.
+
+    Whitespace in help texts is normalised: docstring line breaks render as spaces.
+    """
+    schema = parameter_schema(load_flow(spec["entrypoint"])).model_dump()
+    definitions = schema.get("definitions", {})
+    form: dict[str, tuple[str, Any, str]] = {}
+
+    def add(name: str, prop: dict[str, Any], value: Any) -> None:
+        help_text = " ".join(prop.get("description", "").split())
+        refs = [o["$ref"] for o in prop.get("anyOf", [prop]) if "$ref" in o]
+        if not refs:
+            form[name] = (type_of(prop), value, help_text)
+            return
+        form[name] = (type_of(prop), ..., help_text)
+        group = definitions[refs[0].rsplit("/", 1)[-1]]
+        for field, inner in group["properties"].items():
+            add(f"{name}.{field}", inner, (value or {}).get(field, inner.get("default")))
+
+    for name, prop in schema["properties"].items():
+        add(name, prop, spec["parameters"].get(name, prop.get("default")))
+    return form
+
+
+def test_prefect_yaml_holds_one_deployment_per_pinned_flow():
+    assert list(SPECS) == list(FORMS)
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_run_form_is_pinned(name):
+    assert run_form(SPECS[name]) == FORMS[name]
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_every_form_field_has_help_text_ending_with_a_full_stop(name):
+    for field, (_, _, help_text) in run_form(SPECS[name]).items():
+        assert help_text.endswith("."), f"{name}: {field} needs help text for the UI"
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_deployment_parameters_are_valid_flow_parameters(name):
+    spec = SPECS[name]
+    schema = parameter_schema(load_flow(spec["entrypoint"])).model_dump_for_openapi()
+    assert list(spec["parameters"]) == list(schema["properties"]), "every field, in form order"
+    validate(spec["parameters"], schema, raise_on_error=True, ignore_required=False)
+
+
+def test_prefect_yaml_is_what_prefect_deploy_reads_with_no_ignored_keys():
+    raw = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
+    model = PrefectYamlModel.model_validate(raw)  # the model `prefect deploy` loads
+    assert [d.name for d in model.deployments] == list(SPECS)
+    for spec in SPECS.values():
+        # Prefect ignores unknown keys, so a typo (`concurency_limit`) would pass silently.
+        assert set(spec) <= set(DeploymentConfig.model_fields), spec["name"]
+        for schedule in spec["schedules"]:
+            RawScheduleConfig.model_validate(schedule)  # forbids unknown keys
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_deployment_runs_on_the_process_pool_one_run_at_a_time(name):
+    spec = SPECS[name]
+    assert spec["work_pool"]["name"] == "botpenguin"
+    assert spec["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+    assert spec["paused"] is False
+    assert "botpenguin" in spec["tags"]
+    assert spec["description"].endswith(".")
+    assert [(s["cron"], s["active"]) for s in spec["schedules"]] == [SCHEDULES[name]]
+    assert all(s["timezone"] == "UTC" for s in spec["schedules"])
+
+
+def test_credentials_are_referenced_by_block_name_only():
+    text = PREFECT_FILE.read_text(encoding="utf-8")
+    assert "api_token" not in text
+    assert "BOTPENGUIN_API_TOKEN" not in text
+    for spec in SPECS.values():
+        assert spec["parameters"]["credentials"] == "default"
+        assert spec["work_pool"]["job_variables"] == {}, "no env vars smuggling a token"
+
+
+def test_runs_start_in_the_directory_prefect_deploy_ran_in():
+    raw = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
+    assert raw["build"] == [
+        {
+            "prefect.deployments.steps.run_shell_script": {
+                "id": "checkout",
+                "script": "pwd",
+                "stream_output": False,
+            }
+        }
+    ]
+    assert raw["pull"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "{{ checkout.stdout }}"}}
+    ]
+    for spec in SPECS.values():
+        path = spec["entrypoint"].split(":")[0]
+        assert (Path(__file__).parents[1] / path).is_file(), "entrypoints are repo-relative"
+
+
+def test_serve_builds_the_deployments_prefect_yaml_describes():
+    served = {deployment.name: deployment for deployment in build_deployments()}
+    assert list(served) == list(SPECS)
+    for name, spec in SPECS.items():
+        deployment = served[name]
+        assert deployment.entrypoint == spec["entrypoint"]
+        assert deployment.description == spec["description"]
+        assert deployment.tags == spec["tags"]
+        assert deployment.parameters == spec["parameters"]
+        assert deployment.paused is False
+        assert deployment.concurrency_limit == 1
+        assert deployment.concurrency_options is not None
+        assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
+        assert [
+            (s.schedule.cron, s.schedule.timezone, s.active)  # type: ignore[union-attr]
+            for s in deployment.schedules or []
+        ] == [(s["cron"], s["timezone"], s["active"]) for s in spec["schedules"]]
+        assert deployment.work_pool_name is None, "served by the process itself"
