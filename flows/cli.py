@@ -17,6 +17,7 @@ from unittest.mock import patch
 from rich.console import Console
 
 from tasks.errors import BotPenguinError
+from tasks.formats import EXPORT_FORMATS, format_for
 
 Handler = Callable[[argparse.Namespace, Console], int]
 EXIT_FAILED = 1
@@ -33,19 +34,105 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace, console: Console) -> int:
+    from flows.export import segments_export
+
+    format_for(args.to, args.format)  # a bad extension fails before Prefect starts
+    result = asyncio.run(
+        segments_export(
+            destination=args.to,
+            credentials=args.credentials,
+            account=args.account,
+            format=args.format,
+        )
+    )
+    sample = " of SAMPLE DATA from the sandbox" if args.sandbox else ""
+    console.print(
+        f"Wrote {result.count} segment(s){sample} as {result.format.upper()} to "
+        f"{result.destination} ({result.size_bytes} bytes).",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _watch(args: argparse.Namespace, console: Console) -> int:
+    from flows.watch import segments_watch
+    from tasks.snapshots import DEFAULT_STATE_DIR
+
+    result = asyncio.run(
+        segments_watch(
+            credentials=args.credentials,
+            account=args.account,
+            state=args.state or DEFAULT_STATE_DIR,
+            notify=args.notify,
+            always_notify=args.always_notify,
+        )
+    )
+    sample = " (SAMPLE DATA from the sandbox)" if args.sandbox else ""
+    console.print(f"{result.message.subject}{sample}", markup=False, highlight=False)
+    if not result.baseline and result.changed:
+        console.print(result.message.body, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Snapshot: {result.snapshot}", markup=False, highlight=False, soft_wrap=True)
+    if result.notified:
+        console.print(f"Notified: {', '.join(result.notified)}", markup=False, highlight=False)
+    return 0
+
+
+def _fanout(args: argparse.Namespace, console: Console) -> int:
+    from flows.console import print_fanout_failures, print_fanout_report
+    from flows.fanout import segments_fanout
+    from tasks.errors import ConfigurationError, FanoutFailedError
+
+    if args.sandbox and (args.credentials_blocks or args.partner_credentials):
+        raise ConfigurationError(
+            "--sandbox collects its simulated accounts; drop --credentials-blocks and "
+            "--partner-credentials, or drop --sandbox."
+        )
+    if args.export:
+        format_for(args.export, args.format)  # a bad extension fails before Prefect starts
+    try:
+        report = asyncio.run(
+            segments_fanout(
+                credentials_blocks=args.credentials_blocks,
+                partner_credentials=args.partner_credentials,
+                partner_from_env=args.sandbox,
+                concurrency=args.concurrency,
+                concurrency_limit=args.concurrency_limit,
+                export=args.export,
+                export_format=args.format,
+            )
+        )
+    except FanoutFailedError as exc:
+        print_fanout_failures(console, exc.failures)
+        raise
+    print_fanout_report(console, report, sample=args.sandbox)
+    return 0
+
+
 @contextmanager
-def _sandbox_environment(enabled: bool, console: Console) -> Iterator[None]:
-    """Start the bundled sandbox and point ``BOTPENGUIN_*`` at it for this process only."""
+def _sandbox_environment(
+    enabled: bool, console: Console, accounts: int | None = None
+) -> Iterator[None]:
+    """Start the bundled sandbox and point ``BOTPENGUIN_*`` at it for this process only.
+
+    With ``accounts``, the sandbox plays a partner with that many customer accounts, and
+    ``BOTPENGUIN_API_TOKEN`` is the partner's token.
+    """
     if not enabled:
         yield
         return
     from tasks.sandbox import SandboxServer
 
-    with SandboxServer() as sandbox:
-        overrides = {"BOTPENGUIN_BASE_URL": sandbox.url, "BOTPENGUIN_API_TOKEN": sandbox.token}
+    server = SandboxServer.simulated(accounts) if accounts else SandboxServer()
+    with server as sandbox:
+        token = (sandbox.partner_token if accounts else None) or sandbox.token
+        overrides = {"BOTPENGUIN_BASE_URL": sandbox.url, "BOTPENGUIN_API_TOKEN": token}
         with patch.dict(os.environ, overrides):
+            what = f"a partner with {accounts} accounts" if accounts else "SAMPLE DATA"
             console.print(
-                f"[bold yellow]Sandbox:[/] invented SAMPLE DATA served on {sandbox.url}; "
+                f"[bold yellow]Sandbox:[/] invented {what} served on {sandbox.url}; "
                 "this is not a real BotPenguin account."
             )
             yield
@@ -74,18 +161,108 @@ def build_parser() -> argparse.ArgumentParser:
         "report", parents=[common], help="fetch segments, publish artifacts, print a table"
     )
     report.set_defaults(handler=_report)
+    export = commands.add_parser(
+        "export", parents=[common], help="fetch segments and write them to a file, atomically"
+    )
+    export.add_argument(
+        "--to",
+        required=True,
+        metavar="DEST",
+        help="local path or fsspec URL (memory://, s3://...); the extension picks the format",
+    )
+    export.add_argument("--format", choices=EXPORT_FORMATS, help="override the extension")
+    export.set_defaults(handler=_export)
+    watch = commands.add_parser(
+        "watch", parents=[common], help="report segment changes since the last run, and notify"
+    )
+    watch.add_argument(
+        "--state",
+        metavar="DEST",
+        help="directory or fsspec URL keeping one snapshot per account "
+        "(default: .botpenguin/snapshots)",
+    )
+    watch.add_argument(
+        "--notify",
+        action="append",
+        metavar="TARGET",
+        help="Apprise URL (contains ://) or saved notification block name; repeatable",
+    )
+    watch.add_argument(
+        "--always-notify",
+        action="store_true",
+        help="notify on every run, also without changes or on the first (baseline) run",
+    )
+    watch.set_defaults(handler=_watch)
+    fanout = commands.add_parser(
+        "fanout", help="collect the segments of many accounts at once (saved blocks or a partner)"
+    )
+    fanout.add_argument(
+        "--credentials-blocks",
+        nargs="+",
+        metavar="NAME",
+        help="saved BotPenguin Credentials blocks, one per account",
+    )
+    fanout.add_argument(
+        "--partner-credentials",
+        metavar="NAME",
+        help="saved Credentials block of a partner: every customer it lists is collected",
+    )
+    fanout.add_argument(
+        "--concurrency", type=int, default=8, metavar="N", help="API calls in flight, max (8)"
+    )
+    fanout.add_argument(
+        "--concurrency-limit", metavar="NAME", help="Prefect global concurrency limit to obey too"
+    )
+    fanout.add_argument(
+        "--export",
+        metavar="DEST",
+        help="one file with an 'account' column, or one per account if DEST has {account}",
+    )
+    fanout.add_argument("--format", choices=EXPORT_FORMATS, help="override the extension")
+    fanout.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="collect simulated accounts of a sandbox partner (invented sample data, offline)",
+    )
+    fanout.add_argument(
+        "--sandbox-accounts",
+        type=int,
+        default=20,
+        metavar="N",
+        help="how many accounts the sandbox simulates (20)",
+    )
+    fanout.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
+    fanout.set_defaults(handler=_fanout, credentials=None, account=None)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+@contextmanager
+def _prefect_defaults() -> Iterator[None]:
+    """Prefect settings for a terminal run, unless the environment sets them otherwise."""
+    from prefect.settings import (
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
     # A local run needs no usage telemetry, and offline it only adds noise to the terminal.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(PREFECT_SERVER_ANALYTICS_ENABLED.name, "false")
+    # A temporary server on a busy 2-core machine can take longer than Prefect's 20 s default.
+    os.environ.setdefault(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name, "90")
+    # The environment reaches child processes (a temporary server); this process read its
+    # settings when ``flows`` was imported, so they are applied to it explicitly.
+    settings = (PREFECT_SERVER_ANALYTICS_ENABLED, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)
+    with temporary_settings(updates={setting: os.environ[setting.name] for setting in settings}):
+        yield
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.sandbox and args.credentials:
         parser.error("--sandbox and --credentials exclude each other")
     console = Console()
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)  # one error, one line, at any width
     handler: Handler = args.handler
     try:
         if not args.debug:
@@ -94,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
             from flows.console import hide_tracebacks
 
             hide_tracebacks()
-        with _sandbox_environment(args.sandbox, console):
+        with (
+            _prefect_defaults(),
+            _sandbox_environment(args.sandbox, console, getattr(args, "sandbox_accounts", None)),
+        ):
             return handler(args, console)
     except KeyboardInterrupt:
         errors.print("Interrupted.")

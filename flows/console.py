@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import logging
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from tasks.models import Segment
+
+if TYPE_CHECKING:
+    from tasks.fanout import FanoutSummary
 
 
 class _WithoutTraceback(logging.Formatter):
@@ -53,3 +57,29 @@ def print_segments(console: Console, segments: list[Segment], title: str) -> Non
         table.add_row(str(number), name, segment.id, str(len(segment.extra)))
     console.print(table)
     console.print(f"{len(segments)} segment(s).")
+
+
+def print_fanout_report(console: Console, report: FanoutSummary, *, sample: bool = False) -> None:
+    """Print one row per account: its label and how many segments it has."""
+    title = "BotPenguin fan-out" + (" (SAMPLE DATA from the sandbox)" if sample else "")
+    table = Table(title=title, title_justify="left")
+    table.add_column("Account")
+    table.add_column("Segments", justify="right")
+    table.add_column("Seconds", justify="right")
+    for account in report.accounts:
+        table.add_row(account.label, str(account.segment_count), f"{account.seconds:.2f}")
+    console.print(table)
+    console.print(
+        f"{report.segment_count} segment(s) from {len(report.succeeded)} account(s) in "
+        f"{report.seconds:.1f}s, at most {report.concurrency} request(s) in flight."
+    )
+
+
+def print_fanout_failures(console: Console, failures: list[tuple[str, str]]) -> None:
+    """Print the accounts (or exports) a fan-out could not complete, one line each."""
+    table = Table(title="Failed", title_justify="left")
+    table.add_column("Account")
+    table.add_column("Error")
+    for label, error in failures:
+        table.add_row(label, error)
+    console.print(table)

@@ -7,7 +7,7 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows.common import resolve_account
+from flows.common import resolve_account, skip_introspection
 from tasks.exports import ExportResult, export_segments, load_filesystem
 from tasks.formats import ExportFormat, format_for
 from tasks.segments import fetch_segments
@@ -46,5 +46,9 @@ async def segments_export(
     block = await load_filesystem(filesystem) if filesystem else None
     segments = await fetch_segments(target.credentials)
     return await export_segments(
-        segments, destination, format=format, filesystem=block, account=target.label
+        skip_introspection(segments),
+        destination,
+        format=format,
+        filesystem=block,
+        account=target.label,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import resolve_account
+from flows.common import resolve_account, skip_introspection
 from tasks.artifacts import publish_segments_artifact
 from tasks.models import Segment
 from tasks.segments import fetch_segments
@@ -26,5 +26,7 @@ async def segments_report(
     """
     target = await resolve_account(credentials, account)
     segments = await fetch_segments(target.credentials)
-    await publish_segments_artifact(segments, account=target.label, source=target.source)
+    await publish_segments_artifact(
+        skip_introspection(segments), account=target.label, source=target.source
+    )
     return segments

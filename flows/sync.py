@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.common import resolve_account
+from flows.common import resolve_account, skip_introspection
 from flows.watch import WatchResult, track_changes
 from tasks.artifacts import publish_segments_artifact
 from tasks.errors import BotPenguinError, SyncStepsFailedError
@@ -123,13 +123,13 @@ async def segments_sync(
     artifact_key = None
     if publish_artifacts:
         artifact_key = await publish_segments_artifact(
-            segments, account=target.label, source=target.source
+            skip_introspection(segments), account=target.label, source=target.source
         )
     export_result = None
     if export.enabled:
         try:
             export_result = await export_segments(
-                segments,
+                skip_introspection(segments),
                 export.destination,
                 format=export.format,
                 filesystem=filesystem,

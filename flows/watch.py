@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
-from flows.common import resolve_account
+from flows.common import resolve_account, skip_introspection
 from tasks.change_summary import (
     ChangeMessage,
     changes_artifact_key,
@@ -77,21 +77,30 @@ async def track_changes(
     fetched_at = fetched_at or datetime.now(UTC)
     previous = await load_segments_snapshot(account, state)
     previous_at = previous.fetched_at if previous else None
-    diff = diff_segments(previous.segments, segments) if previous else None
+    diff: SegmentDiff | None = None
+    if previous is None:
+        # A baseline holding a segment id twice could never be compared, so every later run
+        # would fail on it: refuse it now (ChangeDetectionError), before anything is saved.
+        diff_segments([], segments)
+    else:
+        diff = diff_segments(previous.segments, segments)
     event_ids: list[str] = []
     if diff:
         event_ids = await emit_change_events(
-            diff, account, previous_fetched_at=previous_at, fetched_at=fetched_at
+            skip_introspection(diff),
+            account,
+            previous_fetched_at=previous_at,
+            fetched_at=fetched_at,
         )
     await publish_changes_artifact(
-        diff,
+        skip_introspection(diff),
         account,
         segment_count=len(segments),
         previous_fetched_at=previous_at,
         fetched_at=fetched_at,
     )
     location = await save_segments_snapshot(
-        segments, account, state, fetched_at=fetched_at, source=source
+        skip_introspection(segments), account, state, fetched_at=fetched_at, source=source
     )
     message = describe_changes(
         diff, account, segment_count=len(segments), previous_fetched_at=previous_at

@@ -10,7 +10,14 @@
     │   ├── ServerError             5xx from the API
     │   ├── APITimeoutError         no answer within the configured timeouts
     │   └── APIConnectionError      host unreachable, connection dropped or body truncated
-    └── ResponseError               the API answered 2xx but not with a valid envelope
+    ├── ResponseError               the API answered 2xx but not with a valid envelope
+    ├── ExportError                 an export could not be serialised or written; the old one stays
+    ├── SnapshotError               a change-detection snapshot could not be read or written
+    ├── ChangeDetectionError        two fetches cannot be compared (e.g. a segment id twice)
+    ├── EventDeliveryError          change events did not reach the Prefect API; snapshot kept
+    ├── NotificationError           a notification target is unknown or refused the message
+    ├── FanoutFailedError           some accounts of a fan-out failed; the others were saved
+    └── SyncStepsFailedError        several steps of a sync failed; each is named
 
 Every message is one line a user can act on and never contains the API token.
 ``retryable`` tells Prefect's task-level retry filter whether another whole fetch may help.
@@ -83,16 +90,64 @@ class ResponseError(BotPenguinError):
         self.retryable = retryable
 
 
+class ExportError(BotPenguinError):
+    """Segments could not be exported; the previous export at that destination is unchanged."""
+
+
+class SnapshotError(BotPenguinError):
+    """A snapshot could not be read or written; a previous snapshot is left as it was."""
+
+
+class ChangeDetectionError(BotPenguinError):
+    """Two lists of segments cannot be compared, or a diff does not apply to its base."""
+
+
+class EventDeliveryError(BotPenguinError):
+    """Change events did not reach the Prefect API, so the snapshot was not advanced."""
+
+    retryable = True
+
+
+class NotificationError(BotPenguinError):
+    """A notification target is unknown, invalid or refused the message (names it, no secrets)."""
+
+
+class FanoutFailedError(BotPenguinError):
+    """Some accounts of a fan-out failed; every other account was collected and saved.
+
+    ``failures`` holds ``(account label, one-line error)`` pairs, never a token.
+    """
+
+    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.failures = list(failures or [])
+
+    def __reduce__(self) -> tuple[type[FanoutFailedError], tuple[str, list[tuple[str, str]]]]:
+        # Prefect may pickle a failed run's exception; keep the failures through the round trip.
+        return (type(self), (self.message, self.failures))
+
+
+class SyncStepsFailedError(BotPenguinError):
+    """More than one step of a sync run failed; the message names each with its reason."""
+
+
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "AuthenticationError",
     "BotPenguinError",
+    "ChangeDetectionError",
     "ConfigurationError",
+    "EventDeliveryError",
+    "ExportError",
+    "FanoutFailedError",
     "MissingTokenError",
+    "NotificationError",
     "RateLimitedError",
     "RequestRejectedError",
     "ResponseError",
     "ServerError",
+    "SnapshotError",
+    "SyncStepsFailedError",
     "TransientError",
 ]

@@ -2,9 +2,11 @@
 
 Why it exists: the integration needs something real to talk to when no BotPenguin account is
 at hand -- the offline demo (``python -m tasks.sandbox``), integration tests that exercise the
-retry policy against genuine sockets (503s, 429 with Retry-After, dropped and truncated
-responses), and benchmarks of fan-out concurrency. It mimics the documented envelope and the
-authentication rules of ``GET /inbox/segments`` (see ``/work/shared/reference``).
+retry policy against genuine sockets (503s, 429 with Retry-After, dropped, truncated and
+reset responses), and benchmarks of fan-out concurrency. It mimics the documented envelope and the
+authentication rules of ``GET /inbox/segments`` and, for fan-outs over many accounts,
+the partner API (``GET /customer/list``, ``GET /ext/get-user-token``); see
+``/work/shared/reference``.
 
 All sample data is invented (a fictional shop, "Larkspur Tea Co."); nothing here is real
 customer data, and ``SANDBOX_TOKEN`` is not a secret.
@@ -25,6 +27,7 @@ import re
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -39,18 +42,27 @@ from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
     "CONTROL_PREFIX",
+    "CUSTOMER_PAGE_SIZE",
     "DEFAULT_PORT",
     "INVALID_OBJECT_ID_MESSAGE",
     "SAMPLE_SEGMENTS",
+    "SANDBOX_PARTNER_TOKEN",
     "SANDBOX_TOKEN",
     "Fault",
     "RequestRecord",
     "SandboxServer",
     "main",
+    "simulated_accounts",
 ]
 
 SANDBOX_TOKEN: str = "sandbox-token-0000-sample-data"  # noqa: S105 - sample, not a secret
 """The token the sandbox accepts by default. Sample data only; not a secret."""
+
+SANDBOX_PARTNER_TOKEN: str = "sandbox-partner-token-0000-sample"  # noqa: S105 - not a secret
+"""The partner (white-label reseller) token of ``SandboxServer.simulated``. Not a secret."""
+
+CUSTOMER_PAGE_SIZE = 20
+"""Customers per ``GET /customer/list`` page; BotPenguin does not document its page size."""
 
 INVALID_OBJECT_ID_MESSAGE = (
     "Argument passed in must be a single String of 12 bytes or a string of 24 hex characters"
@@ -164,6 +176,46 @@ SAMPLE_SEGMENTS: list[dict[str, Any]] = [
 ]
 
 
+def simulated_accounts(
+    count: int, *, segments_per_account: int | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """``count`` invented customer accounts for fan-out demos, tests and benchmarks.
+
+    Returns ``(accounts, customers)``, both keyed by token, ready for ``SandboxServer``. Each
+    account has a distinct 24-hex token (real tokens are ObjectIds), a customer record as the
+    partner API lists it, and segments of its own: the sample segments with the account's ids,
+    or ``segments_per_account`` of them made by cycling through the samples.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count!r}")
+    per_account = len(SAMPLE_SEGMENTS) if segments_per_account is None else segments_per_account
+    if per_account < 0:
+        raise ValueError(f"segments_per_account must be >= 0, got {segments_per_account!r}")
+    accounts: dict[str, list[dict[str, Any]]] = {}
+    customers: dict[str, dict[str, Any]] = {}
+    for number in range(1, count + 1):
+        token = f"7e4e{number:020x}"
+        customer_id = f"5a4d{number:020x}"
+        customers[token] = {
+            "_id": customer_id,
+            "name": f"Sample Customer {number:04d}",
+            "contact": {"email": f"customer{number:04d}@example.com"},
+            "status": "active",
+            "createdAt": f"2024-01-01T00:00:00.{number % 1000:03d}Z",
+        }
+        segments = []
+        for index in range(per_account):
+            template = SAMPLE_SEGMENTS[index % len(SAMPLE_SEGMENTS)]
+            segment = copy.deepcopy(template)
+            segment["_id"] = f"{number:08x}{index:016x}"
+            segment["_customer"] = customer_id
+            if index >= len(SAMPLE_SEGMENTS):
+                segment["segmentName"] = f"{template['segmentName']} #{index}"
+            segments.append(segment)
+        accounts[token] = segments
+    return accounts, customers
+
+
 def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -187,7 +239,8 @@ class Fault:
 
     ``body=None`` means the normal envelope for ``status``: the real data for 2xx, an error
     envelope otherwise. ``drop`` closes the connection without answering; ``truncate`` sends
-    headers promising more body than is sent, then closes.
+    headers promising more body than is sent, then closes; ``reset`` sends the headers and
+    half the body, then aborts the connection with a TCP RST (a reset mid-body).
     """
 
     status: int = 200
@@ -197,6 +250,7 @@ class Fault:
     drop: bool = False
     truncate: bool = False
     content_type: str = "application/json"
+    reset: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.status, bool) or not 200 <= self.status <= 599:
@@ -205,6 +259,8 @@ class Fault:
             raise ValueError(f"Fault latency must be >= 0, got {self.latency!r}")
         if self.drop and self.truncate:
             raise ValueError("a Fault can drop or truncate, not both")
+        if self.reset and (self.drop or self.truncate):
+            raise ValueError("a Fault that resets cannot also drop or truncate")
         for name, value in self.headers.items():
             if any(c in f"{name}{value}" for c in "\r\n\0"):
                 raise ValueError(f"Fault header {name!r} contains a line break")
@@ -244,6 +300,11 @@ class Fault:
         """Send half of the body after promising all of it, then close the connection."""
         return cls(status=status, truncate=True)
 
+    @classmethod
+    def reset_mid_body(cls, status: int = 200) -> Fault:
+        """Send the headers and half of the body, then abort the connection (TCP RST)."""
+        return cls(status=status, reset=True)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``POST /_sandbox/faults``; bytes bodies go in ``body_text``."""
         out: dict[str, Any] = {
@@ -253,6 +314,7 @@ class Fault:
             "drop": self.drop,
             "truncate": self.truncate,
             "content_type": self.content_type,
+            "reset": self.reset,
         }
         if isinstance(self.body, bytes):
             # surrogateescape keeps non-UTF-8 bytes round-trippable through json.dumps.
@@ -267,7 +329,7 @@ class Fault:
         if not isinstance(data, Mapping):
             raise TypeError(f"a fault must be a JSON object, got {type(data).__name__}")
         known = {"status", "body", "body_text", "headers", "latency", "drop", "truncate"}
-        known.add("content_type")
+        known.update({"content_type", "reset"})
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
@@ -299,6 +361,7 @@ class Fault:
             latency=float(latency),
             drop=bool(data.get("drop", False)),
             truncate=bool(data.get("truncate", False)),
+            reset=bool(data.get("reset", False)),
             content_type=str(data.get("content_type", "application/json")),
         )
 
@@ -336,6 +399,7 @@ class _Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     drop: bool = False
     truncate: bool = False
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -403,7 +467,14 @@ class SandboxServer:
         *,
         accounts: Mapping[str, list[dict[str, Any]]] | None = None,
         latency: float = 0.0,
+        partner_token: str | None = None,
+        customers: Mapping[str, Mapping[str, Any]] | None = None,
+        page_size: int = CUSTOMER_PAGE_SIZE,
     ) -> None:
+        """``customers`` maps an account token to its customer record (needs a string ``_id``)
+        for the partner API, which answers only ``partner_token``; a customer whose token is
+        not in ``accounts`` is a dead account: listed, but its token is refused.
+        """
         bind_host = _loopback_bind_address(host)
         if isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0-65535, got {port!r}")
@@ -419,6 +490,18 @@ class SandboxServer:
             token: copy.deepcopy(list(segments)) for token, segments in accounts.items()
         }
         self._token = next(iter(self._accounts))
+        if isinstance(page_size, bool) or page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        self._partner_token = partner_token
+        self._page_size = page_size
+        self._customers: dict[str, dict[str, Any]] = {}
+        self._token_by_customer: dict[str, str] = {}
+        for token, customer in (customers or {}).items():
+            customer_id = customer.get("_id")
+            if not isinstance(customer_id, str) or not customer_id:
+                raise ValueError(f"customer record for a token lacks a string '_id': {customer!r}")
+            self._customers[token] = copy.deepcopy(dict(customer))
+            self._token_by_customer[customer_id] = token
         self._latency = float(latency)
         self._faults: deque[Fault] = deque()
         self._entries: list[_Entry] = []
@@ -426,6 +509,7 @@ class SandboxServer:
         self._in_flight = 0
         self._max_in_flight = 0
         self._connections: set[socket.socket] = set()
+        self._connections_opened = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -433,6 +517,8 @@ class SandboxServer:
         # the handler receives an already authenticated call and returns the envelope's data.
         self._api_routes: dict[str, dict[str, _RouteHandler]] = {
             "/inbox/segments": {"GET": self._get_segments},
+            "/customer/list": {"GET": self._list_customers},
+            "/ext/get-user-token": {"GET": self._get_user_token},
         }
         self._control_routes: dict[str, dict[str, Callable[[bytes], _Reply]]] = {
             "/_sandbox/faults": {"POST": self._control_faults},
@@ -441,6 +527,30 @@ class SandboxServer:
             "/_sandbox/segments": {"POST": self._control_segments},
         }
         self._httpd = _HTTPServer((bind_host, port), self)
+
+    @classmethod
+    def simulated(
+        cls,
+        count: int,
+        *,
+        segments_per_account: int | None = None,
+        latency: float = 0.0,
+        partner_token: str = SANDBOX_PARTNER_TOKEN,
+        page_size: int = CUSTOMER_PAGE_SIZE,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> SandboxServer:
+        """A partner with ``count`` customer accounts (see ``simulated_accounts``)."""
+        accounts, customers = simulated_accounts(count, segments_per_account=segments_per_account)
+        return cls(
+            host,
+            port,
+            accounts=accounts,
+            latency=latency,
+            partner_token=partner_token,
+            customers=customers,
+            page_size=page_size,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -512,6 +622,23 @@ class SandboxServer:
         return self._token
 
     @property
+    def partner_token(self) -> str | None:
+        """The token the partner API accepts, if this sandbox plays a partner."""
+        return self._partner_token
+
+    @property
+    def customers(self) -> list[dict[str, Any]]:
+        """The customer records the partner API lists, in listing order."""
+        with self._lock:
+            return copy.deepcopy(list(self._customers.values()))
+
+    @property
+    def account_tokens(self) -> list[str]:
+        """Every token ``GET /inbox/segments`` accepts, in the order the accounts were given."""
+        with self._lock:
+            return list(self._accounts)
+
+    @property
     def request_count(self) -> int:
         """API requests received since start or reset(); control endpoints not counted."""
         with self._lock:
@@ -528,6 +655,12 @@ class SandboxServer:
         """Peak number of API requests handled at once, to check a client's concurrency cap."""
         with self._lock:
             return self._max_in_flight
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted since start or reset(), to check a client reuses them."""
+        with self._lock:
+            return self._connections_opened
 
     @property
     def latency(self) -> float:
@@ -556,6 +689,7 @@ class SandboxServer:
             self._entries.clear()
             self._request_count = 0
             self._max_in_flight = self._in_flight
+            self._connections_opened = 0
 
     def set_latency(self, seconds: float) -> None:
         """Delay every API request by ``seconds`` from now on (faults add their own)."""
@@ -572,6 +706,17 @@ class SandboxServer:
         copied = copy.deepcopy(list(segments))
         with self._lock:
             self._accounts[self._token if token is None else token] = copied
+
+    def revoke(self, token: str) -> None:
+        """Refuse ``token`` from now on, as for a revoked token or a closed account.
+
+        A customer with that token stays listed by the partner API, which still hands out the
+        dead token, so fan-outs meet a broken account among working ones.
+        """
+        with self._lock:
+            if token not in self._accounts:
+                raise KeyError("revoke() got a token this sandbox does not know")
+            del self._accounts[token]
 
     # -- request handling (called from handler threads) ------------------------------------
 
@@ -623,7 +768,7 @@ class SandboxServer:
         if token is None or authtype is None or authtype.strip() != "Key":
             return _error(401, "Unauthorized")
         with self._lock:
-            known = token in self._accounts
+            known = token in self._accounts or token == self._partner_token
         if known:
             return token
         if _HEX24.fullmatch(token):
@@ -654,7 +799,12 @@ class SandboxServer:
         else:
             body = _json(fault.body)
         return _Reply(
-            fault.status, body, fault.content_type, fault.headers, truncate=fault.truncate
+            fault.status,
+            body,
+            fault.content_type,
+            fault.headers,
+            truncate=fault.truncate,
+            reset=fault.reset,
         )
 
     def _real_data(
@@ -679,7 +829,39 @@ class SandboxServer:
 
     def _get_segments(self, call: _ApiCall) -> list[dict[str, Any]]:
         with self._lock:
-            return copy.deepcopy(self._accounts[call.token])
+            # No copy: stored lists are replaced (set_segments), never changed in place, and
+            # the answer is only read to encode it. Copying 20,000 segments per request would
+            # make benchmarks measure the sandbox instead of the client.
+            # A partner token without an account of its own sees no segments.
+            return self._accounts.get(call.token, [])
+
+    def _require_partner(self, call: _ApiCall) -> None:
+        if self._partner_token is None or call.token != self._partner_token:
+            raise _ApiError(403, "This API is available to partner accounts only")
+
+    def _list_customers(self, call: _ApiCall) -> list[dict[str, Any]]:
+        """``GET /customer/list?page=N``: 1-based pages; a page past the end is empty."""
+        self._require_partner(call)
+        raw = (call.query.get("page") or ["1"])[0]
+        if not raw.isdigit() or int(raw) < 1:
+            raise _ApiError(400, "page must be a positive integer")
+        page = int(raw)
+        with self._lock:
+            listed = list(self._customers.values())
+            size = self._page_size
+        return copy.deepcopy(listed[(page - 1) * size : page * size])
+
+    def _get_user_token(self, call: _ApiCall) -> dict[str, Any]:
+        """``GET /ext/get-user-token?userId=<customer _id>``: the customer's permanent token."""
+        self._require_partner(call)
+        user_id = (call.query.get("userId") or [""])[0].strip()
+        if not user_id:
+            raise _ApiError(400, "userId is required")
+        with self._lock:
+            token = self._token_by_customer.get(user_id)
+        if token is None:
+            raise _ApiError(404, "User not found")
+        return {"permanentToken": {"key": token}}
 
     # -- control routes (no auth; loopback only) --------------------------------------------
 
@@ -710,6 +892,7 @@ class SandboxServer:
             stats = {
                 "requests": self._request_count,
                 "max_in_flight": self._max_in_flight,
+                "connections_opened": self._connections_opened,
                 "in_flight": self._in_flight,
                 "pending_faults": len(self._faults),
                 "log": [
@@ -744,6 +927,7 @@ class SandboxServer:
     def _track(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.add(conn)
+            self._connections_opened += 1
 
     def _untrack(self, conn: socket.socket) -> None:
         with self._lock:
@@ -770,6 +954,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # idle keep-alive threads would otherwise hang server_close()
+    # socketserver's default backlog of 5 drops the SYNs of a burst of new connections (a
+    # fan-out opening its pool), and the kernel retries them only after a second.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
         self.sandbox = sandbox
@@ -882,13 +1069,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", reply.content_type)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            if reply.truncate:
+            if reply.truncate or reply.reset:
                 # Promise the whole body, deliver half, hang up: a mid-transfer failure.
                 self.send_header("Content-Length", str(max(len(body), 1)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body[: len(body) // 2])
                 self.close_connection = True
+                if reply.reset:
+                    self._abort()
                 return
             self.send_header("Content-Length", str(len(body)))
             if self.close_connection:
@@ -898,6 +1087,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         except OSError:
             self.close_connection = True  # the client went away; nothing left to tell it
+
+    def _abort(self) -> None:
+        """Close with SO_LINGER 0, so the kernel sends RST instead of an orderly FIN."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()  # drop the reader's reference, or close() would not close the fd
+        self.connection.close()
 
 
 def main(argv: list[str] | None = None) -> int:

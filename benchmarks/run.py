@@ -1,0 +1,230 @@
+"""``python -m benchmarks``: run every case, print the table, write BENCHMARKS.md.
+
+Each case starts its own sandbox in a child process and measures pack and baseline in the
+same run, alternately. The flow rows need a Prefect API: by default a temporary local server
+(``prefect_test_harness``), so no run lands on a real server; ``--prefect current`` uses the
+configured one (the CI smoke test passes its test server), ``--prefect skip`` leaves them out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from benchmarks.measure import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTES = Path(__file__).with_name("NOTES.md")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    accounts: int
+    latency: float
+    concurrency: int
+    reps: int
+    flow_reps: int
+    segments: int
+    import_reps: int
+    flow_pause: float
+
+
+FULL = Sizes(
+    accounts=500,
+    latency=0.1,
+    concurrency=20,
+    reps=5,
+    flow_reps=3,
+    segments=20_000,
+    import_reps=7,
+    flow_pause=8.0,
+)
+QUICK = Sizes(
+    accounts=40,
+    latency=0.02,
+    concurrency=8,
+    reps=1,
+    flow_reps=1,
+    segments=2_000,
+    import_reps=1,
+    flow_pause=0.0,
+)
+
+
+@contextlib.contextmanager
+def _prefect_api(mode: str) -> Iterator[None]:
+    if mode == "own":
+        from prefect.testing.utilities import prefect_test_harness
+
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+    else:
+        yield
+
+
+def run(sizes: Sizes, prefect: str) -> list[Result]:
+    """Every case at ``sizes``; flow rows only when a Prefect API is available."""
+    from benchmarks.fanout import engine_rows, flow_rows
+    from benchmarks.imports import import_rows
+    from benchmarks.sandbox_process import RemoteSandbox, SandboxConfig
+    from benchmarks.single import export_rows, fetch_rows
+
+    results: list[Result] = []
+    started = time.perf_counter()
+
+    def step(what: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {what}", file=sys.stderr, flush=True)
+
+    fanout = SandboxConfig(accounts=sizes.accounts, latency=sizes.latency)
+    with RemoteSandbox(fanout) as sandbox:
+        args = (sizes.accounts, sizes.latency, sizes.concurrency)
+        step("a. fan-out engine vs baseline")
+        results += engine_rows(*args, sizes.reps, sandbox)
+        if prefect != "skip":
+            with _prefect_api(prefect):
+                step("a. fan-out as Prefect flows")
+                results += flow_rows(*args, sizes.flow_reps, sandbox, sizes.flow_pause)
+    one = SandboxConfig(accounts=1, segments_per_account=sizes.segments)
+    with RemoteSandbox(one) as sandbox:
+        step("b. fetch + parse")
+        rows, segments, records = fetch_rows(sizes.segments, sizes.reps, sandbox)
+        results += rows
+    with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+        step("c. exports")
+        results += export_rows(segments, records, sizes.reps, Path(directory))
+    step("d. import time")
+    results += import_rows(sizes.import_reps)
+    step("done")
+    return results
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{total_kb / 1e6:.1f} GB RAM"
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    packages = ", ".join(f"{p} {version(p)}" for p in ("prefect", "httpx", "pydantic", "pyarrow"))
+    return {
+        "Machine": f"{cpu}; {os.cpu_count()} CPU(s); {memory}",
+        "System": f"{platform.platform()}; Python {platform.python_version()}",
+        "Packages": packages,
+        "Load average at start (1, 5, 15 min)": load,
+    }
+
+
+def _cell(value: float | None, unit: str = "") -> str:
+    return "" if value is None else f"{value:.3f}{unit}" if unit == "s" else f"{value:.2f}{unit}"
+
+
+def _range(samples: list[float]) -> str:
+    return f"{min(samples):.2f}-{max(samples):.2f}s" if len(samples) > 1 else ""
+
+
+def _met(result: Result) -> str:
+    return "" if result.met is None else "yes" if result.met else "**no**"
+
+
+def table_lines(results: list[Result]) -> list[str]:
+    header = (
+        "| Case | Variant | Median wall | Range | Median CPU | Peak memory | Time ratio "
+        "| Memory ratio | Target | Met | Notes |"
+    )
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r.case} | {r.variant} | {_cell(r.seconds, 's')} | {_range(r.samples)} "
+            f"| {_cell(r.cpu_seconds, 's')} "
+            f"| {_cell(r.peak_mb, ' MB')} | {_cell(r.time_ratio, 'x')} "
+            f"| {_cell(r.memory_ratio, 'x')} | {r.target} | {_met(r)} | {r.note} |"
+        )
+    return lines
+
+
+def markdown(results: list[Result], sizes: Sizes, quick: bool, info: dict[str, str]) -> str:
+    command = "uv run python -m benchmarks" + (" --quick" if quick else "")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
+        "Every ratio is pack / baseline, both measured in this run on the same sandbox "
+        f"(a child process on loopback); medians of {sizes.reps} repetitions "
+        f"({sizes.flow_reps} for the flow rows, {sizes.import_reps} for imports), "
+        "pack and baseline alternating.",
+        "",
+        *[f"- **{key}:** {value}" for key, value in info.items()],
+        "",
+        *table_lines(results),
+        "",
+    ]
+    if NOTES.exists():
+        lines += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
+    return "\n".join(lines)
+
+
+def print_table(results: list[Result]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="prefect-botpenguin benchmarks", title_justify="left")
+    for name in ("Case", "Variant", "Wall s", "CPU s", "Peak MB", "x time", "x mem", "Met"):
+        table.add_column(name, justify="left" if name in ("Case", "Variant") else "right")
+    for r in results:
+        table.add_row(
+            r.case,
+            r.variant,
+            _cell(r.seconds, "s"),
+            _cell(r.cpu_seconds, "s"),
+            _cell(r.peak_mb),
+            _cell(r.time_ratio, "x"),
+            _cell(r.memory_ratio, "x"),
+            _met(r).strip("*"),
+        )
+    Console(width=200).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Benchmark the pack against plain baselines."
+    )
+    parser.add_argument("--quick", action="store_true", help="reduced sizes (the CI smoke run)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="markdown file to write (default: BENCHMARKS.md, or none with --quick)",
+    )
+    parser.add_argument(
+        "--prefect",
+        choices=("own", "current", "skip"),
+        default="own",
+        help="Prefect API for the flow rows: a temporary local server (default), the "
+        "configured one, or skip those rows",
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    info = machine()
+    results = run(sizes, args.prefect)
+    print_table(results)
+    output = args.output or (None if args.quick else ROOT / "BENCHMARKS.md")
+    if output is not None:
+        output.write_text(markdown(results, sizes, args.quick, info), encoding="utf-8")
+        print(f"Wrote {output}")
+    return 0

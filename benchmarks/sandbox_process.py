@@ -1,0 +1,96 @@
+"""The sandbox in a process of its own, so its threads do not compete for the benchmark's GIL
+and its allocations stay out of the benchmark's memory figures."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import multiprocessing
+import sys
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+STARTUP_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    accounts: int
+    segments_per_account: int | None = None
+    latency: float = 0.0
+    page_size: int = 20
+
+
+def _load_sandbox() -> Any:
+    """``tasks/sandbox.py`` on its own: it is standard library only, and importing it as
+    ``tasks.sandbox`` would first import the whole pack and Prefect (seconds per start)."""
+    path = Path(__file__).resolve().parents[1] / "tasks" / "sandbox.py"
+    spec = importlib.util.spec_from_file_location("botpenguin_sandbox", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load the sandbox from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
+
+
+def _serve(config: SandboxConfig, conn: Connection) -> None:
+    server = _load_sandbox().SandboxServer.simulated(
+        config.accounts,
+        segments_per_account=config.segments_per_account,
+        latency=config.latency,
+        page_size=config.page_size,
+    )
+    with server:
+        conn.send((server.url, server.account_tokens, server.partner_token))
+        conn.recv()  # any message means stop
+
+
+class RemoteSandbox:
+    """``SandboxServer.simulated`` in a child process; stats and reset over its control API."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(config, child), daemon=True)
+        self.url = ""
+        self.tokens: list[str] = []
+        self.partner_token = ""
+
+    def __enter__(self) -> Self:
+        self._process.start()
+        if not self._conn.poll(STARTUP_TIMEOUT):
+            self._process.kill()
+            raise RuntimeError("the sandbox process did not start in time")
+        self.url, self.tokens, partner = self._conn.recv()
+        self.partner_token = partner or ""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(OSError):  # the child may already be gone
+            self._conn.send("stop")
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/reset", timeout=30).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/_sandbox/stats", timeout=30)
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        stats.pop("log", None)
+        return stats

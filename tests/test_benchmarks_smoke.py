@@ -1,0 +1,43 @@
+"""The benchmark command runs end to end at a reduced size, so it cannot rot.
+
+Only that it completes and reports every case is checked: timings belong to BENCHMARKS.md,
+never to a test (a busy CI machine must not fail the suite).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CASES = ("a. 40 accounts", "a. same, as Prefect flows", "a. same, task granularity", "b. ", "c. ")
+
+
+@pytest.mark.integration
+def test_quick_benchmark_prints_and_writes_the_table(prefect_api_url: str, tmp_path: Path) -> None:
+    output = tmp_path / "BENCHMARKS.md"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api_url}
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--prefect", "current", "--output", output],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "prefect-botpenguin benchmarks" in completed.stdout
+    written = output.read_text(encoding="utf-8")
+    assert "| Case | Variant | Median wall |" in written
+    assert "**Machine:**" in written
+    for case in (*CASES, "d. import time"):
+        assert f"| {case}" in written, case
+    assert "pack: import tasks" in written
+    assert "baseline: httpx + json.loads into dicts" in written
