@@ -190,4 +190,4 @@ def apply_diff(before: Sequence[Segment], diff: SegmentDiff) -> list[Segment]:
                 f"The diff creates segment {segment.id!r}, which the base already holds."
             )
         records[segment.id] = segment.to_api_dict()
-    return [Segment.model_validate(record) for record in records.values()]
+    return [Segment.from_api(record) for record in records.values()]

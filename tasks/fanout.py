@@ -573,7 +573,7 @@ def iter_segments_with_account(report: FanoutReport) -> Iterator[Segment]:
             if "account" in data:
                 data["api.account"] = data.pop("account")
             data["account"] = outcome.label
-            yield Segment.model_validate(data)
+            yield Segment.from_api(data)
 
 
 def fanout_table_rows(report: FanoutReport, limit: int = TABLE_ROW_LIMIT) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from tasks.accounts import account_slug
 from tasks.errors import SnapshotError
-from tasks.models import Segment
+from tasks.models import Segment, SegmentTuple
 
 DEFAULT_STATE_DIR = ".botpenguin/snapshots"
 """Where ``segments_watch`` keeps snapshots unless told otherwise (relative to the cwd)."""
@@ -47,7 +47,7 @@ class Snapshot(BaseModel):
     account: str
     fetched_at: AwareDatetime
     source: str | None = None
-    segments: tuple[Segment, ...]
+    segments: SegmentTuple
 
     def to_json_bytes(self) -> bytes:
         """The file's content: metadata, then ``Segment.to_api_dict()`` of each segment."""

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -46,3 +51,65 @@ def prefect_api_url(prefect_harness: None) -> str:
     url = PREFECT_API_URL.value()
     assert url, "the Prefect test harness did not set PREFECT_API_URL"
     return str(url)
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class LoopbackReceiver:
+    """A webhook endpoint on 127.0.0.1 that records every request and answers ``status``."""
+
+    port: int = 0
+    status: int = 200
+    requests: list[ReceivedRequest] = field(default_factory=list)
+
+    def url(self, path: str = "/hook", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[LoopbackReceiver]:
+    """A real HTTP receiver for notifications, served from a thread for one test."""
+    state = LoopbackReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            state.requests.append(ReceivedRequest(self.command, self.path, headers, body))
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_POST = do_PUT = do_GET = _record
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --- fault matrix table (issue 6) ----------------------------------------------------------
+# Prints tests/test_fault_matrix.py's rows as a table in the terminal summary, for CI logs.
+pytest_plugins = ["fault_matrix_report"]
+# --- end fault matrix table ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from tasks.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    BotPenguinError,
     MissingTokenError,
     RateLimitedError,
     RequestRejectedError,
@@ -205,10 +206,11 @@ async def test_429_without_retry_after_uses_backoff(waits: Waits) -> None:
 async def test_429_asking_longer_than_cap_fails_at_once(waits: Waits) -> None:
     route = respx.get(URL).mock(return_value=failure(429, headers={"Retry-After": "3600"}))
     async with make_client(waits, max_retry_after=60) as client:
-        with pytest.raises(RateLimitedError, match=r"3600s.*BOTPENGUIN_MAX_RETRY_AFTER"):
+        with pytest.raises(RateLimitedError, match=r"3600s.*BOTPENGUIN_MAX_RETRY_AFTER") as caught:
             await client.get_segments()
     assert route.call_count == 1
     assert waits.waits == []
+    assert not caught.value.retryable, "the fetch task must not retry it 10 s later either"
 
 
 @respx.mock
@@ -319,6 +321,21 @@ async def test_token_echoed_by_the_api_is_redacted(waits: Waits) -> None:
             await client.get_segments()
     assert TOKEN not in str(caught.value)
     assert "**********" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [404, 200], ids=["http-error", "success-false"])
+@respx.mock
+async def test_token_cut_by_the_message_length_limit_is_still_redacted(
+    waits: Waits, status: int
+) -> None:
+    # The one-line limit (200 characters) falls inside the echoed token: cutting first would
+    # leave its first characters in the message.
+    respx.get(URL).mock(return_value=failure(status, "x" * 180 + f" {TOKEN}", code=404))
+    async with make_client(waits) as client:
+        with pytest.raises(BotPenguinError) as caught:
+            await client.get_segments()
+    assert TOKEN[:8] not in str(caught.value)
+    assert "**" in str(caught.value)
 
 
 @respx.mock
