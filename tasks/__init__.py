@@ -27,6 +27,7 @@ from tasks.errors import (
     ResponseError,
     ServerError,
     SnapshotError,
+    SyncStepsFailedError,
     TransientError,
 )
 from tasks.exports import ExportResult, export_segments, write_export
@@ -79,6 +80,7 @@ __all__ = [
     "ServerError",
     "Snapshot",
     "SnapshotError",
+    "SyncStepsFailedError",
     "TransientError",
     "apply_diff",
     "check_notification_targets",
