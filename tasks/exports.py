@@ -20,12 +20,9 @@ A failed write removes its temp file, so no stray files are left behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import os
 import re
-import secrets
-import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +36,12 @@ from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileS
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.accounts import account_slug
+from tasks.atomic import replace_fsspec_file, replace_local_file
 from tasks.errors import ConfigurationError, ExportError
 from tasks.formats import ExportFormat, format_for, serialise
 from tasks.models import Segment
 
 _USERINFO = re.compile(r"//[^/@\s]*@")
-OBJECT_STORE_PROTOCOLS = frozenset({"memory", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
-"""fsspec protocols where one put is atomic per object, so no temp object + move is needed."""
 
 
 class ExportResult(BaseModel):
@@ -260,50 +256,15 @@ def _block_target(filesystem: WritableFileSystem, path: str) -> _Target:
 
 
 def _replace_local(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, flush it to disk, then rename it over."""
     if path.is_dir():
         raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(_temp_name(path.name))
-    try:
-        with open(temp, "xb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        if path.exists():
-            shutil.copymode(path, temp)  # keep permissions a user set on the previous export
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
-        raise
+    replace_local_file(path, data)
 
 
 def _replace_fsspec(fs: Any, path: str, data: bytes) -> None:
-    """One put on object stores; elsewhere a temp file beside ``path``, then ``fs.mv``."""
     if fs.isdir(path):
         raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    if protocols & OBJECT_STORE_PROTOCOLS:
-        fs.pipe_file(path, data)
-        return
-    parent, _, name = path.rpartition("/")
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    temp = f"{parent}/{_temp_name(name)}" if parent else _temp_name(name)
-    try:
-        fs.pipe_file(temp, data)
-        fs.mv(temp, path)
-    except BaseException:
-        with contextlib.suppress(Exception):  # cleanup must not hide the original failure
-            if fs.exists(temp):
-                fs.rm(temp)
-        raise
-
-
-def _temp_name(name: str) -> str:
-    """Hidden and clearly temporary, so no glob for ``*.csv`` picks up a half-written file."""
-    return f".{name}.tmp-{secrets.token_hex(6)}"
+    replace_fsspec_file(fs, path, data)
 
 
 def _without_secrets(url: str) -> str:

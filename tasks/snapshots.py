@@ -11,10 +11,7 @@ fsspec back-ends a temporary object is written and then moved into place.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from tasks.accounts import account_slug
+from tasks.atomic import replace_fsspec_file, replace_local_file
 from tasks.errors import SnapshotError
 from tasks.models import Segment, SegmentTuple
 
@@ -33,10 +31,6 @@ DEFAULT_STATE_DIR = ".botpenguin/snapshots"
 
 SNAPSHOT_FORMAT = "prefect-botpenguin/segments-snapshot"
 SNAPSHOT_VERSION = 1
-# Back-ends where one write of a whole object is atomic (object stores, fsspec's memory).
-SINGLE_PUT_PROTOCOLS = frozenset(
-    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "memory"}
-)
 
 
 class Snapshot(BaseModel):
@@ -151,56 +145,15 @@ def write_snapshot(snapshot: Snapshot, location: str) -> None:
     fs, path = _filesystem(location)
     try:
         if isinstance(fs, LocalFileSystem):
-            _replace_local_file(Path(path), data)
+            replace_local_file(Path(path), data, private=True)
         else:
-            _write_remote(fs, path, data)
+            replace_fsspec_file(fs, path, data)
     except OSError as exc:
         raise SnapshotError(
             f"Cannot write snapshot {display_location(location)} ({type(exc).__name__}: "
             f"{getattr(exc, 'strerror', None) or 'write failed'}); the previous snapshot is "
             "unchanged. Check the state location and its permissions."
         ) from None
-
-
-def _replace_local_file(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, then rename over the target (POSIX-atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    # Make the rename itself durable; not every platform lets a directory be fsync'ed.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _write_remote(fs: Any, path: str, data: bytes) -> None:
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    parent = path.rsplit("/", 1)[0] if "/" in path else ""
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    if protocols & SINGLE_PUT_PROTOCOLS:
-        fs.pipe_file(path, data)
-        return
-    temp_path = f"{parent}/.{path.rsplit('/', 1)[-1]}.tmp" if parent else f".{path}.tmp"
-    try:
-        fs.pipe_file(temp_path, data)
-        fs.mv(temp_path, path)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            fs.rm_file(temp_path)
-        raise
 
 
 @task(name="load-botpenguin-snapshot", tags=["botpenguin"], cache_policy=NO_CACHE)

@@ -1,0 +1,76 @@
+"""Write a whole file so that readers see the old bytes or the new ones, never a mix.
+
+Exports and snapshots both rely on it: a run that fails or is killed mid-write must leave the
+previous file byte-identical. Temporary files are hidden (``.NAME.tmp-RANDOM``) beside the
+target, so a listing or a glob for the data never picks one up. No Prefect import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+# Back-ends where one put of a whole object is already atomic (object stores, fsspec memory).
+SINGLE_PUT_PROTOCOLS = frozenset(
+    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "memory"}
+)
+
+
+def temp_name(name: str) -> str:
+    """A hidden, clearly temporary sibling name for ``name``."""
+    return f".{name}.tmp-{secrets.token_hex(6)}"
+
+
+def replace_local_file(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Temp file beside ``path``, fsync, rename over it (POSIX-atomic), fsync the directory.
+
+    The previous file's permissions are kept; a new file is owner-only when ``private``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(temp_name(path.name))
+    try:
+        descriptor = os.open(
+            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666
+        )
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if path.exists():
+            shutil.copymode(path, temp)  # keep permissions a user set on the previous file
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        raise
+    # Make the rename itself durable; not every platform lets a directory be fsync'ed.
+    with contextlib.suppress(OSError):
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def replace_fsspec_file(fs: Any, path: str, data: bytes) -> None:
+    """One put on object stores; elsewhere a temp object beside ``path``, then ``fs.mv``."""
+    parent, _, name = path.rpartition("/")
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if protocols & SINGLE_PUT_PROTOCOLS:
+        fs.pipe_file(path, data)
+        return
+    temp = f"{parent}/{temp_name(name)}" if parent else temp_name(name)
+    try:
+        fs.pipe_file(temp, data)
+        fs.mv(temp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):  # cleanup must not hide the original failure
+            if fs.exists(temp):
+                fs.rm(temp)
+        raise
