@@ -80,6 +80,47 @@ def _watch(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace, console: Console) -> int:
+    from flows.sync import ExportStep, WatchStep, segments_sync
+    from tasks.snapshots import DEFAULT_STATE_DIR
+
+    if args.export:
+        format_for(args.export, args.format)  # a bad extension fails before Prefect starts
+    export = (
+        ExportStep(enabled=True, destination=args.export, format=args.format)
+        if args.export
+        else ExportStep()
+    )
+    watch = WatchStep(
+        enabled=not args.no_watch,
+        state=args.state or DEFAULT_STATE_DIR,
+        notify=args.notify or [],
+        always_notify=args.always_notify,
+    )
+    result = asyncio.run(
+        segments_sync(
+            credentials=args.credentials,
+            account=args.account,
+            publish_artifacts=not args.no_artifacts,
+            export=export,
+            watch=watch,
+        )
+    )
+    sample = " (SAMPLE DATA from the sandbox)" if args.sandbox else ""
+    lines = [f"Synced {result.segment_count} segment(s) of {result.account}{sample}."]
+    if result.artifact_key:
+        lines.append(f"Artifact: {result.artifact_key}")
+    if result.export:
+        lines.append(f"Export: {result.export.count} segment(s) to {result.export.destination}")
+    if result.watch:
+        lines.append(f"Watch: {result.watch.message.subject}; snapshot {result.watch.snapshot}")
+        if result.watch.notified:
+            lines.append(f"Notified: {', '.join(result.watch.notified)}")
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
 def _fanout(args: argparse.Namespace, console: Console) -> int:
     from flows.console import print_fanout_failures, print_fanout_report
     from flows.fanout import segments_fanout
@@ -193,6 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="notify on every run, also without changes or on the first (baseline) run",
     )
     watch.set_defaults(handler=_watch)
+    sync = commands.add_parser(
+        "sync",
+        parents=[common],
+        help="fetch once, then publish artifacts, export and watch (what deployments schedule)",
+    )
+    sync.add_argument("--export", metavar="DEST", help="also export to DEST (path or fsspec URL)")
+    sync.add_argument("--format", choices=EXPORT_FORMATS, help="export format; default: extension")
+    sync.add_argument("--state", metavar="DEST", help="snapshot directory or fsspec URL")
+    sync.add_argument(
+        "--notify", action="append", metavar="TARGET", help="Apprise URL or block; repeatable"
+    )
+    sync.add_argument("--always-notify", action="store_true", help="notify on every run")
+    sync.add_argument("--no-watch", action="store_true", help="skip change detection")
+    sync.add_argument("--no-artifacts", action="store_true", help="skip the segments artifacts")
+    sync.set_defaults(handler=_sync)
     fanout = commands.add_parser(
         "fanout", help="collect the segments of many accounts at once (saved blocks or a partner)"
     )

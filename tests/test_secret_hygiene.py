@@ -292,11 +292,14 @@ def test_commands_in_process_leak_nothing(
     assert main(["report"]) == 0
     assert main(["export", "--to", "out/segments.jsonl"]) == 0
     assert main(["watch", "--state", "state"]) == 0
+    assert main(["sync", "--state", "state", "--export", "out/sync.csv"]) == 0
     fanout = ["fanout", "--partner-credentials", "canary-partner", "--export", "out/all.csv"]
     assert main(fanout) == 0
     partner.inject(echo(401), STRADDLING_ECHO)
     assert main(["report"]) == 1
     assert main(["watch", "--state", "state"]) == 1
+    partner.inject(echo(401))
+    assert main(["sync", "--state", "state"]) == 1
     partner.revoke(CUSTOMER_TOKENS[1])
     assert main(fanout) == 1
     partner.inject(STRADDLING_ECHO)
@@ -305,7 +308,7 @@ def test_commands_in_process_leak_nothing(
 
     out, err = capsys.readouterr()
     assert "Clientes de São Paulo" in out
-    assert err.count("error:") == 3
+    assert err.count("error:") == 4
     assert_clean("stdout", out)
     assert_clean("stderr", err)
     assert_clean("the --debug exception", exception_text(caught.value))

@@ -144,3 +144,20 @@ def test_parameters_render_as_a_typed_form() -> None:
     watch = schema["definitions"]["WatchStep"]["properties"]
     assert watch["enabled"]["default"] is True
     assert watch["notify"]["type"] == "array"
+
+
+def test_cli_sync_runs_every_step_on_sample_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["sync", "--sandbox", "--account", "cli-sync", "--export", "out/segments.jsonl"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Synced 6 segment(s) of cli-sync (SAMPLE DATA from the sandbox)." in printed
+    assert "Artifact: botpenguin-segments-cli-sync" in printed
+    assert "baseline recorded" in printed
+    lines = (tmp_path / "out" / "segments.jsonl").read_text("utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [s["_id"] for s in SAMPLE_SEGMENTS]
+    assert (tmp_path / ".botpenguin" / "snapshots" / "cli-sync.json").exists()
