@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.filesystems import LocalFileSystem
+from prefect_readback import latest_artifact
 
 from flows.cli import main
 from flows.export import segments_export
@@ -60,13 +59,7 @@ async def test_flow_exports_and_links_the_file_in_an_artifact(
 
     assert (result.count, result.format, result.destination) == (6, "csv", str(target))
     assert_complete(target, "csv")
-    async with get_client() as client:
-        artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["botpenguin-export-larkspur-tea-co"])
-            )
-        )
-    latest = max(artifacts, key=lambda a: a.created)  # type: ignore[arg-type, return-value]
+    latest = await latest_artifact("botpenguin-export-larkspur-tea-co")
     assert latest.type == "markdown"  # how Prefect stores a link artifact
     assert target.as_uri() in str(latest.data)
     assert latest.description is not None

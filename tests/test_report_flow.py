@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect_readback import latest_artifact, table_rows
 
 from flows.report import segments_report
 from tasks.credentials import BotPenguinCredentials
@@ -17,32 +14,20 @@ from tasks.segments import fetch_segments
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
 
-async def latest_artifact(key: str) -> object:
-    async with get_client() as client:
-        artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
-        )
-    assert artifacts, f"no artifact with key {key}"
-    data = max(artifacts, key=lambda a: a.created).data  # type: ignore[arg-type, return-value]
-    # Prefect stores a table artifact's rows as JSON text.
-    return json.loads(data) if isinstance(data, str) and data.startswith("[") else data
-
-
 async def test_report_publishes_table_and_summary_keyed_per_account(
     sandbox_env: SandboxServer,
 ) -> None:
     segments = await segments_report(account="Larkspur Tea Co.")
     assert [s.id for s in segments] == [s["_id"] for s in SAMPLE_SEGMENTS]
 
-    rows = await latest_artifact("botpenguin-segments-larkspur-tea-co")
-    assert isinstance(rows, list)
+    rows = table_rows(await latest_artifact("botpenguin-segments-larkspur-tea-co"))
     assert [row["id"] for row in rows] == [s["_id"] for s in SAMPLE_SEGMENTS]
     assert [row["name"] for row in rows] == [s["segmentName"] for s in SAMPLE_SEGMENTS]
     assert list(rows[0])[:2] == ["id", "name"]
     assert all(set(row) == set(rows[0]) for row in rows), "every row has every column"
     assert "filters" not in rows[0], "nested fields stay out of the table"
 
-    summary = await latest_artifact("botpenguin-segments-larkspur-tea-co-summary")
+    summary = (await latest_artifact("botpenguin-segments-larkspur-tea-co-summary")).data
     assert isinstance(summary, str)
     assert "**6** segment(s)" in summary
     assert "Clientes de São Paulo" in summary
@@ -54,8 +39,7 @@ async def test_report_uses_a_saved_credentials_block(sandbox: SandboxServer) -> 
     )
     segments = await segments_report(credentials="reseller-one")
     assert len(segments) == len(SAMPLE_SEGMENTS)
-    rows = await latest_artifact("botpenguin-segments-reseller-one")
-    assert isinstance(rows, list)
+    rows = table_rows(await latest_artifact("botpenguin-segments-reseller-one"))
     assert len(rows) == len(SAMPLE_SEGMENTS)
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.events import Event
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+from prefect_readback import latest_artifact
 
 from flows.cli import main
 from flows.watch import segments_watch
@@ -65,12 +65,7 @@ async def account_events(account_label: str) -> list[Event]:
 
 
 async def latest_markdown(key: str) -> str:
-    async with get_client() as client:
-        artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
-        )
-    assert artifacts, f"no artifact with key {key}"
-    data = max(artifacts, key=lambda a: a.created).data  # type: ignore[arg-type, return-value]
+    data = (await latest_artifact(key)).data
     assert isinstance(data, str)
     return data
 
