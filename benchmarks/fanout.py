@@ -21,16 +21,16 @@ from pydantic import SecretStr
 
 from benchmarks.measure import Result, alternate, ratio
 from benchmarks.sandbox_process import RemoteSandbox
-from tasks.client import BotPenguinClient, shared_http_client
-from tasks.fanout import (
+from prefect_botpenguin.core.client import BotPenguinClient, shared_http_client
+from prefect_botpenguin.core.fanout import (
     FanoutAccount,
     FanoutReport,
     FanoutSummary,
     collect_segments,
-    fetch_segments_fanout,
 )
-from tasks.models import Segment
-from tasks.settings import BotPenguinSettings
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.core.settings import BotPenguinSettings
+from prefect_botpenguin.fanout import fetch_segments_fanout
 
 TIME_TARGET = 1.1
 
@@ -215,7 +215,7 @@ def flow_rows(
     flow_name = "pack: segments_fanout flow (discovery, artifacts)"
     discovery = "baseline: asyncio + httpx, same discovery requests"
     with patch.dict(os.environ, env):
-        from flows.fanout import segments_fanout
+        from prefect_botpenguin.flows.fanout import segments_fanout
 
         if reps > 1:  # warm-up, skipped by the one-repetition smoke run
             asyncio.run(segments_fanout(partner_from_env=True, concurrency=concurrency))

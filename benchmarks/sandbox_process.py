@@ -4,16 +4,15 @@ and its allocations stay out of the benchmark's memory figures."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import multiprocessing
-import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
+
+from prefect_botpenguin.sandbox import SandboxServer
 
 STARTUP_TIMEOUT = 120.0
 
@@ -26,21 +25,8 @@ class SandboxConfig:
     page_size: int = 20
 
 
-def _load_sandbox() -> Any:
-    """``tasks/sandbox.py`` on its own: it is standard library only, and importing it as
-    ``tasks.sandbox`` would first import the whole pack and Prefect (seconds per start)."""
-    path = Path(__file__).resolve().parents[1] / "tasks" / "sandbox.py"
-    spec = importlib.util.spec_from_file_location("botpenguin_sandbox", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load the sandbox from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defining
-    spec.loader.exec_module(module)
-    return module
-
-
 def _serve(config: SandboxConfig, conn: Connection) -> None:
-    server = _load_sandbox().SandboxServer.simulated(
+    server = SandboxServer.simulated(
         config.accounts,
         segments_per_account=config.segments_per_account,
         latency=config.latency,

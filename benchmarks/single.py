@@ -24,9 +24,9 @@ import httpx
 
 from benchmarks.measure import Result, alternate, peak_megabytes, ratio
 from benchmarks.sandbox_process import RemoteSandbox
-from tasks.client import BotPenguinClient
-from tasks.exports import write_export
-from tasks.models import Segment
+from prefect_botpenguin.core.client import BotPenguinClient
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.exports import write_export
 
 TIME_TARGET = 1.5
 MEMORY_TARGET = 2.0

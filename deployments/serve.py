@@ -1,4 +1,4 @@
-"""``python -m deployments.serve``: every deployment of ``prefect.yaml``, served from one process.
+"""``botpenguin serve``: every deployment of ``prefect.yaml``, served from one process.
 
 The simplest way to run the flows on one machine: no work pool and no worker, only this
 process and a Prefect server. It builds the deployments from ``deployments/prefect.yaml``, so
@@ -27,8 +27,9 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Schedule
+from prefect.types.entrypoint import EntrypointType
 
-from tasks.errors import ConfigurationError
+from ..core.errors import ConfigurationError
 
 PREFECT_FILE = Path(__file__).with_name("prefect.yaml")
 
@@ -43,11 +44,7 @@ def load_deployment_specs(path: Path = PREFECT_FILE) -> list[dict[str, Any]]:
 
 
 def load_flow(entrypoint: str) -> Flow[..., Any]:
-    """Import ``flows/report.py:segments_report`` as ``flows.report.segments_report``.
-
-    Importing by module name (not by file path, as ``prefect deploy`` does) keeps one copy of
-    each module in this process.
-    """
+    """Import a module-path entrypoint (``prefect_botpenguin.flows.report:segments_report``)."""
     path, _, name = entrypoint.partition(":")
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     candidate = getattr(module, name, None)
@@ -59,7 +56,7 @@ def load_flow(entrypoint: str) -> Flow[..., Any]:
 def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
     """One ``prefect.yaml`` deployment entry as a deployment this process can serve."""
     limit = spec.get("concurrency_limit")
-    return RunnerDeployment.from_flow(
+    deployment = RunnerDeployment.from_flow(
         load_flow(spec["entrypoint"]),
         name=spec["name"],
         description=spec.get("description"),
@@ -70,7 +67,11 @@ def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
         concurrency_limit=(
             ConcurrencyLimitConfig.model_validate(limit) if isinstance(limit, dict) else limit
         ),
+        # Runs import the flow from the installed package, wherever this process was started.
+        entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    deployment.entrypoint = spec["entrypoint"]  # the same text as prefect.yaml's
+    return deployment
 
 
 def build_deployments(path: Path = PREFECT_FILE) -> list[RunnerDeployment]:
@@ -98,7 +99,7 @@ async def refuse_pool_deployments(deployments: list[RunnerDeployment]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Serve every deployment until interrupted; 1 when one is already on a work pool."""
     argparse.ArgumentParser(
-        prog="python -m deployments.serve",
+        prog="python -m prefect_botpenguin.deployments.serve",
         description=(
             "Serve every deployment of deployments/prefect.yaml, with its schedule, "
             "from this process (no work pool or worker needed)."

@@ -1,7 +1,7 @@
-"""Entry point for ``python -m flows``."""
+"""Entry point for ``python -m prefect_botpenguin.flows`` (the same as ``botpenguin``)."""
 
 import sys
 
-from flows.cli import main
+from .cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m flows``: run the pack's flows from a terminal.
+"""``botpenguin`` (also ``python -m prefect_botpenguin``): run the pack's flows from a terminal.
 
 Commands share ``--sandbox`` (run against the bundled sample-data server), ``--credentials``
 (a saved block) and ``--debug`` (show tracebacks). Failures print one line and exit 1.
@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from unittest.mock import patch
 
 from rich.console import Console
+from rich.text import Text
 
-from tasks.errors import BotPenguinError
-from tasks.formats import EXPORT_FORMATS, format_for
+from ..core.errors import BotPenguinError
+from ..core.formats import EXPORT_FORMATS, format_for
 
 Handler = Callable[[argparse.Namespace, Console], int]
 EXIT_FAILED = 1
@@ -25,8 +25,8 @@ EXIT_INTERRUPTED = 130
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
-    from flows.console import print_segments
-    from flows.report import segments_report
+    from .console import print_segments
+    from .report import segments_report
 
     segments = asyncio.run(segments_report(credentials=args.credentials, account=args.account))
     title = "BotPenguin segments" + (" (SAMPLE DATA from the sandbox)" if args.sandbox else "")
@@ -35,7 +35,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:
-    from flows.export import segments_export
+    from .export import segments_export
 
     format_for(args.to, args.format)  # a bad extension fails before Prefect starts
     result = asyncio.run(
@@ -50,16 +50,14 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"Wrote {result.count} segment(s){sample} as {result.format.upper()} to "
         f"{result.destination} ({result.size_bytes} bytes).",
-        markup=False,
-        highlight=False,
         soft_wrap=True,
     )
     return 0
 
 
 def _watch(args: argparse.Namespace, console: Console) -> int:
-    from flows.watch import segments_watch
-    from tasks.snapshots import DEFAULT_STATE_DIR
+    from ..snapshots import DEFAULT_STATE_DIR
+    from .watch import segments_watch
 
     result = asyncio.run(
         segments_watch(
@@ -71,18 +69,18 @@ def _watch(args: argparse.Namespace, console: Console) -> int:
         )
     )
     sample = " (SAMPLE DATA from the sandbox)" if args.sandbox else ""
-    console.print(f"{result.message.subject}{sample}", markup=False, highlight=False)
+    console.print(f"{result.message.subject}{sample}")
     if not result.baseline and result.changed:
-        console.print(result.message.body, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"Snapshot: {result.snapshot}", markup=False, highlight=False, soft_wrap=True)
+        console.print(result.message.body, soft_wrap=True)
+    console.print(f"Snapshot: {result.snapshot}", soft_wrap=True)
     if result.notified:
-        console.print(f"Notified: {', '.join(result.notified)}", markup=False, highlight=False)
+        console.print(f"Notified: {', '.join(result.notified)}")
     return 0
 
 
 def _sync(args: argparse.Namespace, console: Console) -> int:
-    from flows.sync import ExportStep, WatchStep, segments_sync
-    from tasks.snapshots import DEFAULT_STATE_DIR
+    from ..snapshots import DEFAULT_STATE_DIR
+    from .sync import ExportStep, WatchStep, segments_sync
 
     if args.export:
         format_for(args.export, args.format)  # a bad extension fails before Prefect starts
@@ -117,14 +115,14 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
         if result.watch.notified:
             lines.append(f"Notified: {', '.join(result.watch.notified)}")
     for line in lines:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(line, soft_wrap=True)
     return 0
 
 
 def _fanout(args: argparse.Namespace, console: Console) -> int:
-    from flows.console import print_fanout_failures, print_fanout_report
-    from flows.fanout import segments_fanout
-    from tasks.errors import ConfigurationError, FanoutFailedError
+    from ..core.errors import ConfigurationError, FanoutFailedError
+    from .console import print_fanout_failures, print_fanout_report
+    from .fanout import segments_fanout
 
     if args.sandbox and (args.credentials_blocks or args.partner_credentials):
         raise ConfigurationError(
@@ -152,6 +150,27 @@ def _fanout(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    from ..deployments.serve import main as serve
+
+    return serve([])
+
+
+@contextmanager
+def _environment(overrides: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a command, then restore them."""
+    previous = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextmanager
 def _sandbox_environment(
     enabled: bool, console: Console, accounts: int | None = None
@@ -164,17 +183,17 @@ def _sandbox_environment(
     if not enabled:
         yield
         return
-    from tasks.sandbox import SandboxServer
+    from ..sandbox import SandboxServer
 
     server = SandboxServer.simulated(accounts) if accounts else SandboxServer()
     with server as sandbox:
         token = (sandbox.partner_token if accounts else None) or sandbox.token
         overrides = {"BOTPENGUIN_BASE_URL": sandbox.url, "BOTPENGUIN_API_TOKEN": token}
-        with patch.dict(os.environ, overrides):
+        with _environment(overrides):
             what = f"a partner with {accounts} accounts" if accounts else "SAMPLE DATA"
             console.print(
-                f"[bold yellow]Sandbox:[/] invented {what} served on {sandbox.url}; "
-                "this is not a real BotPenguin account."
+                Text("Sandbox:", style="bold yellow"),
+                f"invented {what} served on {sandbox.url}; this is not a real BotPenguin account.",
             )
             yield
 
@@ -194,9 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--account", help="label for the account in artifact keys")
     common.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
 
-    parser = argparse.ArgumentParser(
-        prog="python -m flows", description="Run prefect-botpenguin flows."
-    )
+    parser = argparse.ArgumentParser(prog="botpenguin", description="Run prefect-botpenguin flows.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     report = commands.add_parser(
         "report", parents=[common], help="fetch segments, publish artifacts, print a table"
@@ -289,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fanout.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
     fanout.set_defaults(handler=_fanout, credentials=None, account=None)
+    serve = commands.add_parser(
+        "serve",
+        help="serve every deployment of the bundled prefect.yaml from this process (no worker)",
+    )
+    serve.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
+    serve.set_defaults(handler=_serve, credentials=None, account=None, sandbox=False)
     return parser
 
 
@@ -317,14 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sandbox and args.credentials:
         parser.error("--sandbox and --credentials exclude each other")
-    console = Console()
-    errors = Console(stderr=True, soft_wrap=True)  # one error, one line, at any width
+    # Plain text everywhere: segment names and errors may hold "[...]" that rich would parse.
+    console = Console(markup=False, highlight=False)
+    errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)  # one line
     handler: Handler = args.handler
     try:
         if not args.debug:
-            import prefect  # noqa: F401  (configures Prefect's logging, which we then quieten)
+            import prefect.main  # noqa: F401  (configures Prefect's logging; then quietened)
 
-            from flows.console import hide_tracebacks
+            from .console import hide_tracebacks
 
             hide_tracebacks()
         with (
@@ -338,15 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     except BotPenguinError as exc:
         if args.debug:
             raise
-        errors.print(f"error: {exc}", markup=False, highlight=False)
+        errors.print(f"error: {exc}")
         return EXIT_FAILED
     except Exception as exc:
         if args.debug:
             raise
         errors.print(
             f"error: {type(exc).__name__}: {exc} (run again with --debug for details)",
-            markup=False,
-            highlight=False,
         )
         return EXIT_FAILED
 

@@ -7,9 +7,9 @@ from typing import TypeVar, cast
 
 from prefect.utilities.annotations import quote
 
-from tasks.credentials import BotPenguinCredentials
-from tasks.errors import ConfigurationError
-from tasks.settings import load_settings
+from ..core.errors import ConfigurationError
+from ..core.settings import load_settings
+from ..credentials import BotPenguinCredentials
 
 T = TypeVar("T")
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from tasks.models import Segment
+from ..core.models import Segment
 
 if TYPE_CHECKING:
-    from tasks.fanout import FanoutSummary
+    from ..core.fanout import FanoutSummary
 
 
 class _WithoutTraceback(logging.Formatter):

@@ -7,10 +7,10 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows.common import resolve_account, skip_introspection
-from tasks.exports import ExportResult, export_segments, load_filesystem
-from tasks.formats import ExportFormat, format_for
-from tasks.segments import fetch_segments
+from ..core.formats import ExportFormat, format_for
+from ..exports import ExportResult, export_segments, load_filesystem
+from ..segments import fetch_segments
+from .common import resolve_account, skip_introspection
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 

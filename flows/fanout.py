@@ -14,21 +14,20 @@ from prefect import flow, get_run_logger
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
-from flows.common import resolve_account, skip_introspection
-from tasks.accounts import account_slug
-from tasks.errors import BotPenguinError, ConfigurationError, MissingTokenError
-from tasks.exports import export_segments, load_filesystem
-from tasks.fanout import (
+from ..core.accounts import account_slug
+from ..core.errors import BotPenguinError, ConfigurationError, MissingTokenError
+from ..core.fanout import (
     DEFAULT_CONCURRENCY,
     AccountOutcome,
     FanoutAccount,
     FanoutReport,
     FanoutSummary,
-    fetch_segments_fanout,
     iter_segments_with_account,
-    publish_fanout_artifacts,
 )
-from tasks.formats import ExportFormat, format_for
+from ..core.formats import ExportFormat, format_for
+from ..exports import export_segments, load_filesystem
+from ..fanout import fetch_segments_fanout, publish_fanout_artifacts
+from .common import resolve_account, skip_introspection
 
 ACCOUNT_PLACEHOLDER = "{account}"
 COMBINED_EXPORT_LABEL = "fanout"
@@ -113,7 +112,7 @@ async def _partner(block_name: str | None) -> FanoutAccount:
     if account.credentials is not None:
         token = account.credentials.api_token
     else:
-        from tasks.settings import load_settings
+        from ..core.settings import load_settings
 
         settings_token = load_settings().api_token
         if settings_token is None or not settings_token.get_secret_value().strip():

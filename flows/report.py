@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import resolve_account, skip_introspection
-from tasks.artifacts import publish_segments_artifact
-from tasks.models import Segment
-from tasks.segments import fetch_segments
+from ..artifacts import publish_segments_artifact
+from ..core.models import Segment
+from ..segments import fetch_segments
+from .common import resolve_account, skip_introspection
 
 
 @flow(name="botpenguin-segments-report", log_prints=False)

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.common import resolve_account, skip_introspection
-from flows.watch import WatchResult, track_changes
-from tasks.artifacts import publish_segments_artifact
-from tasks.errors import BotPenguinError, SyncStepsFailedError
-from tasks.exports import ExportResult, export_segments, load_filesystem
-from tasks.formats import ExportFormat, format_for
-from tasks.notifications import check_notification_targets
-from tasks.segments import fetch_segments
-from tasks.snapshots import DEFAULT_STATE_DIR
+from ..artifacts import publish_segments_artifact
+from ..core.errors import BotPenguinError, SyncStepsFailedError
+from ..core.formats import ExportFormat, format_for
+from ..exports import ExportResult, export_segments, load_filesystem
+from ..notifications import check_notification_targets
+from ..segments import fetch_segments
+from ..snapshots import DEFAULT_STATE_DIR
+from .common import resolve_account, skip_introspection
+from .watch import WatchResult, track_changes
 
 
 class ExportStep(BaseModel):

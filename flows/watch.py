@@ -20,20 +20,20 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
-from flows.common import resolve_account, skip_introspection
-from tasks.change_summary import (
+from ..change_summary import (
     ChangeMessage,
     changes_artifact_key,
     describe_changes,
     publish_changes_artifact,
 )
-from tasks.changes import emit_change_events
-from tasks.diff import SegmentDiff, diff_segments
-from tasks.errors import NotificationError
-from tasks.models import Segment
-from tasks.notifications import check_notification_targets, send_notification
-from tasks.segments import fetch_segments
-from tasks.snapshots import DEFAULT_STATE_DIR, load_segments_snapshot, save_segments_snapshot
+from ..changes import emit_change_events
+from ..core.diff import SegmentDiff, diff_segments
+from ..core.errors import NotificationError
+from ..core.models import Segment
+from ..notifications import check_notification_targets, send_notification
+from ..segments import fetch_segments
+from ..snapshots import DEFAULT_STATE_DIR, load_segments_snapshot, save_segments_snapshot
+from .common import resolve_account, skip_introspection
 
 
 @dataclass(frozen=True)

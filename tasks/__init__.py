@@ -1,91 +1,78 @@
-"""prefect-botpenguin: Prefect tasks, blocks and a client for BotPenguin segments.
+"""prefect-botpenguin: Prefect tasks, blocks and flows for BotPenguin segments.
 
-Everything a flow author needs is importable from here. The Prefect-free layer (client,
-models, settings, errors) can be used on its own from ``tasks.client``.
+    from prefect_botpenguin import BotPenguinCredentials, fetch_segments
+
+The names below load on first use (PEP 562), so ``import prefect_botpenguin.core.client``
+or ``python -m prefect_botpenguin.sandbox`` never pays for Prefect. Layout:
+
+- ``prefect_botpenguin.core``: settings, errors, models, the HTTP client, exports' formats,
+  diffs, atomic writes and the fan-out engine; never imports Prefect.
+- ``prefect_botpenguin.sandbox``: a BotPenguin-compatible server with invented sample data.
+- this package: the Prefect layer (block, tasks, artifacts, events, notifications).
+- ``prefect_botpenguin.flows``: ready flows; ``botpenguin --help`` runs them from a terminal.
 """
 
-from tasks.artifacts import publish_segments_artifact, segments_artifact_key
-from tasks.change_summary import ChangeMessage, describe_changes, publish_changes_artifact
-from tasks.changes import emit_change_events
-from tasks.client import BotPenguinClient
-from tasks.credentials import BotPenguinCredentials
-from tasks.diff import SegmentChange, SegmentDiff, apply_diff, diff_segments
-from tasks.errors import (
-    APIConnectionError,
-    APITimeoutError,
-    AuthenticationError,
-    BotPenguinError,
-    ChangeDetectionError,
-    ConfigurationError,
-    EventDeliveryError,
-    ExportError,
-    FanoutFailedError,
-    MissingTokenError,
-    NotificationError,
-    RateLimitedError,
-    RequestRejectedError,
-    ResponseError,
-    ServerError,
-    SnapshotError,
-    SyncStepsFailedError,
-    TransientError,
-)
-from tasks.exports import ExportResult, export_segments, write_export
-from tasks.fanout import (
-    AccountOutcome,
-    FanoutAccount,
-    FanoutReport,
-    FanoutSummary,
-    collect_segments,
-    fetch_segments_fanout,
-    publish_fanout_artifacts,
-)
-from tasks.formats import ExportFormat
-from tasks.models import Segment
-from tasks.notifications import check_notification_targets, send_notification
-from tasks.retry import RetryPolicy
-from tasks.segments import fetch_segments, retry_only_transient_failures
-from tasks.settings import BotPenguinSettings
-from tasks.snapshots import Snapshot, load_segments_snapshot, save_segments_snapshot
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .artifacts import publish_segments_artifact
+    from .change_summary import publish_changes_artifact
+    from .changes import emit_change_events
+    from .core.client import BotPenguinClient
+    from .core.diff import SegmentDiff, diff_segments
+    from .core.errors import BotPenguinError
+    from .core.fanout import FanoutAccount, FanoutReport, collect_segments
+    from .core.models import Segment
+    from .core.settings import BotPenguinSettings
+    from .credentials import BotPenguinCredentials
+    from .exports import ExportResult, export_segments
+    from .fanout import fetch_segments_fanout, publish_fanout_artifacts
+    from .notifications import check_notification_targets, send_notification
+    from .segments import fetch_segments
+    from .snapshots import Snapshot, load_segments_snapshot, save_segments_snapshot
+
+_WHERE: dict[str, str] = {
+    "BotPenguinClient": ".core.client",
+    "BotPenguinCredentials": ".credentials",
+    "BotPenguinError": ".core.errors",
+    "BotPenguinSettings": ".core.settings",
+    "ExportResult": ".exports",
+    "FanoutAccount": ".core.fanout",
+    "FanoutReport": ".core.fanout",
+    "Segment": ".core.models",
+    "SegmentDiff": ".core.diff",
+    "Snapshot": ".snapshots",
+    "check_notification_targets": ".notifications",
+    "collect_segments": ".core.fanout",
+    "diff_segments": ".core.diff",
+    "emit_change_events": ".changes",
+    "export_segments": ".exports",
+    "fetch_segments": ".segments",
+    "fetch_segments_fanout": ".fanout",
+    "load_segments_snapshot": ".snapshots",
+    "publish_changes_artifact": ".change_summary",
+    "publish_fanout_artifacts": ".fanout",
+    "publish_segments_artifact": ".artifacts",
+    "save_segments_snapshot": ".snapshots",
+    "send_notification": ".notifications",
+}
 
 __all__ = [
-    "APIConnectionError",
-    "APITimeoutError",
-    "AccountOutcome",
-    "AuthenticationError",
     "BotPenguinClient",
     "BotPenguinCredentials",
     "BotPenguinError",
     "BotPenguinSettings",
-    "ChangeDetectionError",
-    "ChangeMessage",
-    "ConfigurationError",
-    "EventDeliveryError",
-    "ExportError",
-    "ExportFormat",
     "ExportResult",
     "FanoutAccount",
-    "FanoutFailedError",
     "FanoutReport",
-    "FanoutSummary",
-    "MissingTokenError",
-    "NotificationError",
-    "RateLimitedError",
-    "RequestRejectedError",
-    "ResponseError",
-    "RetryPolicy",
     "Segment",
-    "SegmentChange",
     "SegmentDiff",
-    "ServerError",
     "Snapshot",
-    "SnapshotError",
-    "SyncStepsFailedError",
-    "TransientError",
-    "apply_diff",
     "check_notification_targets",
     "collect_segments",
-    "describe_changes",
     "diff_segments",
     "emit_change_events",
     "export_segments",
@@ -95,9 +82,21 @@ __all__ = [
     "publish_changes_artifact",
     "publish_fanout_artifacts",
     "publish_segments_artifact",
-    "retry_only_transient_failures",
     "save_segments_snapshot",
-    "segments_artifact_key",
     "send_notification",
-    "write_export",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module the first time the name is used."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names too, so ``prefect block register -m prefect_botpenguin`` finds the block."""
+    return sorted(set(globals()) | set(__all__))

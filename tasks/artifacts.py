@@ -9,8 +9,8 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.accounts import account_slug
-from tasks.models import Segment
+from .core.accounts import account_slug
+from .core.models import Segment
 
 SCALAR_TYPES = (str, int, float, bool, type(None))
 SUMMARY_NAME_LIMIT = 50
@@ -92,7 +92,7 @@ async def publish_segments_artifact(
         Fetch and publish one account's segments:
         ```python
         from prefect import flow
-        from tasks import fetch_segments, publish_segments_artifact
+        from prefect_botpenguin import fetch_segments, publish_segments_artifact
 
         @flow
         async def record_segments() -> str:

@@ -15,9 +15,9 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.accounts import account_slug
-from tasks.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
-from tasks.models import Segment
+from .core.accounts import account_slug
+from .core.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
+from .core.models import Segment
 
 MESSAGE_LIST_LIMIT = 20
 MESSAGE_FIELD_LIMIT = 5
@@ -226,9 +226,9 @@ async def publish_changes_artifact(
         Summarise the changes between two fetches:
         ```python
         from prefect import flow
-        from tasks import fetch_segments
-        from tasks.changes import publish_changes_artifact
-        from tasks.diff import diff_segments
+        from prefect_botpenguin import fetch_segments
+        from prefect_botpenguin.changes import publish_changes_artifact
+        from prefect_botpenguin.core.diff import diff_segments
 
         @flow
         async def summarise(previous: list) -> str:

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.accounts import account_slug
-from tasks.diff import SegmentDiff, canonical_json
-from tasks.errors import EventDeliveryError
+from .core.accounts import account_slug
+from .core.diff import SegmentDiff, canonical_json
+from .core.errors import EventDeliveryError
 
 if TYPE_CHECKING:
     from prefect.events import Event
@@ -168,7 +168,7 @@ async def emit_change_events(
     """Emit one Prefect event per created, removed or changed segment, and confirm delivery.
 
     Args:
-        diff: What changed, from ``tasks.diff.diff_segments``.
+        diff: What changed, from ``prefect_botpenguin.diff_segments``.
         account: The account's label (the related resource ``botpenguin.account.<slug>``).
         previous_fetched_at: When the compared snapshot was taken. Given, it makes the event
             ids repeatable, so re-running after a failure re-sends the same events (stored
@@ -183,9 +183,9 @@ async def emit_change_events(
         Emit the changes between two fetches:
         ```python
         from prefect import flow
-        from tasks import fetch_segments
-        from tasks.changes import emit_change_events
-        from tasks.diff import diff_segments
+        from prefect_botpenguin import fetch_segments
+        from prefect_botpenguin.changes import emit_change_events
+        from prefect_botpenguin.core.diff import diff_segments
 
         @flow
         async def report_changes(previous: list) -> list[str]:

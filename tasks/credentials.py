@@ -7,9 +7,9 @@ from typing import Any
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr, field_validator
 
-from tasks.client import BotPenguinClient
-from tasks.errors import ConfigurationError
-from tasks.settings import DEFAULT_BASE_URL, BotPenguinSettings, load_settings, validate_base_url
+from .core.client import BotPenguinClient
+from .core.errors import ConfigurationError
+from .core.settings import DEFAULT_BASE_URL, BotPenguinSettings, load_settings, validate_base_url
 
 
 class BotPenguinCredentials(CredentialsBlock):
@@ -21,7 +21,7 @@ class BotPenguinCredentials(CredentialsBlock):
     Example:
         Load saved credentials and fetch segments:
         ```python
-        from tasks.credentials import BotPenguinCredentials
+        from prefect_botpenguin.credentials import BotPenguinCredentials
 
         credentials = BotPenguinCredentials.load("BLOCK_NAME")
         async with credentials.get_client() as client:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +34,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.accounts import account_slug
-from tasks.atomic import replace_fsspec_file, replace_local_file
-from tasks.errors import ConfigurationError, ExportError
-from tasks.formats import ExportFormat, format_for, serialise
-from tasks.models import Segment
-
-_USERINFO = re.compile(r"//[^/@\s]*@")
+from .core.accounts import account_slug
+from .core.atomic import replace_fsspec_file, replace_local_file
+from .core.errors import ConfigurationError, ExportError
+from .core.formats import ExportFormat, format_for, serialise
+from .core.locations import display_location, one_line_reason, open_fsspec
+from .core.models import Segment
 
 
 class ExportResult(BaseModel):
@@ -111,7 +109,7 @@ async def write_export(
     except Exception as exc:
         kept = " (the previous export there was not replaced)" if target.atomic else ""
         raise ExportError(
-            f"Could not write the export to {target.shown}: {_reason(exc)}; check that the "
+            f"Could not write the export to {target.shown}: {one_line_reason(exc)}; check that the "
             f"location is writable{kept}."
         ) from exc
     return ExportResult(
@@ -135,7 +133,7 @@ async def export_segments(
 
     Columns are ``id, name, customer_id``, then every other field any segment has (sorted).
     CSV writes nested values as JSON text; JSON and JSON Lines keep native types; Parquet
-    stores nested and mixed-type columns as JSON text (see ``tasks.formats.to_parquet``). The
+    stores nested and mixed-type columns as JSON text (see ``core.formats.to_parquet``). The
     write is atomic (see this module's docstring): a failure leaves the previous export as it
     was and no temp files behind. Not retried: a failed write is reported, not repeated.
 
@@ -157,7 +155,7 @@ async def export_segments(
         Export one account's segments to Parquet:
         ```python
         from prefect import flow
-        from tasks import ExportResult, export_segments, fetch_segments
+        from prefect_botpenguin import ExportResult, export_segments, fetch_segments
 
         @flow
         async def export_to_parquet() -> ExportResult:
@@ -201,7 +199,7 @@ def _resolve(destination: str | os.PathLike[str], filesystem: WritableFileSystem
             url = filesystem._resolve_path(location)
             return _fsspec_target(url, filesystem.filesystem)
     except (ValueError, RuntimeError) as exc:  # outside the base path; back-end not installed
-        raise ExportError(f"Cannot export to {location!r}: {_reason(exc)}") from None
+        raise ExportError(f"Cannot export to {location!r}: {one_line_reason(exc)}") from None
     return _block_target(filesystem, location)
 
 
@@ -214,29 +212,8 @@ def _local_target(path: Path) -> _Target:
 
 
 def _fsspec_target(url: str, fs: Any = None) -> _Target:
-    import fsspec.core
-
-    shown = _without_secrets(url)
-    try:
-        if fs is None:
-            fs, path = fsspec.core.url_to_fs(url)
-        else:
-            path = fs._strip_protocol(url)
-    except ImportError as exc:
-        raise ExportError(
-            f"Cannot export to {shown}: the fsspec back-end for it is not installed "
-            f"({_reason(exc)})."
-        ) from None
-    except ValueError as exc:
-        raise ExportError(
-            f"Cannot export to {shown}: {_reason(exc)}; use a local path or an fsspec URL "
-            "such as memory://, file://, s3://bucket/key."
-        ) from None
-    except Exception as exc:  # the back-end could not connect (host down, refused, no access)
-        raise ExportError(
-            f"Cannot open {shown}: {_reason(exc)}; check the URL and that the storage is "
-            "reachable (the previous export there was not replaced)."
-        ) from exc
+    fs, path = open_fsspec(url, ExportError, "export to", fs)
+    shown = display_location(url)
     return _Target(
         shown=shown,
         url=shown,
@@ -265,14 +242,3 @@ def _replace_fsspec(fs: Any, path: str, data: bytes) -> None:
     if fs.isdir(path):
         raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
     replace_fsspec_file(fs, path, data)
-
-
-def _without_secrets(url: str) -> str:
-    """``url`` without a query string or user:password@ parts, for messages and artifacts."""
-    return _USERINFO.sub("//", url.split("?", 1)[0])
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception as one short line without URL credentials, preferring an OS error's text."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return _USERINFO.sub("//", " ".join(text.split()))[:300] or type(exc).__name__

@@ -13,49 +13,20 @@ that failed. Targets are named by a redacted label (``json://127.0.0.1``, ``slac
 from __future__ import annotations
 
 import inspect
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.errors import NotificationError
+from .core.errors import NotificationError
+from .core.locations import is_url as is_apprise_url
+from .core.locations import target_label
 
 if TYPE_CHECKING:
     from prefect.blocks.abstract import NotificationBlock
 
 APPRISE_WIKI = "https://github.com/caronc/apprise/wiki"
-
-
-def is_apprise_url(target: str) -> bool:
-    """Targets with ``://`` are Apprise URLs; anything else names a saved block."""
-    return "://" in target
-
-
-def _is_network_host(host: str) -> bool:
-    if host == "localhost" or "." in host:
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def target_label(target: str) -> str:
-    """A name for ``target`` that is safe to log: ``scheme://host`` or ``block 'name'``.
-
-    Many Apprise services keep a token where a host would be (``slack://TokenA/...``,
-    ``tgram://bot-token/...``); such "hosts" are shown as ``***``.
-    """
-    if not is_apprise_url(target):
-        return f"block {target!r}"
-    parts = urlsplit(target.strip())
-    scheme = parts.scheme or target.split("://", 1)[0] or "?"
-    host = parts.hostname or ""
-    return f"{scheme}://{host if _is_network_host(host) else '***'}"
 
 
 @dataclass(frozen=True)
@@ -198,7 +169,7 @@ async def check_notification_targets(targets: list[str]) -> list[str]:
         Check targets at the start of a flow:
         ```python
         from prefect import flow
-        from tasks.notifications import check_notification_targets
+        from prefect_botpenguin.notifications import check_notification_targets
 
         @flow
         async def preflight() -> list[str]:
@@ -237,7 +208,7 @@ async def send_notification(body: str, targets: list[str], subject: str | None =
         Send a message through a saved Slack webhook block:
         ```python
         from prefect import flow
-        from tasks.notifications import send_notification
+        from prefect_botpenguin.notifications import send_notification
 
         @flow
         async def say_hello() -> list[str]:

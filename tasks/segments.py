@@ -9,10 +9,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 
-from tasks.client import BotPenguinClient
-from tasks.credentials import BotPenguinCredentials
-from tasks.errors import BotPenguinError
-from tasks.models import Segment
+from .core.client import BotPenguinClient
+from .core.errors import BotPenguinError
+from .core.models import Segment
+from .credentials import BotPenguinCredentials
 
 TASK_RETRIES = 2
 TASK_RETRY_DELAYS: list[float] = [10.0, 30.0]
@@ -56,7 +56,7 @@ async def fetch_segments(credentials: BotPenguinCredentials | None = None) -> li
         Fetch the segments of a saved account and count them:
         ```python
         from prefect import flow
-        from tasks import BotPenguinCredentials, fetch_segments
+        from prefect_botpenguin import BotPenguinCredentials, fetch_segments
 
         @flow
         async def count_segments() -> int:

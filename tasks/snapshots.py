@@ -15,16 +15,16 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from tasks.accounts import account_slug
-from tasks.atomic import replace_fsspec_file, replace_local_file
-from tasks.errors import SnapshotError
-from tasks.models import Segment, SegmentTuple
+from .core.accounts import account_slug
+from .core.atomic import replace_fsspec_file, replace_local_file
+from .core.errors import SnapshotError
+from .core.locations import display_location, open_fsspec
+from .core.models import Segment, SegmentTuple
 
 DEFAULT_STATE_DIR = ".botpenguin/snapshots"
 """Where ``segments_watch`` keeps snapshots unless told otherwise (relative to the cwd)."""
@@ -91,14 +91,6 @@ class Snapshot(BaseModel):
             ) from None
 
 
-def display_location(location: str) -> str:
-    """``location`` without any ``user:password@`` part, for messages and logs."""
-    parts = urlsplit(location)
-    if parts.scheme and "@" in parts.netloc:
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return location
-
-
 def snapshot_location(state: str, account: str) -> str:
     """The file that holds ``account``'s snapshot inside the ``state`` directory or URL."""
     return f"{state.rstrip('/')}/{account_slug(account)}.json"
@@ -106,20 +98,7 @@ def snapshot_location(state: str, account: str) -> str:
 
 def _filesystem(location: str) -> tuple[Any, str]:
     """fsspec's filesystem and path for ``location``, or a ``SnapshotError`` saying why not."""
-    from fsspec.core import url_to_fs
-
-    try:
-        fs, path = url_to_fs(location)
-    except ImportError as exc:  # fsspec names the package to install, e.g. "Install s3fs ..."
-        raise SnapshotError(
-            f"Cannot open state location {display_location(location)}: {exc}"
-        ) from None
-    except ValueError:
-        raise SnapshotError(
-            f"State location {display_location(location)} uses a protocol fsspec does not "
-            "know; use a local directory or a URL such as s3://bucket/prefix."
-        ) from None
-    return fs, str(path)
+    return open_fsspec(location, SnapshotError, "open state location")
 
 
 def read_snapshot(location: str) -> Snapshot | None:
@@ -171,7 +150,7 @@ async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -
         Tell whether an account has a baseline:
         ```python
         from prefect import flow
-        from tasks.snapshots import load_segments_snapshot
+        from prefect_botpenguin.snapshots import load_segments_snapshot
 
         @flow
         async def has_baseline() -> bool:
@@ -220,8 +199,8 @@ async def save_segments_snapshot(
         Fetch an account and record its snapshot:
         ```python
         from prefect import flow
-        from tasks import fetch_segments
-        from tasks.snapshots import save_segments_snapshot
+        from prefect_botpenguin import fetch_segments
+        from prefect_botpenguin.snapshots import save_segments_snapshot
 
         @flow
         async def record_snapshot() -> str:

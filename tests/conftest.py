@@ -15,7 +15,7 @@ import pytest
 # Offline machines: no telemetry, and keep each test session's Prefect home to itself.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from tasks.sandbox import SandboxServer
+from prefect_botpenguin.sandbox import SandboxServer
 
 
 @pytest.fixture(scope="session")

@@ -39,5 +39,6 @@ def test_quick_benchmark_prints_and_writes_the_table(prefect_api_url: str, tmp_p
     assert "**Machine:**" in written
     for case in (*CASES, "d. import time"):
         assert f"| {case}" in written, case
-    assert "pack: import tasks" in written
+    assert "pack core: import prefect_botpenguin.core.client" in written
+    assert "pack: from prefect_botpenguin import fetch_segments" in written
     assert "baseline: httpx + json.loads into dicts" in written

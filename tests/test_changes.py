@@ -15,23 +15,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.change_summary import (
+from prefect_botpenguin.change_summary import (
     MESSAGE_LIST_LIMIT,
     changes_artifact_key,
     changes_markdown,
     describe_changes,
 )
-from tasks.changes import (
+from prefect_botpenguin.changes import (
     EVENT_CHANGED,
     EVENT_CREATED,
     EVENT_REMOVED,
     change_event_specs,
 )
-from tasks.diff import apply_diff, canonical_json, diff_segments
-from tasks.errors import ChangeDetectionError, SnapshotError
-from tasks.models import Segment
-from tasks.sandbox import SAMPLE_SEGMENTS
-from tasks.snapshots import (
+from prefect_botpenguin.core.diff import apply_diff, canonical_json, diff_segments
+from prefect_botpenguin.core.errors import ChangeDetectionError, SnapshotError
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
+from prefect_botpenguin.snapshots import (
     Snapshot,
     display_location,
     read_snapshot,

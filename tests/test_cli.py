@@ -1,4 +1,4 @@
-"""``python -m flows report`` as a user runs it: a subprocess, real HTTP, real Prefect."""
+"""``botpenguin report`` as a user runs it: a subprocess, real HTTP, real Prefect."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.sandbox import Fault, SandboxServer
+from prefect_botpenguin.sandbox import Fault, SandboxServer
+
+BOTPENGUIN = str(Path(sys.executable).with_name("botpenguin"))
+"""The console script ``pip install`` puts beside the interpreter."""
 
 pytestmark = pytest.mark.integration
 WRONG_TOKEN = "0badc0de0badc0de0badc0de"
@@ -28,7 +31,7 @@ def run_cli(
         **(env or {}),
     )
     return subprocess.run(
-        [sys.executable, "-m", "flows", *args],
+        [BOTPENGUIN, *args],
         capture_output=True,
         text=True,
         env=clean,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import respx
 
-from tasks.client import USER_AGENT, BotPenguinClient
-from tasks.errors import (
+from prefect_botpenguin.core.client import USER_AGENT, BotPenguinClient
+from prefect_botpenguin.core.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -21,7 +21,7 @@ from tasks.errors import (
     ResponseError,
     ServerError,
 )
-from tasks.retry import RetryPolicy
+from prefect_botpenguin.core.retry import RetryPolicy
 
 BASE = "https://api.example-whitelabel.test"
 URL = f"{BASE}/inbox/segments"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.sync import ExportStep, SyncResult, WatchStep, segments_sync
-from tasks.models import Segment
-from tasks.sandbox import SAMPLE_SEGMENTS, SandboxServer
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.flows.sync import ExportStep, SyncResult, WatchStep, segments_sync
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -70,7 +70,7 @@ else:
 
     os.replace = replace
 
-from flows.sync import ExportStep, WatchStep, segments_sync
+from prefect_botpenguin.flows.sync import ExportStep, WatchStep, segments_sync
 
 asyncio.run(
     segments_sync(

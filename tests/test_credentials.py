@@ -6,8 +6,8 @@ import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
-from tasks.credentials import BotPenguinCredentials
-from tasks.sandbox import SandboxServer
+from prefect_botpenguin.credentials import BotPenguinCredentials
+from prefect_botpenguin.sandbox import SandboxServer
 
 SECRET = "c0ffee00c0ffee00c0ffee00"
 

@@ -1,4 +1,4 @@
-"""``deployments/prefect.yaml`` and ``python -m deployments.serve``, checked without a server.
+"""``deployments/prefect.yaml`` and ``botpenguin serve``, checked without a server.
 
 The pins below are what the Prefect UI's run form shows for each deployment: every field's
 name (in form order), type, prefilled value and help text. A change to a flow's signature or
@@ -8,16 +8,22 @@ The end-to-end suite checks that a real server stores the same schema.
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
 from typing import Any
 
 import pytest
 import yaml
+from prefect import Flow
 from prefect.cli.deploy._models import DeploymentConfig, PrefectYamlModel, RawScheduleConfig
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools import validate
 
-from deployments.serve import PREFECT_FILE, build_deployments, load_deployment_specs, load_flow
+from prefect_botpenguin.deployments.serve import (
+    PREFECT_FILE,
+    build_deployments,
+    load_deployment_specs,
+    load_flow,
+)
 
 CREDENTIALS = (
     "string | null",
@@ -255,23 +261,14 @@ def test_credentials_are_referenced_by_block_name_only():
         assert spec["work_pool"]["job_variables"] == {}, "no env vars smuggling a token"
 
 
-def test_runs_start_in_the_directory_prefect_deploy_ran_in():
+def test_workers_run_the_installed_package_not_a_checkout():
     raw = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
-    assert raw["build"] == [
-        {
-            "prefect.deployments.steps.run_shell_script": {
-                "id": "checkout",
-                "script": "pwd",
-                "stream_output": False,
-            }
-        }
-    ]
-    assert raw["pull"] == [
-        {"prefect.deployments.steps.set_working_directory": {"directory": "{{ checkout.stdout }}"}}
-    ]
+    assert raw["build"] is None
+    assert raw["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "."}}]
     for spec in SPECS.values():
-        path = spec["entrypoint"].split(":")[0]
-        assert (Path(__file__).parents[1] / path).is_file(), "entrypoints are repo-relative"
+        module, _, name = spec["entrypoint"].partition(":")
+        assert module.startswith("prefect_botpenguin.flows."), "module paths, not file paths"
+        assert isinstance(getattr(importlib.import_module(module), name), Flow)
 
 
 def test_serve_builds_the_deployments_prefect_yaml_describes():

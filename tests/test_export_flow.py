@@ -1,4 +1,4 @@
-"""The export flow, its link artifact and ``python -m flows export``, under real Prefect servers."""
+"""The export flow, its link artifact and ``botpenguin export``, under real Prefect servers."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ import pytest
 from prefect.filesystems import LocalFileSystem
 from prefect_readback import latest_artifact
 
-from flows.cli import main
-from flows.export import segments_export
-from tasks.errors import ConfigurationError, ExportError, ResponseError
-from tasks.formats import serialise
-from tasks.models import parse_segments
-from tasks.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
+from prefect_botpenguin.core.errors import ConfigurationError, ExportError, ResponseError
+from prefect_botpenguin.core.formats import serialise
+from prefect_botpenguin.core.models import parse_segments
+from prefect_botpenguin.flows.cli import main
+from prefect_botpenguin.flows.export import segments_export
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
+
+BOTPENGUIN = str(Path(sys.executable).with_name("botpenguin"))
+"""The console script ``pip install`` puts beside the interpreter."""
 
 pytestmark = pytest.mark.integration
 
@@ -181,7 +184,7 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
             home.mkdir()
             stdout, stderr = (root / f"{name}.out").open("w"), (root / f"{name}.err").open("w")
             process = subprocess.Popen(
-                [sys.executable, "-m", "flows", "export", "--to", str(target), *flags],
+                [BOTPENGUIN, "export", "--to", str(target), *flags],
                 cwd=PROJECT_ROOT,
                 env={**env, **extra_env, "PREFECT_HOME": str(home)},
                 stdout=stdout,

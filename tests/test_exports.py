@@ -23,11 +23,11 @@ from fsspec.implementations.local import LocalFileSystem as FsspecLocalFileSyste
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic import Field
 
-from tasks.errors import ExportError
-from tasks.exports import write_export
-from tasks.formats import format_for, serialise
-from tasks.models import Segment, parse_segments
-from tasks.sandbox import SAMPLE_SEGMENTS
+from prefect_botpenguin.core.errors import ExportError
+from prefect_botpenguin.core.formats import format_for, serialise
+from prefect_botpenguin.core.models import Segment, parse_segments
+from prefect_botpenguin.exports import write_export
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 
 SEGMENTS = parse_segments(SAMPLE_SEGMENTS)
 PREVIOUS = b"id,name\r\nprevious,export\r\n"

@@ -10,20 +10,20 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tasks.client import BotPenguinClient, shared_http_client
-from tasks.errors import ResponseError
-from tasks.fanout import (
+from prefect_botpenguin.core.client import BotPenguinClient, shared_http_client
+from prefect_botpenguin.core.errors import ResponseError
+from prefect_botpenguin.core.fanout import (
     FanoutAccount,
     FanoutProgress,
     FanoutReport,
     collect_segments,
-    fanout_table_rows,
     iter_segments_with_account,
 )
-from tasks.partner import get_customer_token, iter_customers
-from tasks.retry import RetryPolicy
-from tasks.sandbox import SandboxServer
-from tasks.settings import BotPenguinSettings
+from prefect_botpenguin.core.partner import get_customer_token, iter_customers
+from prefect_botpenguin.core.retry import RetryPolicy
+from prefect_botpenguin.core.settings import BotPenguinSettings
+from prefect_botpenguin.fanout import fanout_table_rows
+from prefect_botpenguin.sandbox import SandboxServer
 
 FAST = BotPenguinSettings(max_attempts=1, read_timeout=5.0)
 
@@ -246,8 +246,8 @@ async def test_report_and_tables_name_accounts_and_never_hold_a_token() -> None:
 
 
 def test_api_field_called_account_is_kept_beside_the_account_column() -> None:
-    from tasks.fanout import AccountOutcome
-    from tasks.models import Segment
+    from prefect_botpenguin.core.fanout import AccountOutcome
+    from prefect_botpenguin.core.models import Segment
 
     segment = Segment.model_validate({"_id": "s1", "segmentName": "x", "account": "api value"})
     report = FanoutReport(outcomes=[AccountOutcome(label="Ours", segments=[segment])])

@@ -1,4 +1,4 @@
-"""The fan-out flow, its artifacts, exports and ``python -m flows fanout``, on the test server."""
+"""The fan-out flow, its artifacts, exports and ``botpenguin fanout``, on the test server."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.objects import Artifact
 from prefect.states import State
 
-from flows.cli import main
-from flows.fanout import segments_fanout
-from tasks.credentials import BotPenguinCredentials
-from tasks.errors import ConfigurationError, FanoutFailedError
-from tasks.fanout import PROGRESS_KEY, SUMMARY_KEY, TABLE_KEY
-from tasks.sandbox import SandboxServer
+from prefect_botpenguin.core.errors import ConfigurationError, FanoutFailedError
+from prefect_botpenguin.core.fanout import SUMMARY_KEY
+from prefect_botpenguin.credentials import BotPenguinCredentials
+from prefect_botpenguin.fanout import PROGRESS_KEY, TABLE_KEY
+from prefect_botpenguin.flows.cli import main
+from prefect_botpenguin.flows.fanout import segments_fanout
+from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 

@@ -40,9 +40,8 @@ from typing import Any
 
 import pytest
 
-from flows.sync import ExportStep, WatchStep, segments_sync
-from tasks.client import BotPenguinClient
-from tasks.errors import (
+from prefect_botpenguin.core.client import BotPenguinClient
+from prefect_botpenguin.core.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -53,9 +52,15 @@ from tasks.errors import (
     ResponseError,
     ServerError,
 )
-from tasks.models import Segment
-from tasks.sandbox import INVALID_OBJECT_ID_MESSAGE, SAMPLE_SEGMENTS, Fault, SandboxServer
-from tasks.segments import TASK_RETRIES, fetch_segments
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.flows.sync import ExportStep, WatchStep, segments_sync
+from prefect_botpenguin.sandbox import (
+    INVALID_OBJECT_ID_MESSAGE,
+    SAMPLE_SEGMENTS,
+    Fault,
+    SandboxServer,
+)
+from prefect_botpenguin.segments import TASK_RETRIES, fetch_segments
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -619,7 +624,8 @@ async def test_fault_matrix_row(
     monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
     # Real task retries, without their 10 s and 30 s pauses.
     monkeypatch.setattr(
-        "flows.sync.fetch_segments", fetch_segments.with_options(retry_delay_seconds=0)
+        "prefect_botpenguin.flows.sync.fetch_segments",
+        fetch_segments.with_options(retry_delay_seconds=0),
     )
     caplog.set_level(logging.DEBUG, logger="httpcore")
     if row.flow:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.errors import ResponseError
-from tasks.models import Segment, parse_segments
-from tasks.sandbox import SAMPLE_SEGMENTS
+from prefect_botpenguin.core.errors import ResponseError
+from prefect_botpenguin.core.models import Segment, parse_segments
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 
 
 def test_documented_fields_are_mapped_and_the_rest_kept() -> None:

@@ -13,8 +13,12 @@ from prefect.blocks.notifications import (
 )
 from prefect.blocks.system import Secret
 
-from tasks.errors import NotificationError
-from tasks.notifications import check_notification_targets, send_notification, target_label
+from prefect_botpenguin.core.errors import NotificationError
+from prefect_botpenguin.notifications import (
+    check_notification_targets,
+    send_notification,
+    target_label,
+)
 
 pytestmark = [
     pytest.mark.integration,

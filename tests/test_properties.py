@@ -17,11 +17,11 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.client import BotPenguinClient
-from tasks.errors import AuthenticationError, BotPenguinError, ResponseError
-from tasks.models import RECORD_KEYS, Segment, parse_envelope, parse_segments
-from tasks.retry import RetryPolicy
-from tasks.snapshots import Snapshot
+from prefect_botpenguin.core.client import BotPenguinClient
+from prefect_botpenguin.core.errors import AuthenticationError, BotPenguinError, ResponseError
+from prefect_botpenguin.core.models import RECORD_KEYS, Segment, parse_envelope, parse_segments
+from prefect_botpenguin.core.retry import RetryPolicy
+from prefect_botpenguin.snapshots import Snapshot
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

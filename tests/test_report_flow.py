@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from prefect_readback import latest_artifact, table_rows
 
-from flows.report import segments_report
-from tasks.credentials import BotPenguinCredentials
-from tasks.errors import AuthenticationError, ServerError
-from tasks.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
-from tasks.segments import fetch_segments
+from prefect_botpenguin.core.errors import AuthenticationError, ServerError
+from prefect_botpenguin.credentials import BotPenguinCredentials
+from prefect_botpenguin.flows.report import segments_report
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
+from prefect_botpenguin.segments import fetch_segments
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -44,7 +44,7 @@ async def test_report_uses_a_saved_credentials_block(sandbox: SandboxServer) -> 
 
 
 async def test_unknown_credentials_block_is_a_clear_error() -> None:
-    from tasks.errors import ConfigurationError
+    from prefect_botpenguin.core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="No BotPenguin Credentials block named 'nope'"):
         await segments_report(credentials="nope")

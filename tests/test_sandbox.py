@@ -17,14 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.sandbox import (
+from prefect_botpenguin.sandbox import (
     INVALID_OBJECT_ID_MESSAGE,
     SAMPLE_SEGMENTS,
     SANDBOX_TOKEN,
     Fault,
     SandboxServer,
-    main,
 )
+from prefect_botpenguin.sandbox.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -336,7 +336,7 @@ def test_refuses_non_loopback(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_serves_and_exits_cleanly() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tasks.sandbox", "--port", "0"],
+        [sys.executable, "-m", "prefect_botpenguin.sandbox", "--port", "0"],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

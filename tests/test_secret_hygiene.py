@@ -9,8 +9,8 @@ exception text and tracebacks; everything the Prefect API returns about the runs
 task runs with their parameters and states, logs, artifacts, events, and block documents
 read without ``include_secrets``); every file the runs wrote; and the bytes of the Prefect
 databases -- the session's test server's, and the one a command-line subprocess creates
-under its own ``PREFECT_HOME``. Commands run in-process through ``flows.cli.main``, except
-that one subprocess. ``repr()``/``str()`` of settings, block and client are checked in
+under its own ``PREFECT_HOME``. Commands run in-process through ``botpenguin``'s ``main``,
+except that one subprocess. ``repr()``/``str()`` of settings, block and client are checked in
 ``test_settings.py``, ``test_credentials.py`` and ``test_client.py``.
 """
 
@@ -39,16 +39,19 @@ from prefect.client.schemas.filters import (
 from prefect.events.filters import EventFilter, EventOccurredFilter
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 
-from flows.cli import main
-from flows.export import segments_export
-from flows.fanout import segments_fanout
-from flows.report import segments_report
-from flows.sync import ExportStep, WatchStep, segments_sync
-from flows.watch import segments_watch
-from tasks.credentials import BotPenguinCredentials
-from tasks.errors import BotPenguinError
-from tasks.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
-from tasks.segments import fetch_segments
+from prefect_botpenguin.core.errors import BotPenguinError
+from prefect_botpenguin.credentials import BotPenguinCredentials
+from prefect_botpenguin.flows.cli import main
+from prefect_botpenguin.flows.export import segments_export
+from prefect_botpenguin.flows.fanout import segments_fanout
+from prefect_botpenguin.flows.report import segments_report
+from prefect_botpenguin.flows.sync import ExportStep, WatchStep, segments_sync
+from prefect_botpenguin.flows.watch import segments_watch
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
+from prefect_botpenguin.segments import fetch_segments
+
+BOTPENGUIN = str(Path(sys.executable).with_name("botpenguin"))
+"""The console script ``pip install`` puts beside the interpreter."""
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -161,7 +164,8 @@ def partner(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
     """
     for module in ("report", "export", "watch", "sync"):
         monkeypatch.setattr(
-            f"flows.{module}.fetch_segments", fetch_segments.with_options(retry_delay_seconds=0)
+            f"prefect_botpenguin.flows.{module}.fetch_segments",
+            fetch_segments.with_options(retry_delay_seconds=0),
         )
     customers = {
         token: {"_id": f"5a4d{n:020x}", "name": f"Canary customer {n}"}
@@ -334,7 +338,7 @@ class Command:
 
 @pytest.fixture(scope="module", autouse=True)
 def command_in_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Command]:
-    """``python -m flows watch`` as a user runs it: logging at DEBUG, its own Prefect home.
+    """``botpenguin watch`` as a user runs it: logging at DEBUG, its own Prefect home.
 
     With no ``PREFECT_API_URL`` it starts a temporary server, whose database lands in that
     home. Creating it takes ~20 s, so the command starts with this module and the other tests
@@ -355,7 +359,7 @@ def command_in_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         )
         with (workdir / "stdout").open("wb") as out, (workdir / "stderr").open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "flows", "watch", "--state", "state"],
+                [BOTPENGUIN, "watch", "--state", "state"],
                 stdout=out,
                 stderr=err,
                 env=env,

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tasks.client import BotPenguinClient
-from tasks.errors import ConfigurationError, MissingTokenError
-from tasks.settings import DEFAULT_BASE_URL, BotPenguinSettings, load_settings, validate_base_url
+from prefect_botpenguin.core.client import BotPenguinClient
+from prefect_botpenguin.core.errors import ConfigurationError, MissingTokenError
+from prefect_botpenguin.core.settings import (
+    DEFAULT_BASE_URL,
+    BotPenguinSettings,
+    load_settings,
+    validate_base_url,
+)
 
 SECRET = "5ec2e7000000000000000001"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from prefect.utilities.callables import parameter_schema
 
-from flows.sync import ExportStep, WatchStep, segments_sync
-from tasks.accounts import account_slug
-from tasks.errors import ExportError, NotificationError, SyncStepsFailedError
-from tasks.sandbox import SAMPLE_SEGMENTS, SandboxServer
+from prefect_botpenguin.core.accounts import account_slug
+from prefect_botpenguin.core.errors import ExportError, NotificationError, SyncStepsFailedError
+from prefect_botpenguin.flows.sync import ExportStep, WatchStep, segments_sync
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 TOKEN = "6a1c0ffee5a1e0000b0a7ebb"
@@ -149,7 +149,7 @@ def test_parameters_render_as_a_typed_form() -> None:
 def test_cli_sync_runs_every_step_on_sample_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.cli import main
+    from prefect_botpenguin.flows.cli import main
 
     monkeypatch.chdir(tmp_path)
     argv = ["sync", "--sandbox", "--account", "cli-sync", "--export", "out/segments.jsonl"]

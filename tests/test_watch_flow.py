@@ -15,13 +15,13 @@ from prefect.events import Event
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 from prefect_readback import latest_artifact
 
-from flows.cli import main
-from flows.watch import segments_watch
-from tasks.accounts import account_slug
-from tasks.errors import AuthenticationError, NotificationError
-from tasks.models import Segment
-from tasks.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
-from tasks.snapshots import Snapshot, snapshot_location, write_snapshot
+from prefect_botpenguin.core.accounts import account_slug
+from prefect_botpenguin.core.errors import AuthenticationError, NotificationError
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.flows.cli import main
+from prefect_botpenguin.flows.watch import segments_watch
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
+from prefect_botpenguin.snapshots import Snapshot, snapshot_location, write_snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 TOKEN = "6a1c0ffee5a1e0000b0a7eaa"

@@ -47,14 +47,14 @@ SCALE_OUT_SECTION = "Scale out"
 SERVER_PORT, SANDBOX_PORT, POSTGRES_PORT = 4200, 8765, 5432
 """The ports the README names; each stack swaps them for free ones."""
 
-SERVE_COMMAND = "python -m deployments.serve"
+SERVE_COMMAND = "botpenguin serve"
 """Run by the SQLite module's last test, since serving takes the deployments over."""
 
 SETUP_AGAIN = (
-    "python -m tasks.sandbox",
+    "python -m prefect_botpenguin.sandbox",
     "prefect config set PREFECT_API_URL",
     "prefect block register",
-    "from tasks import BotPenguinCredentials",
+    "from prefect_botpenguin import BotPenguinCredentials",
     "prefect work-pool create",
     "prefect --no-prompt deploy",
 )
@@ -206,7 +206,7 @@ def base_environment(*path: Path) -> dict[str, str]:
         # The default 15 s poll would dominate each run; every poll also writes to the
         # database, so not faster than this.
         PREFECT_WORKER_QUERY_SECONDS="2",
-        PREFECT_RUNNER_POLL_FREQUENCY="2",  # the same for `python -m deployments.serve`
+        PREFECT_RUNNER_POLL_FREQUENCY="2",  # the same for `botpenguin serve`
     )
     return env
 
@@ -424,7 +424,7 @@ class Stack:
     def execute(self, command: Command) -> None:
         """Run one README command the way a reader would: wait for it, or start it aside."""
         argv = self.argv(command)
-        if command.matches("python -m tasks.sandbox"):
+        if command.matches("python -m prefect_botpenguin.sandbox"):
             self.sandbox.ensure_started(argv, self.env)
         elif command.matches("prefect server start"):
             service = self.start("server", argv)
@@ -599,7 +599,7 @@ class Stack:
     def save_credentials(self, block_name: str, token: str) -> None:
         """Save a credentials block for one sandbox account (setup beyond the README's own)."""
         script = (
-            "import sys\nfrom tasks import BotPenguinCredentials\n"
+            "import sys\nfrom prefect_botpenguin import BotPenguinCredentials\n"
             "BotPenguinCredentials(api_token=sys.argv[1], base_url=sys.argv[2])"
             ".save(sys.argv[3], overwrite=True)\n"
         )
@@ -631,7 +631,7 @@ def sandbox() -> Iterator[Sandbox]:
 def sqlite_stack(sandbox: Sandbox) -> Iterator[Stack]:
     """The README's "Run on a Prefect server", top to bottom: SQLite server, block, pool, worker.
 
-    ``python -m deployments.serve`` is left to the module's last test, since serving takes
+    ``botpenguin serve`` is left to the module's last test, since serving takes
     the deployments over from the work pool.
     """
     stack = Stack("sqlite", sandbox)

@@ -10,9 +10,9 @@ import csv
 
 import pytest
 
-from tasks.artifacts import segment_table_rows
-from tasks.models import Segment
-from tasks.sandbox import SAMPLE_SEGMENTS
+from prefect_botpenguin.artifacts import segment_table_rows
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 
 pytestmark = pytest.mark.e2e
 

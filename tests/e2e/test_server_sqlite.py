@@ -2,7 +2,7 @@
 
 The ``sqlite_stack`` fixture has already run every command of that section (see conftest);
 these tests check what the commands printed and then drive the deployments through the
-Prefect API and the UI. ``python -m deployments.serve`` runs last, because serving takes the
+Prefect API and the UI. ``botpenguin serve`` runs last, because serving takes the
 deployments over from the work pool.
 """
 
@@ -21,11 +21,11 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 from prefect.utilities.callables import parameter_schema
 
-from deployments.serve import load_deployment_specs, load_flow
-from tasks.artifacts import segment_table_rows, segments_artifact_key
-from tasks.change_summary import changes_artifact_key
-from tasks.models import Segment
-from tasks.sandbox import SAMPLE_SEGMENTS
+from prefect_botpenguin.artifacts import segment_table_rows, segments_artifact_key
+from prefect_botpenguin.change_summary import changes_artifact_key
+from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.deployments.serve import load_deployment_specs, load_flow
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 
 pytestmark = pytest.mark.e2e
 
@@ -77,8 +77,9 @@ def test_every_prefect_yaml_deployment_is_on_the_server_as_written(sqlite_stack)
         assert deployment["tags"] == spec["tags"]
         assert deployment["parameters"] == spec["parameters"]
         assert deployment["pull_steps"] == [
-            {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
-        ], "a process worker must start each run in the repository"
+            {"prefect.deployments.steps.set_working_directory": {"directory": "."}}
+        ], "a worker runs the installed package, from wherever it was started"
+        assert deployment["entrypoint"] == spec["entrypoint"], "a module path, not a file"
         assert deployment["global_concurrency_limit"]["limit"] == 1
         assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
         assert [
@@ -262,7 +263,7 @@ def test_custom_run_from_the_ui_shows_the_segments_table(sqlite_stack):
 def test_readme_serve_refuses_pool_deployments_then_serves_without_a_worker(sqlite_stack):
     """README: on one machine, serve instead of pool and worker; stopping pauses schedules."""
     sqlite_stack.service("worker").stop()
-    command = sqlite_stack.readme_command("python -m deployments.serve")
+    command = sqlite_stack.readme_command("botpenguin serve")
 
     refused = sqlite_stack.start("serve-refused", sqlite_stack.argv(command))
     assert refused.process.wait(timeout=120) == 1

@@ -1,15 +1,11 @@
 """A BotPenguin-compatible HTTP server on loopback, with scripted faults.
 
 Why it exists: the integration needs something real to talk to when no BotPenguin account is
-at hand -- the offline demo (``python -m tasks.sandbox``), integration tests that exercise the
-retry policy against genuine sockets (503s, 429 with Retry-After, dropped, truncated and
-reset responses), and benchmarks of fan-out concurrency. It mimics the documented envelope and the
-authentication rules of ``GET /inbox/segments`` and, for fan-outs over many accounts,
-the partner API (``GET /customer/list``, ``GET /ext/get-user-token``); see
-``/work/shared/reference``.
-
-All sample data is invented (a fictional shop, "Larkspur Tea Co."); nothing here is real
-customer data, and ``SANDBOX_TOKEN`` is not a secret.
+at hand -- the offline demo (``botpenguin report --sandbox``), integration tests that exercise
+the retry policy against genuine sockets (503s, 429 with Retry-After, dropped, truncated and
+reset responses), and benchmarks of fan-out concurrency. It mimics the documented envelope
+and authentication rules of ``GET /inbox/segments`` and, for fan-outs over many accounts, the
+partner API (``GET /customer/list``, ``GET /ext/get-user-token``).
 
 Standard library only and no Prefect import, so it starts in milliseconds in any process.
 It listens on loopback only, because the control endpoints under ``/_sandbox/`` (used by tests
@@ -18,13 +14,11 @@ that run the CLI in a subprocess) have no authentication.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import ipaddress
 import json
 import re
-import signal
 import socket
 import socketserver
 import struct
@@ -36,38 +30,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = [
-    "CONTROL_PREFIX",
-    "CUSTOMER_PAGE_SIZE",
-    "DEFAULT_PORT",
-    "INVALID_OBJECT_ID_MESSAGE",
-    "SAMPLE_SEGMENTS",
-    "SANDBOX_PARTNER_TOKEN",
-    "SANDBOX_TOKEN",
-    "Fault",
-    "RequestRecord",
-    "SandboxServer",
-    "main",
-    "simulated_accounts",
-]
-
-SANDBOX_TOKEN: str = "sandbox-token-0000-sample-data"  # noqa: S105 - sample, not a secret
-"""The token the sandbox accepts by default. Sample data only; not a secret."""
-
-SANDBOX_PARTNER_TOKEN: str = "sandbox-partner-token-0000-sample"  # noqa: S105 - not a secret
-"""The partner (white-label reseller) token of ``SandboxServer.simulated``. Not a secret."""
-
-CUSTOMER_PAGE_SIZE = 20
-"""Customers per ``GET /customer/list`` page; BotPenguin does not document its page size."""
-
-INVALID_OBJECT_ID_MESSAGE = (
-    "Argument passed in must be a single String of 12 bytes or a string of 24 hex characters"
+from .data import (
+    CUSTOMER_PAGE_SIZE,
+    INVALID_OBJECT_ID_MESSAGE,
+    SAMPLE_SEGMENTS,
+    SANDBOX_PARTNER_TOKEN,
+    SANDBOX_TOKEN,
+    simulated_accounts,
 )
-"""What the real API answers (HTTP 400) when the bearer token is not an ObjectId."""
+from .faults import Fault
 
 CONTROL_PREFIX = "/_sandbox/"
 DEFAULT_PORT = 8765
@@ -76,144 +51,7 @@ DEFAULT_PORT = 8765
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 _MAX_BODY = 10 * 1024 * 1024
 _HEX24 = re.compile(r"[0-9a-fA-F]{24}")
-_FORBIDDEN_FAULT_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 _NO_BODY_STATUSES = frozenset({204, 304})
-
-_CUSTOMER_ID = "6a1c0ffee5a1e0000b0a7ea5"
-
-# Invented segments for the fictional "Larkspur Tea Co.". They deliberately include what a
-# real account can throw at exports and diffs: non-ASCII names, CSV-hostile characters,
-# nested objects, a field only one segment has, nulls and floats.
-SAMPLE_SEGMENTS: list[dict[str, Any]] = [
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e01",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": "VIP tea club",
-        "description": "Larkspur Tea Co. customers tagged vip (invented sample data).",
-        "contactCount": 412,
-        "isActive": True,
-        "filters": [
-            {"field": "tags", "operator": "contains", "value": "vip"},
-            {"field": "hasOrdered", "operator": "equals", "value": True},
-        ],
-        "stats": {"averageOrderValue": 38.75, "currency": "USD"},
-        "createdAt": "2024-02-11T09:15:00.000Z",
-        "updatedAt": "2025-01-20T16:42:13.512Z",
-    },
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e02",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": "Clientes de São Paulo",
-        "description": None,
-        "contactCount": 1287,
-        "isActive": True,
-        "filters": [{"field": "city", "operator": "equals", "value": "São Paulo"}],
-        "createdAt": "2024-03-02T12:00:00.000Z",
-        "updatedAt": "2024-11-05T08:30:45.000Z",
-    },
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e03",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": "Café ☕ lovers",
-        "description": "Asked the bot about café blends or ordered a latte.",
-        "contactCount": 96,
-        "isActive": True,
-        "filters": [
-            {
-                "field": "attributes.favouriteDrink",
-                "operator": "in",
-                "value": ["café au lait", "flat white"],
-            },
-            {
-                "field": "lastSeenAt",
-                "operator": "within",
-                "value": {"amount": 30, "unit": "days"},
-            },
-        ],
-        "createdAt": "2024-05-17T18:05:09.000Z",
-        "updatedAt": "2024-05-17T18:05:09.000Z",
-    },
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e04",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": "दिल्ली के ग्राहक",
-        "description": "Contacts whose language is Hindi and city is Delhi.",
-        "contactCount": 530,
-        "isActive": True,
-        "filters": [
-            {"field": "language", "operator": "equals", "value": "hi"},
-            {"field": "city", "operator": "equals", "value": "दिल्ली"},
-        ],
-        "createdAt": "2024-07-01T05:30:00.000Z",
-        "updatedAt": "2025-02-14T10:10:10.000Z",
-    },
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e05",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": '抹茶ファン, "Gold" tier\nnorth region',
-        "description": 'Name has a comma, "double quotes" and a newline on purpose.',
-        "contactCount": 58,
-        "isActive": True,
-        "filters": [
-            {"field": "tags", "operator": "contains", "value": "matcha"},
-            {"field": "tier", "operator": "equals", "value": "gold"},
-        ],
-        "createdAt": "2024-09-09T09:09:09.000Z",
-        "updatedAt": "2024-12-24T23:59:59.999Z",
-    },
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e06",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": "Lapsed subscribers (2023)",
-        "description": None,
-        "contactCount": 0,
-        "isActive": False,
-        "archivedReason": "Merged into the winter win-back campaign.",
-        "filters": [],
-        "createdAt": "2023-01-03T14:00:00.000Z",
-        "updatedAt": "2024-01-03T14:00:00.000Z",
-    },
-]
-
-
-def simulated_accounts(
-    count: int, *, segments_per_account: int | None = None
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
-    """``count`` invented customer accounts for fan-out demos, tests and benchmarks.
-
-    Returns ``(accounts, customers)``, both keyed by token, ready for ``SandboxServer``. Each
-    account has a distinct 24-hex token (real tokens are ObjectIds), a customer record as the
-    partner API lists it, and segments of its own: the sample segments with the account's ids,
-    or ``segments_per_account`` of them made by cycling through the samples.
-    """
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count!r}")
-    per_account = len(SAMPLE_SEGMENTS) if segments_per_account is None else segments_per_account
-    if per_account < 0:
-        raise ValueError(f"segments_per_account must be >= 0, got {segments_per_account!r}")
-    accounts: dict[str, list[dict[str, Any]]] = {}
-    customers: dict[str, dict[str, Any]] = {}
-    for number in range(1, count + 1):
-        token = f"7e4e{number:020x}"
-        customer_id = f"5a4d{number:020x}"
-        customers[token] = {
-            "_id": customer_id,
-            "name": f"Sample Customer {number:04d}",
-            "contact": {"email": f"customer{number:04d}@example.com"},
-            "status": "active",
-            "createdAt": f"2024-01-01T00:00:00.{number % 1000:03d}Z",
-        }
-        segments = []
-        for index in range(per_account):
-            template = SAMPLE_SEGMENTS[index % len(SAMPLE_SEGMENTS)]
-            segment = copy.deepcopy(template)
-            segment["_id"] = f"{number:08x}{index:016x}"
-            segment["_customer"] = customer_id
-            if index >= len(SAMPLE_SEGMENTS):
-                segment["segmentName"] = f"{template['segmentName']} #{index}"
-            segments.append(segment)
-        accounts[token] = segments
-    return accounts, customers
 
 
 def _phrase(status: int) -> str:
@@ -231,139 +69,6 @@ def _envelope(success: bool, message: str, data: Any, code: int) -> bytes:
 
 def _json(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One scripted answer to the next API request, so tests can provoke each failure mode.
-
-    ``body=None`` means the normal envelope for ``status``: the real data for 2xx, an error
-    envelope otherwise. ``drop`` closes the connection without answering; ``truncate`` sends
-    headers promising more body than is sent, then closes; ``reset`` sends the headers and
-    half the body, then aborts the connection with a TCP RST (a reset mid-body).
-    """
-
-    status: int = 200
-    body: bytes | str | dict[str, Any] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    latency: float = 0.0
-    drop: bool = False
-    truncate: bool = False
-    content_type: str = "application/json"
-    reset: bool = False
-
-    def __post_init__(self) -> None:
-        if isinstance(self.status, bool) or not 200 <= self.status <= 599:
-            raise ValueError(f"Fault status must be 200-599, got {self.status!r}")
-        if self.latency < 0:
-            raise ValueError(f"Fault latency must be >= 0, got {self.latency!r}")
-        if self.drop and self.truncate:
-            raise ValueError("a Fault can drop or truncate, not both")
-        if self.reset and (self.drop or self.truncate):
-            raise ValueError("a Fault that resets cannot also drop or truncate")
-        for name, value in self.headers.items():
-            if any(c in f"{name}{value}" for c in "\r\n\0"):
-                raise ValueError(f"Fault header {name!r} contains a line break")
-            if name.lower() in _FORBIDDEN_FAULT_HEADERS:
-                raise ValueError(f"Fault header {name!r} is managed by the sandbox")
-        # A read-only copy: a caller mutating its dict later must not change a queued fault.
-        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
-
-    @classmethod
-    def status_code(cls, status: int) -> Fault:
-        """Answer with ``status`` and the normal envelope for it (e.g. 503)."""
-        return cls(status=status)
-
-    @classmethod
-    def retry_after(cls, status: int = 429, seconds: str | float = "1") -> Fault:
-        """Answer ``status`` with a ``Retry-After`` header (seconds or an HTTP date)."""
-        return cls(status=status, headers={"Retry-After": str(seconds)})
-
-    @classmethod
-    def malformed(
-        cls,
-        body: bytes | str = b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-        *,
-        status: int = 200,
-        content_type: str = "text/html",
-    ) -> Fault:
-        """Answer with something that is not the JSON envelope (a proxy's HTML page, say)."""
-        return cls(status=status, body=body, content_type=content_type)
-
-    @classmethod
-    def dropped(cls) -> Fault:
-        """Close the connection without sending any response."""
-        return cls(drop=True)
-
-    @classmethod
-    def truncated(cls, status: int = 200) -> Fault:
-        """Send half of the body after promising all of it, then close the connection."""
-        return cls(status=status, truncate=True)
-
-    @classmethod
-    def reset_mid_body(cls, status: int = 200) -> Fault:
-        """Send the headers and half of the body, then abort the connection (TCP RST)."""
-        return cls(status=status, reset=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for ``POST /_sandbox/faults``; bytes bodies go in ``body_text``."""
-        out: dict[str, Any] = {
-            "status": self.status,
-            "headers": dict(self.headers),
-            "latency": self.latency,
-            "drop": self.drop,
-            "truncate": self.truncate,
-            "content_type": self.content_type,
-            "reset": self.reset,
-        }
-        if isinstance(self.body, bytes):
-            # surrogateescape keeps non-UTF-8 bytes round-trippable through json.dumps.
-            out["body_text"] = self.body.decode("utf-8", "surrogateescape")
-        else:
-            out["body"] = self.body
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
-        """Inverse of :meth:`to_dict`; rejects unknown keys so typos fail loudly."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"a fault must be a JSON object, got {type(data).__name__}")
-        known = {"status", "body", "body_text", "headers", "latency", "drop", "truncate"}
-        known.update({"content_type", "reset"})
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
-        if data.get("body") is not None and data.get("body_text") is not None:
-            raise ValueError("give a fault either 'body' or 'body_text', not both")
-        body: bytes | str | dict[str, Any] | None = data.get("body")
-        if body is not None and not isinstance(body, str | dict):
-            raise TypeError("fault 'body' must be a string, an object or null")
-        body_text = data.get("body_text")
-        if body_text is not None:
-            if not isinstance(body_text, str):
-                raise TypeError("fault 'body_text' must be a string")
-            body = body_text.encode("utf-8", "surrogateescape")
-        status = data.get("status", 200)
-        latency = data.get("latency", 0.0)
-        headers = data.get("headers") or {}
-        if not isinstance(status, int) or isinstance(status, bool):
-            raise TypeError("fault 'status' must be an integer")
-        if not isinstance(latency, int | float) or isinstance(latency, bool):
-            raise TypeError("fault 'latency' must be a number")
-        if not isinstance(headers, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise TypeError("fault 'headers' must map strings to strings")
-        return cls(
-            status=status,
-            body=body,
-            headers=headers,
-            latency=float(latency),
-            drop=bool(data.get("drop", False)),
-            truncate=bool(data.get("truncate", False)),
-            reset=bool(data.get("reset", False)),
-            content_type=str(data.get("content_type", "application/json")),
-        )
 
 
 @dataclass(frozen=True)
@@ -1093,68 +798,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.rfile.close()  # drop the reader's reference, or close() would not close the fd
         self.connection.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the sandbox in the foreground until Ctrl-C or SIGTERM; exit code 0 when stopped."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tasks.sandbox",
-        description="Serve invented BotPenguin sample data on loopback, for offline demos.",
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="loopback address (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--token",
-        action="append",
-        help=f"accepted token; repeat for several accounts (default: {SANDBOX_TOKEN})",
-    )
-    parser.add_argument(
-        "--latency", type=float, default=0.0, help="seconds added to every API request"
-    )
-    args = parser.parse_args(argv)
-    tokens: list[str] = args.token or [SANDBOX_TOKEN]
-    try:
-        server = SandboxServer(
-            args.host,
-            args.port,
-            accounts=dict.fromkeys(tokens, SAMPLE_SEGMENTS),
-            latency=args.latency,
-        )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 1
-
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[signal.Signals, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):  # not the main thread: keep default handling
-            previous[sig] = signal.signal(sig, _on_signal)
-    label = "token" if len(tokens) == 1 else "tokens"
-    try:
-        # KeyboardInterrupt only if SIGINT could not be routed to _on_signal.
-        with server, contextlib.suppress(KeyboardInterrupt):
-            print(
-                f"BotPenguin sandbox (sample data) on {server.url}  {label}: {', '.join(tokens)}",
-                flush=True,
-            )
-            while not stop.is_set():
-                stop.wait(0.5)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.errors import ChangeDetectionError
-from tasks.models import Segment
+from .errors import ChangeDetectionError
+from .models import Segment
 
 NAME_FIELD = "segmentName"
 ID_FIELD = "_id"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from tasks.settings import BotPenguinSettings
+from .settings import BotPenguinSettings
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictStr, ValidationError
 
-from tasks.client import BotPenguinClient
-from tasks.errors import ResponseError
+from .client import BotPenguinClient
+from .errors import ResponseError
 
 CUSTOMER_LIST_PATH = "/customer/list"
 USER_TOKEN_PATH = "/ext/get-user-token"  # noqa: S105 - a URL path, not a secret

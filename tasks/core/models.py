@@ -21,7 +21,7 @@ from pydantic import (
     WrapValidator,
 )
 
-from tasks.errors import ResponseError
+from .errors import ResponseError
 
 RETRYABLE_ENVELOPE_CODES = frozenset({429, 500, 502, 503, 504})
 RECORD_KEYS = ("id", "name", "customer_id")

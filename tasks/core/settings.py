@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tasks.errors import ConfigurationError
+from .errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api-v7.express-chat.com"
 

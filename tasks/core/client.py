@@ -1,7 +1,7 @@
 """A thin async httpx client for the BotPenguin API. It never imports Prefect.
 
 It owns everything HTTP: the headers BotPenguin requires, timeouts, the envelope check, the
-translation of failures into ``tasks.errors`` and the retry policy in ``tasks.retry``.
+translation of failures into ``.errors`` and the retry policy in ``.retry``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import httpx
 from pydantic import SecretStr
 from pydantic_core import from_json
 
-from tasks.errors import (
+from .errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -34,9 +34,9 @@ from tasks.errors import (
     ResponseError,
     ServerError,
 )
-from tasks.models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
-from tasks.retry import RetryPolicy, parse_retry_after
-from tasks.settings import DEFAULT_BASE_URL, BotPenguinSettings, validate_base_url
+from .models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
+from .retry import RetryPolicy, parse_retry_after
+from .settings import DEFAULT_BASE_URL, BotPenguinSettings, validate_base_url
 
 SEGMENTS_PATH = "/inbox/segments"
 # BotPenguin answers a malformed token with a MongoDB ObjectId cast error (HTTP 400).
@@ -150,7 +150,7 @@ class BotPenguinClient:
         cls, settings: BotPenguinSettings | None = None, **overrides: Any
     ) -> BotPenguinClient:
         """Build a client from ``BOTPENGUIN_*`` settings; keyword ``overrides`` win."""
-        from tasks.settings import load_settings
+        from .settings import load_settings
 
         settings = settings or load_settings()
         options: dict[str, Any] = {

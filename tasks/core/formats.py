@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any, Literal, get_args
 
-from tasks.errors import ExportError
-from tasks.models import RECORD_KEYS, Segment
+from .errors import ExportError
+from .models import RECORD_KEYS, Segment
 
 ExportFormat = Literal["csv", "json", "jsonl", "parquet"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)

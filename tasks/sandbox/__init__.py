@@ -1,0 +1,30 @@
+"""A BotPenguin-compatible HTTP server on loopback with invented sample data and scripted faults.
+
+Standard library only and no Prefect, so it starts in milliseconds:
+``python -m prefect_botpenguin.sandbox`` serves the sample data in the foreground.
+"""
+
+from .data import (
+    CUSTOMER_PAGE_SIZE,
+    INVALID_OBJECT_ID_MESSAGE,
+    SAMPLE_SEGMENTS,
+    SANDBOX_PARTNER_TOKEN,
+    SANDBOX_TOKEN,
+    simulated_accounts,
+)
+from .faults import Fault
+from .server import CONTROL_PREFIX, DEFAULT_PORT, RequestRecord, SandboxServer
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "CUSTOMER_PAGE_SIZE",
+    "DEFAULT_PORT",
+    "INVALID_OBJECT_ID_MESSAGE",
+    "SAMPLE_SEGMENTS",
+    "SANDBOX_PARTNER_TOKEN",
+    "SANDBOX_TOKEN",
+    "Fault",
+    "RequestRecord",
+    "SandboxServer",
+    "simulated_accounts",
+]

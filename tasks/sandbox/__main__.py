@@ -1,0 +1,7 @@
+"""Entry point for ``python -m prefect_botpenguin.sandbox``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
