@@ -6,19 +6,23 @@ everything else an account sends is kept as-is so exports and diffs never lose d
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StrictStr,
     TypeAdapter,
     ValidationError,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
+    model_serializer,
+    model_validator,
 )
 
 from .errors import ResponseError
@@ -29,9 +33,16 @@ DOCUMENTED_OPTIONAL_FIELDS = {"customer_id": "_customer", "name": "segmentName"}
 
 
 class Segment(BaseModel):
-    """One saved audience. Unknown fields are kept in ``extra`` with their API names."""
+    """One saved audience. Unknown fields are kept in ``extra`` with their API names.
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    What the API sent is the one source of truth: a validator records which documented
+    optional fields an object carried, and every way out -- ``to_api_dict``, ``model_dump``,
+    ``model_dump_json`` -- writes API names and leaves out what was not sent, so
+    ``Segment.model_validate_json(segment.model_dump_json())`` gives the same segment back,
+    whichever constructor built it, and nothing invents a ``segmentName: null``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, serialize_by_alias=True)
 
     id: StrictStr = Field(alias="_id", min_length=1, description="Segment ObjectId.")
     customer_id: StrictStr | None = Field(
@@ -40,15 +51,36 @@ class Segment(BaseModel):
     name: StrictStr | None = Field(
         default=None, alias="segmentName", description="Segment name as shown in BotPenguin."
     )
-    # Which documented optional fields the API sent, recorded only for the rare segment whose
-    # unknown fields are named like our attributes (then fields-set cannot tell); None reads
-    # it from fields-set. A validator doing this for every segment cost 7x the validation.
-    _documented_sent: frozenset[str] | None = PrivateAttr(default=None)
+    # The documented optional fields (API names) the object carried. Needed because pydantic's
+    # fields-set mixes field names with extra keys: an unknown field called "name" would
+    # otherwise read as "segmentName was sent".
+    _documented_sent: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _record_documented_fields(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Segment]
+    ) -> Segment:
+        segment = handler(data)
+        if isinstance(data, Mapping):
+            segment._documented_sent = _DOCUMENTED_KEYS.intersection(data)
+        elif isinstance(data, Segment):
+            segment._documented_sent = data._documented_sent
+        return segment
+
+    @model_serializer(mode="wrap")
+    def _as_sent(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and info.by_alias is not False:
+            for key in _DOCUMENTED_KEYS - self._documented_sent:
+                if data.get(key, 0) is None:  # a value set in Python is kept
+                    del data[key]
+        return data
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> Segment:
-        """Validate one API segment object, remembering exactly which fields it carried."""
-        return _remember_documented_fields(item, cls.model_validate(item))
+        """Validate one API segment object (the same as ``model_validate``)."""
+        return cls.model_validate(item)
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -61,18 +93,7 @@ class Segment(BaseModel):
         A documented field the API left out stays out (it is not invented as ``null``), so a
         snapshot holds what was sent and a diff tells "missing" from ``null``.
         """
-        data = self.model_dump(by_alias=True, mode="json")
-        sent = self._documented_sent
-        if sent is None:
-            sent = frozenset(
-                key
-                for field, key in DOCUMENTED_OPTIONAL_FIELDS.items()
-                if field in self.model_fields_set
-            )
-        for key in DOCUMENTED_OPTIONAL_FIELDS.values():
-            if key not in sent and data[key] is None:  # a value set in Python is kept
-                del data[key]
-        return data
+        return self.model_dump(mode="json")
 
     def to_record(self) -> dict[str, Any]:
         """Flat record for tables and exports: ``id, name, customer_id`` then the other fields.
@@ -86,26 +107,9 @@ class Segment(BaseModel):
         return record
 
 
-def _remember_documented_fields(item: dict[str, Any], segment: Segment) -> Segment:
-    """Record the documented fields ``item`` carried, when its unknown fields hide that."""
-    if "name" in item or "customer_id" in item:
-        sent = frozenset(DOCUMENTED_OPTIONAL_FIELDS.values()).intersection(item)
-        segment._documented_sent = sent
-    return segment
-
-
-def _segments_as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[Segment, ...]:
-    """Validate a whole list in pydantic-core, then note clashing fields in one cheap pass."""
-    segments: tuple[Segment, ...] = handler(value)
-    if isinstance(value, list | tuple):
-        for item, segment in zip(value, segments, strict=False):
-            if isinstance(item, dict):
-                _remember_documented_fields(item, segment)
-    return segments
-
-
-SegmentTuple = Annotated[tuple[Segment, ...], WrapValidator(_segments_as_sent)]
-"""Field type for segment lists read from JSON (snapshots): exact like the API's objects."""
+_DOCUMENTED_KEYS = frozenset(DOCUMENTED_OPTIONAL_FIELDS.values())
+SegmentTuple = tuple[Segment, ...]
+"""Field type for segment lists read from JSON (snapshots)."""
 _SEGMENT_LIST: TypeAdapter[tuple[Segment, ...]] = TypeAdapter(SegmentTuple)
 
 
