@@ -56,7 +56,7 @@ def load_flow(entrypoint: str) -> Flow[..., Any]:
 def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
     """One ``prefect.yaml`` deployment entry as a deployment this process can serve."""
     limit = spec.get("concurrency_limit")
-    deployment = RunnerDeployment.from_flow(
+    return RunnerDeployment.from_flow(
         load_flow(spec["entrypoint"]),
         name=spec["name"],
         description=spec.get("description"),
@@ -67,11 +67,10 @@ def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
         concurrency_limit=(
             ConcurrencyLimitConfig.model_validate(limit) if isinstance(limit, dict) else limit
         ),
-        # Runs import the flow from the installed package, wherever this process was started.
+        # Runs import the flow from the installed package, wherever this process was started:
+        # Prefect's module-path form (``prefect_botpenguin.flows.report.segments_report``).
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
-    deployment.entrypoint = spec["entrypoint"]  # the same text as prefect.yaml's
-    return deployment
 
 
 def build_deployments(path: Path = PREFECT_FILE) -> list[RunnerDeployment]:

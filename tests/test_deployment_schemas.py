@@ -276,7 +276,7 @@ def test_serve_builds_the_deployments_prefect_yaml_describes():
     assert list(served) == list(SPECS)
     for name, spec in SPECS.items():
         deployment = served[name]
-        assert deployment.entrypoint == spec["entrypoint"]
+        assert deployment.entrypoint == spec["entrypoint"].replace(":", "."), "a module path"
         assert deployment.description == spec["description"]
         assert deployment.tags == spec["tags"]
         assert deployment.parameters == spec["parameters"]
