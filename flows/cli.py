@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 from rich.console import Console
 from rich.text import Text
@@ -22,6 +25,17 @@ from ..core.formats import EXPORT_FORMATS, format_for
 Handler = Callable[[argparse.Namespace, Console], int]
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+"""128 + the signal's number, as shells report a process that a signal stopped."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: asyncio and Prefect unwind both the same way,
+    so temporary files are removed and runs are marked, whichever signal stopped us."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
@@ -343,6 +357,19 @@ def main(argv: list[str] | None = None) -> int:
     # Plain text everywhere: segment names and errors may hold "[...]" that rich would parse.
     console = Console(markup=False, highlight=False)
     errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)  # one line
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
+    try:
+        return _run(args, console, errors)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """Run the chosen command; every failure becomes one line on ``errors`` and an exit code."""
+    from prefect.exceptions import TerminationSignal  # Prefect's own SIGTERM, inside a run
+
     handler: Handler = args.handler
     try:
         if not args.debug:
@@ -356,9 +383,13 @@ def main(argv: list[str] | None = None) -> int:
             _sandbox_environment(args.sandbox, console, getattr(args, "sandbox_accounts", None)),
         ):
             return handler(args, console)
-    except KeyboardInterrupt:
-        errors.print("Interrupted.")
-        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, TerminationSignal) as stop:
+        terminated = isinstance(stop, _Terminated | TerminationSignal)
+        errors.print(
+            f"Stopped by {'SIGTERM' if terminated else 'Ctrl-C'}; nothing was written half-way "
+            "(an export or snapshot is either complete or untouched)."
+        )
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BotPenguinError as exc:
         if args.debug:
             raise

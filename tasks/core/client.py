@@ -28,7 +28,6 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BotPenguinError,
-    MissingTokenError,
     RateLimitedError,
     RequestRejectedError,
     ResponseError,
@@ -36,7 +35,7 @@ from .errors import (
 )
 from .models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
 from .retry import RetryPolicy, parse_retry_after
-from .settings import DEFAULT_BASE_URL, BotPenguinSettings, validate_base_url
+from .settings import DEFAULT_BASE_URL, BotPenguinSettings, clean_token, validate_base_url
 
 SEGMENTS_PATH = "/inbox/segments"
 # BotPenguin answers a malformed token with a MongoDB ObjectId cast error (HTTP 400).
@@ -57,6 +56,13 @@ def _package_version() -> str:
 
 
 USER_AGENT = f"prefect-botpenguin/{_package_version()} httpx/{httpx.__version__}"
+DIRECT_TO_LOOPBACK: dict[str, httpx.AsyncBaseTransport | None] = {
+    "all://127.0.0.1": None,
+    "all://localhost": None,
+    "all://[::1]": None,
+}
+"""Mounts that keep loopback requests off any ``HTTP(S)_PROXY``: plain HTTP is allowed only
+on loopback, and through a proxy the token would cross the network in clear text."""
 
 
 def shared_http_client(
@@ -74,6 +80,7 @@ def shared_http_client(
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         follow_redirects=False,
         transport=transport,
+        mounts=DIRECT_TO_LOOPBACK,
     )
 
 
@@ -115,13 +122,7 @@ class BotPenguinClient:
         random: Callable[[], float] = random.random,
     ) -> None:
         token = api_token.get_secret_value() if isinstance(api_token, SecretStr) else api_token
-        if not token or not token.strip():
-            raise MissingTokenError(
-                "No BotPenguin API token configured: set BOTPENGUIN_API_TOKEN or use a "
-                "BotPenguinCredentials block (BotPenguin panel: More -> Developer -> "
-                "API Access Token)."
-            )
-        self._token = SecretStr(token.strip())
+        self._token = SecretStr(clean_token(token))
         self.base_url = validate_base_url(base_url)
         self.retry_policy = retry_policy or RetryPolicy()
         self.logger: Logger = logger or logging.getLogger("botpenguin")
@@ -142,7 +143,10 @@ class BotPenguinClient:
             raise TypeError("give BotPenguinClient a transport or an http_client, not both")
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, transport=transport
+            timeout=self._timeout,
+            follow_redirects=False,
+            transport=transport,
+            mounts=DIRECT_TO_LOOPBACK,
         )
 
     @classmethod
@@ -255,6 +259,12 @@ class BotPenguinClient:
                 "and that the host is reachable."
             )
             raise _RetryableFailure(error, "connection failed") from None
+        except httpx.DecodingError:
+            raise ResponseError(
+                f"BotPenguin's answer to {method} {path} could not be decoded (its "
+                "Content-Encoding does not match the body); a proxy between here and "
+                f"{httpx.URL(self.base_url).host} may be altering it."
+            ) from None
         except httpx.TransportError as exc:
             error = APIConnectionError(
                 f"The connection to BotPenguin at {self.base_url} broke before the whole "

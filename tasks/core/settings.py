@@ -7,12 +7,13 @@ credentials block, so a deployment and a laptop behave alike.
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, MissingTokenError
 
 DEFAULT_BASE_URL = "https://api-v7.express-chat.com"
 
@@ -50,6 +51,34 @@ def validate_base_url(url: str) -> str:
             "give only scheme, host and optional path."
         )
     return url.strip().rstrip("/")
+
+
+def clean_token(token: str | None) -> str:
+    """The token without surrounding white space, or a ``ConfigurationError`` saying why not.
+
+    Tokens pasted from a file end in a newline, and tokens pasted from a chat or a document
+    can carry typographic quotes or a line break; none of that is part of a token, and a
+    header cannot carry it. The message never repeats the token.
+    """
+    if not token or not token.strip():
+        raise MissingTokenError(
+            "No BotPenguin API token configured: set BOTPENGUIN_API_TOKEN or use a "
+            "BotPenguinCredentials block (BotPenguin panel: More -> Developer -> "
+            "API Access Token)."
+        )
+    token = token.strip()
+    bad = sorted(
+        {char for char in token if not (char.isascii() and char.isprintable())}
+        | ({char for char in token if char in "\"' "})
+    )
+    if bad:
+        names = ", ".join(unicodedata.name(char, f"U+{ord(char):04X}") for char in bad)
+        raise ConfigurationError(
+            f"The BotPenguin API token contains characters no token has ({names}); copy it "
+            "again from the BotPenguin panel (More -> Developer -> API Access Token), "
+            "without quotes or line breaks."
+        )
+    return token
 
 
 class BotPenguinSettings(BaseSettings):

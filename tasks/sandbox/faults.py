@@ -17,7 +17,10 @@ class Fault:
     ``body=None`` means the normal envelope for ``status``: the real data for 2xx, an error
     envelope otherwise. ``drop`` closes the connection without answering; ``truncate`` sends
     headers promising more body than is sent, then closes; ``reset`` sends the headers and
-    half the body, then aborts the connection with a TCP RST (a reset mid-body).
+    half the body, then aborts the connection with a TCP RST (a reset mid-body). ``gzip``
+    compresses the body (``Content-Encoding: gzip``); ``chunked`` sends it with
+    ``Transfer-Encoding: chunked``; ``drip`` waits that many seconds before each byte, the
+    server that answers a byte at a time.
     """
 
     status: int = 200
@@ -28,6 +31,9 @@ class Fault:
     truncate: bool = False
     content_type: str = "application/json"
     reset: bool = False
+    gzip: bool = False
+    chunked: bool = False
+    drip: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.status, bool) or not 200 <= self.status <= 599:
@@ -38,6 +44,10 @@ class Fault:
             raise ValueError("a Fault can drop or truncate, not both")
         if self.reset and (self.drop or self.truncate):
             raise ValueError("a Fault that resets cannot also drop or truncate")
+        if self.drip < 0:
+            raise ValueError(f"Fault drip must be >= 0, got {self.drip!r}")
+        if (self.chunked or self.drip) and (self.drop or self.truncate or self.reset):
+            raise ValueError("a chunked or dripping Fault cannot also drop, truncate or reset")
         for name, value in self.headers.items():
             if any(c in f"{name}{value}" for c in "\r\n\0"):
                 raise ValueError(f"Fault header {name!r} contains a line break")
@@ -92,6 +102,9 @@ class Fault:
             "truncate": self.truncate,
             "content_type": self.content_type,
             "reset": self.reset,
+            "gzip": self.gzip,
+            "chunked": self.chunked,
+            "drip": self.drip,
         }
         if isinstance(self.body, bytes):
             # surrogateescape keeps non-UTF-8 bytes round-trippable through json.dumps.
@@ -106,7 +119,7 @@ class Fault:
         if not isinstance(data, Mapping):
             raise TypeError(f"a fault must be a JSON object, got {type(data).__name__}")
         known = {"status", "body", "body_text", "headers", "latency", "drop", "truncate"}
-        known.update({"content_type", "reset"})
+        known.update({"content_type", "reset", "gzip", "chunked", "drip"})
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
@@ -139,5 +152,8 @@ class Fault:
             drop=bool(data.get("drop", False)),
             truncate=bool(data.get("truncate", False)),
             reset=bool(data.get("reset", False)),
+            gzip=bool(data.get("gzip", False)),
+            chunked=bool(data.get("chunked", False)),
+            drip=float(data.get("drip", 0.0)),
             content_type=str(data.get("content_type", "application/json")),
         )

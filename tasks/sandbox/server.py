@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gzip
 import ipaddress
 import json
 import re
@@ -105,6 +106,9 @@ class _Reply:
     drop: bool = False
     truncate: bool = False
     reset: bool = False
+    gzip: bool = False
+    chunked: bool = False
+    drip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -510,6 +514,9 @@ class SandboxServer:
             fault.headers,
             truncate=fault.truncate,
             reset=fault.reset,
+            gzip=fault.gzip,
+            chunked=fault.chunked,
+            drip=fault.drip,
         )
 
     def _real_data(
@@ -768,8 +775,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = b"" if reply.status in _NO_BODY_STATUSES else reply.body
+        if reply.gzip:
+            body = gzip.compress(body)
         try:
             self.send_response(reply.status)
+            if reply.gzip:
+                self.send_header("Content-Encoding", "gzip")
             if not any(name.lower() == "content-type" for name in reply.headers):
                 self.send_header("Content-Type", reply.content_type)
             for name, value in reply.headers.items():
@@ -784,14 +795,29 @@ class _Handler(BaseHTTPRequestHandler):
                 if reply.reset:
                     self._abort()
                 return
-            self.send_header("Content-Length", str(len(body)))
+            if reply.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(body)))
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(body)
+                self._send_body(body, reply)
         except OSError:
             self.close_connection = True  # the client went away; nothing left to tell it
+
+    def _send_body(self, body: bytes, reply: _Reply) -> None:
+        """The body at once, in 1 KiB chunks, or (dripping) a byte at a time."""
+        step = 1 if reply.drip else 1024 if reply.chunked else max(len(body), 1)
+        for start in range(0, len(body), step):
+            if reply.drip:
+                time.sleep(reply.drip)
+            piece = body[start : start + step]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if reply.chunked else piece)
+            self.wfile.flush()
+        if reply.chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def _abort(self) -> None:
         """Close with SO_LINGER 0, so the kernel sends RST instead of an orderly FIN."""
