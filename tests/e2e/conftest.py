@@ -17,7 +17,6 @@ writes a throwaway profile), a scrubbed environment (no ``PREFECT_*``, ``BOTPENG
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import pwd
@@ -34,10 +33,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
+from system_packages import chromium_path, postgres_bindir
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -244,109 +244,13 @@ class Sandbox:
             self.service.stop()
 
 
-# -- what the machine needs: Debian packages, installed once ----------------------------------
-
-
-APT_LOCK = Path(tempfile.gettempdir()) / "prefect-botpenguin-apt.lock"
-"""Held while installing, so parallel sessions (or xdist workers) install a package once."""
-APT_LOG = OUTPUT / "e2e" / "apt.log"
-APT_TIMEOUT = 1200.0
-_apt_updated = False
-T = TypeVar("T")
-
-
-def ensure_debian_package(package: str, find: Callable[[], T | None], what: str) -> T:
-    """What ``find`` finds; if nothing, install Debian's ``package`` first (as root, via apt).
-
-    Never downloads anything else (no ``playwright install``). Not root, or no apt: the test
-    fails with the one command to run.
-    """
-    found = find()
-    if found is not None:
-        return found
-    command = f"apt-get update && apt-get install -y {package}"
-    if shutil.which("apt-get") is None:
-        pytest.fail(f"{what} is not installed and there is no apt-get: install `{package}`")
-    if os.geteuid() != 0:
-        pytest.fail(f"{what} is not installed; run: sudo sh -c '{command}'")
-    APT_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with APT_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be installing it right now
-        found = find()
-        if found is not None:
-            return found
-        global _apt_updated
-        if not _apt_updated:
-            _apt("update")
-            _apt_updated = True
-        _apt("install", "-y", package)
-    found = find()
-    if found is None:
-        pytest.fail(f"`apt-get install {package}` succeeded but {what} is still missing")
-    return found
-
-
-def _apt(*args: str) -> None:
-    """One apt-get command, waiting for dpkg's lock; its output goes to ``APT_LOG``."""
-    argv = ["apt-get", "-o", "DPkg::Lock::Timeout=600", *args]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with APT_LOG.open("a", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(argv)}\n")
-        log.flush()
-        result = subprocess.run(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=APT_TIMEOUT, check=False
-        )
-    if result.returncode != 0:
-        pytest.fail(f"`{' '.join(argv)}` exited {result.returncode}; see {APT_LOG}")
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-"""Debian's Chromium, which the UI test drives; a browser is never downloaded."""
-
-
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    """Debian's Chromium, installed with apt the first time a session needs it."""
-    return ensure_debian_package(
-        "chromium", lambda: CHROMIUM if CHROMIUM.exists() else None, f"Chromium ({CHROMIUM})"
-    )
+    """Debian's Chromium for the UI test, installed with apt the first time a session needs it."""
+    return chromium_path()
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
-
-
-POSTGRES_HOMES = Path("/usr/lib/postgresql")
-POSTGRES_VERSION = "15"
-"""The version the design targets; another installed one is used when 15 is not there."""
-
-
-def find_postgres_bindir() -> Path | None:
-    """Where Debian keeps initdb and pg_ctl (off ``PATH``), 15 first, else ``PATH``'s."""
-    homes = sorted(
-        (home for home in POSTGRES_HOMES.glob("*/bin") if (home / "pg_ctl").exists()),
-        key=lambda home: (home.parent.name == POSTGRES_VERSION, _version_key(home.parent.name)),
-        reverse=True,
-    )
-    if homes:
-        return homes[0]
-    initdb = shutil.which("initdb")
-    if initdb and (Path(initdb).parent / "pg_ctl").exists():
-        return Path(initdb).parent
-    return None
-
-
-def _version_key(name: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in name.split(".") if part.isdigit())
-
-
-def postgres_bindir() -> Path:
-    """initdb and pg_ctl: ``BOTPENGUIN_E2E_PG_BINDIR``, else found, else Debian's installed."""
-    explicit = os.environ.get("BOTPENGUIN_E2E_PG_BINDIR")
-    if explicit:
-        if not (Path(explicit) / "pg_ctl").exists():
-            pytest.fail(f"BOTPENGUIN_E2E_PG_BINDIR={explicit} has no pg_ctl; unset it or fix it")
-        return Path(explicit)
-    return ensure_debian_package("postgresql", find_postgres_bindir, "PostgreSQL (initdb, pg_ctl)")
 
 
 class PostgresCluster:
