@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 import pytest
+from system_packages import chromium_path, postgres_bindir
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -243,18 +244,13 @@ class Sandbox:
             self.service.stop()
 
 
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium for the UI test, installed with apt the first time a session needs it."""
+    return chromium_path()
+
+
 # -- PostgreSQL ------------------------------------------------------------------------------
-
-
-def postgres_bindir() -> Path:
-    """Where initdb and pg_ctl are: ``BOTPENGUIN_E2E_PG_BINDIR``, else PostgreSQL 15's home."""
-    candidates = [os.environ.get("BOTPENGUIN_E2E_PG_BINDIR"), "/usr/lib/postgresql/15/bin"]
-    which = shutil.which("initdb")
-    candidates.append(str(Path(which).parent) if which else None)
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "pg_ctl").exists():
-            return Path(candidate)
-    pytest.fail("PostgreSQL 15 is not installed (no /usr/lib/postgresql/15/bin/pg_ctl)")
 
 
 class PostgresCluster:

@@ -36,7 +36,6 @@ WATCH = "botpenguin-segments-watch/segments-watch"
 SYNC = "botpenguin-segments-sync/segments-sync"
 SAMPLE_IDS = [segment["_id"] for segment in SAMPLE_SEGMENTS]
 FLOW_RUN_SECONDS = 180
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; `playwright install` is never used
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root
     "--disable-gpu",
@@ -193,10 +192,11 @@ def submit_run_form(page, failed: list[str]) -> None:
     pytest.fail(f"the server kept refusing the run: {failed}")
 
 
-def test_custom_run_from_the_ui_shows_the_segments_table(sqlite_stack):
-    """Deployment page, Run, Custom run, fill the form, Submit; then the run and its table."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (never a downloaded browser)")
+def test_custom_run_from_the_ui_shows_the_segments_table(chromium, sqlite_stack):
+    """Deployment page, Run, Custom run, fill the form, Submit; then the run and its table.
+
+    The browser is Debian's Chromium (the ``chromium`` fixture installs it); never a download.
+    """
     deployment = sqlite_stack.deployment(REPORT)
     run_name = f"ui-e2e-{uuid.uuid4().hex[:8]}"
     screenshot = ROOT / "test-output" / "ui-segments-artifact.png"
@@ -204,7 +204,7 @@ def test_custom_run_from_the_ui_shows_the_segments_table(sqlite_stack):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
