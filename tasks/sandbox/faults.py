@@ -18,6 +18,12 @@ class Fault:
     envelope otherwise. ``drop`` closes the connection without answering; ``truncate`` sends
     headers promising more body than is sent, then closes; ``reset`` sends the headers and
     half the body, then aborts the connection with a TCP RST (a reset mid-body).
+
+    For paged endpoints (``POST /inbox/users``): ``serve_page`` answers with that page's data
+    instead of the page asked for (``serve_page=1`` on page 2 is a repeated page), and
+    ``empty_page`` answers with no data but the normal envelope (an empty page mid-listing).
+    Faults are consumed one per request, so "503 on page 3" is ``Fault(), Fault(),
+    Fault.status_code(503)``.
     """
 
     status: int = 200
@@ -28,6 +34,8 @@ class Fault:
     truncate: bool = False
     content_type: str = "application/json"
     reset: bool = False
+    serve_page: int | None = None
+    empty_page: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.status, bool) or not 200 <= self.status <= 599:
@@ -38,6 +46,10 @@ class Fault:
             raise ValueError("a Fault can drop or truncate, not both")
         if self.reset and (self.drop or self.truncate):
             raise ValueError("a Fault that resets cannot also drop or truncate")
+        if self.serve_page is not None and (
+            isinstance(self.serve_page, bool) or self.serve_page < 1
+        ):
+            raise ValueError(f"Fault serve_page must be >= 1, got {self.serve_page!r}")
         for name, value in self.headers.items():
             if any(c in f"{name}{value}" for c in "\r\n\0"):
                 raise ValueError(f"Fault header {name!r} contains a line break")
@@ -82,6 +94,16 @@ class Fault:
         """Send the headers and half of the body, then abort the connection (TCP RST)."""
         return cls(status=status, reset=True)
 
+    @classmethod
+    def repeated_page(cls, page: int) -> Fault:
+        """Answer a paged request with page ``page`` again, whatever page it asked for."""
+        return cls(serve_page=page)
+
+    @classmethod
+    def empty(cls) -> Fault:
+        """Answer a paged request with an empty page (the normal envelope, ``data: []``)."""
+        return cls(empty_page=True)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``POST /_sandbox/faults``; bytes bodies go in ``body_text``."""
         out: dict[str, Any] = {
@@ -92,6 +114,8 @@ class Fault:
             "truncate": self.truncate,
             "content_type": self.content_type,
             "reset": self.reset,
+            "serve_page": self.serve_page,
+            "empty_page": self.empty_page,
         }
         if isinstance(self.body, bytes):
             # surrogateescape keeps non-UTF-8 bytes round-trippable through json.dumps.
@@ -106,7 +130,7 @@ class Fault:
         if not isinstance(data, Mapping):
             raise TypeError(f"a fault must be a JSON object, got {type(data).__name__}")
         known = {"status", "body", "body_text", "headers", "latency", "drop", "truncate"}
-        known.update({"content_type", "reset"})
+        known.update({"content_type", "reset", "serve_page", "empty_page"})
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
@@ -127,6 +151,11 @@ class Fault:
             raise TypeError("fault 'status' must be an integer")
         if not isinstance(latency, int | float) or isinstance(latency, bool):
             raise TypeError("fault 'latency' must be a number")
+        serve_page = data.get("serve_page")
+        if serve_page is not None and (
+            not isinstance(serve_page, int) or isinstance(serve_page, bool)
+        ):
+            raise TypeError("fault 'serve_page' must be an integer or null")
         if not isinstance(headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
@@ -139,5 +168,7 @@ class Fault:
             drop=bool(data.get("drop", False)),
             truncate=bool(data.get("truncate", False)),
             reset=bool(data.get("reset", False)),
+            serve_page=serve_page,
+            empty_page=bool(data.get("empty_page", False)),
             content_type=str(data.get("content_type", "application/json")),
         )
