@@ -56,7 +56,8 @@ EMPTY_FILTERS: dict[str, Any] = {
     "hasOrdered": "",
     "isExport": "none",
 }
-RECORD_KEYS = ("segment_id", "id")
+RECORD_KEYS = ("segment_id", "id", "extra")
+"""Names exports use themselves; a contact field so named is exported as ``api.<name>``."""
 
 
 class Contact(BaseModel):
@@ -83,7 +84,7 @@ class Contact(BaseModel):
         """Flat record for exports: ``segment_id, id``, then the contact's fields.
 
         ``fields`` keeps only those fields (in that order; a missing one is ``None``). A
-        field the API calls ``segment_id`` or ``id`` is kept as ``api.<name>``.
+        field the API calls ``segment_id``, ``id`` or ``extra`` is kept as ``api.<name>``.
         """
         extra = self.extra
         record: dict[str, Any] = {"segment_id": segment_id, "id": self.id}
