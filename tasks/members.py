@@ -35,7 +35,7 @@ from .core.client import BotPenguinClient
 from .core.errors import BotPenguinError, ExportError
 from .core.formats import ExportFormat, format_for
 from .core.locations import display_location, one_line_reason
-from .core.member_files import record_writer
+from .core.member_files import RecordWriter, record_writer
 from .core.members import MAX_PAGES, MemberPage, iter_members
 from .credentials import BotPenguinCredentials
 from .exports import resolve_target
@@ -219,6 +219,7 @@ async def _write_file(
         raise
     except Exception as exc:
         raise _write_error(target.shown, exc, target.atomic) from None
+    writer: RecordWriter | None = None
     try:
         writer = record_writer(format, file, fields)
         async for page in pages:
@@ -230,6 +231,8 @@ async def _write_file(
         size = file.tell()
     except BaseException as exc:
         # Synchronous on purpose: removing the temp file must happen even when cancelled.
+        if writer is not None:
+            writer.discard()
         _abandon(stream, exc)
         if isinstance(exc, BotPenguinError) or not isinstance(exc, Exception):
             raise

@@ -22,6 +22,7 @@ Contacts are personal data: errors raised here never quote a value.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -45,6 +46,9 @@ class RecordWriter(Protocol):
 
     def close(self) -> None:
         """Write whatever ends the file (headers of an empty export, ``]``, the footer)."""
+
+    def discard(self) -> None:
+        """Let go of the file after a failure (the caller removes it)."""
 
 
 def record_writer(
@@ -78,6 +82,9 @@ class JsonLinesWriter:
     def close(self) -> None:
         pass
 
+    def discard(self) -> None:
+        pass
+
 
 class JsonArrayWriter:
     """A JSON array streamed as ``[``, one record per line, ``]``."""
@@ -96,6 +103,9 @@ class JsonArrayWriter:
 
     def close(self) -> None:
         self._file.write(b"\n]\n" if self._count else b"]\n")
+
+    def discard(self) -> None:
+        pass
 
 
 class _Columns:
@@ -144,6 +154,9 @@ class CsvWriter:
             buffer = io.StringIO()
             csv.writer(buffer).writerow([*columns, EXTRA_COLUMN])
             self._file.write(buffer.getvalue().encode("utf-8"))
+
+    def discard(self) -> None:
+        pass
 
 
 def _csv_cell(value: Any) -> str:
@@ -225,6 +238,14 @@ class ParquetWriter:
             self._kinds = dict.fromkeys(columns, "string")
             self._writer = pq.ParquetWriter(self._file, self._schema(columns))
         self._writer.close()
+
+    def discard(self) -> None:
+        # Close while the file is still open, or pyarrow writes a footer into a closed file
+        # when the writer is garbage-collected.
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
 
 
 def _arrow_type(kind: str) -> Any:

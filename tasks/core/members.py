@@ -19,7 +19,7 @@ never a contact's fields.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,9 +88,8 @@ class Contact(BaseModel):
         """
         extra = self.extra
         record: dict[str, Any] = {"segment_id": segment_id, "id": self.id}
-        if fields is None:
-            items = extra.items()
-        else:
+        items: Iterable[tuple[str, Any]] = extra.items()
+        if fields is not None:
             items = ((name, extra.get(name)) for name in fields if name not in ("_id", "id"))
         for key, value in items:
             record[f"api.{key}" if key in RECORD_KEYS else key] = value
