@@ -16,6 +16,8 @@ from typing import Any
 import fsspec
 import pyarrow.parquet as pq
 import pytest
+from prefect import flow
+from prefect.filesystems import LocalFileSystem
 from prefect_readback import latest_artifact
 
 from prefect_botpenguin.core.client import BotPenguinClient
@@ -24,7 +26,12 @@ from prefect_botpenguin.core.member_files import record_writer
 from prefect_botpenguin.core.members import Contact
 from prefect_botpenguin.core.retry import RetryPolicy
 from prefect_botpenguin.flows.members import segments_members_export
-from prefect_botpenguin.members import members_artifact_key, write_members_export
+from prefect_botpenguin.members import (
+    SegmentMembers,
+    fetch_segment_members,
+    members_artifact_key,
+    write_members_export,
+)
 from prefect_botpenguin.sandbox import (
     SAMPLE_CONTACTS,
     SAMPLE_MEMBERSHIP,
@@ -268,6 +275,37 @@ async def test_the_flow_exports_members_and_links_them_with_counts_only(
     assert str(artifact.data).endswith("members.jsonl)")
     for contact_id in SAMPLE_MEMBERSHIP[VIP]:
         assert BY_ID[contact_id]["name"] not in artifact.model_dump_json()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+async def test_fetch_segment_members_returns_counts_and_ids_only_on_request(
+    sandbox_env: SandboxServer,
+) -> None:
+    @flow
+    async def count_members() -> tuple[list[SegmentMembers], list[SegmentMembers]]:
+        everyone = await fetch_segment_members()
+        return everyone, await fetch_segment_members(segment_ids=[VIP], include_ids=True)
+
+    counts, with_ids = await count_members()
+
+    assert {c.segment_id: c.count for c in counts} == {
+        s: len(ids) for s, ids in SAMPLE_MEMBERSHIP.items()
+    }
+    assert all(c.contact_ids is None for c in counts)
+    assert [(c.segment_id, c.contact_ids) for c in with_ids] == [(VIP, SAMPLE_MEMBERSHIP[VIP])]
+
+
+async def test_a_local_file_system_block_receives_the_export_atomically(
+    small_pages: SandboxServer, tmp_path: Path
+) -> None:
+    block = LocalFileSystem(basepath=str(tmp_path / "block"))
+    result = await export(small_pages, "exports/members.csv", filesystem=block)
+
+    written = tmp_path / "block" / "exports" / "members.csv"
+    assert len(written.read_text(encoding="utf-8").splitlines()) == 1 + MEMBERSHIPS
+    assert result.files[0].destination == str(written)
+    with pytest.raises(ExportError, match="Cannot export to"):
+        await export(small_pages, "../outside.csv", filesystem=block)
 
 
 def test_cli_members_sandbox_writes_every_member_of_every_segment(tmp_path: Path) -> None:
