@@ -137,26 +137,23 @@ async def fetch_segment_members(
         ```
     """
     logger = get_run_logger()
-    found: dict[str, SegmentMembers] = {}
     async with _client(credentials, logger) as client:
         if segment_ids is None:
             segment_ids = [segment.id for segment in await client.get_segments()]
-        ids: dict[str, list[str]] = {s: [] for s in segment_ids}
-        pages = dict.fromkeys(segment_ids, 0)
-        counts = dict.fromkeys(segment_ids, 0)
-        async for page in iter_members(client, segment_ids):
-            counts[page.segment_id] += len(page.contacts)
-            pages[page.segment_id] += 1
+        found = {s: SegmentMembers(segment_id=s, count=0, pages=0) for s in segment_ids}
+        ids: dict[str, list[str]] = {s: [] for s in found}
+        async for page in iter_members(client, list(found)):
+            seen = found[page.segment_id]
+            found[page.segment_id] = seen.model_copy(
+                update={"count": seen.count + len(page.contacts), "pages": seen.pages + 1}
+            )
             if include_ids:
                 ids[page.segment_id].extend(contact.id for contact in page.contacts)
-    for segment_id in counts:
-        found[segment_id] = SegmentMembers(
-            segment_id=segment_id,
-            count=counts[segment_id],
-            pages=pages[segment_id],
-            contact_ids=ids[segment_id] if include_ids else None,
-        )
-    logger.info("Counted %d member(s) in %d segment(s)", sum(counts.values()), len(found))
+    if include_ids:
+        found = {s: m.model_copy(update={"contact_ids": ids[s]}) for s, m in found.items()}
+    logger.info(
+        "Counted %d member(s) in %d segment(s)", sum(m.count for m in found.values()), len(found)
+    )
     return list(found.values())
 
 
@@ -283,11 +280,13 @@ async def export_segment_members(
     """Write every member of the chosen segments to a file, page by page, atomically.
 
     One row per contact per segment, with a ``segment_id`` column; a destination containing
-    ``{segment_id}`` gets one file per segment instead. JSON and JSON Lines keep every field
-    with native types; CSV and Parquet take their columns from the first page and keep any
-    other field in an ``extra`` JSON column (see ``core.member_files``). A failure -- also a
-    page that fails after the client's retries -- leaves the previous export as it was; a
-    transient API failure retries the whole export (twice, like ``fetch_segments``).
+    ``{segment_id}`` gets one file per segment instead (each file atomic on its own: a
+    failure on a later segment leaves the files already written complete and new). JSON and
+    JSON Lines keep every field with native types; CSV and Parquet take their columns from
+    the first page and keep any other field in an ``extra`` JSON column (see
+    ``core.member_files``). A failure -- also a page that fails after the client's retries --
+    leaves the previous export as it was; a transient API failure retries the whole export
+    (twice, like ``fetch_segments``).
 
     Args:
         destination: A local path, an fsspec URL or, with ``filesystem``, a path inside that

@@ -167,13 +167,20 @@ async def test_a_page_that_fails_after_its_retries_fails_the_whole_listing():
 @respx.mock
 async def test_an_announced_total_reveals_a_listing_that_ended_early():
     respx.post(USERS).mock(side_effect=[page(contact(1), total=3), page(total=3)])
-    with pytest.raises(ResponseError, match="empty after 1 of the 3 contacts"):
+    with pytest.raises(ResponseError, match="empty after 1 of the 3 contacts") as caught:
         await collect()
+    assert caught.value.retryable, "members leaving mid-listing end it early too: try again"
 
 
 @respx.mock
 async def test_an_announced_total_that_matches_is_accepted():
     respx.post(USERS).mock(side_effect=[page(contact(1), total=1), page(total=1)])
+    assert await collect() == [[f"{1:024x}"]]
+
+
+@respx.mock
+async def test_the_latest_announced_total_counts_when_it_changes_mid_listing():
+    respx.post(USERS).mock(side_effect=[page(contact(1), total=2), page(totalCount=1)])
     assert await collect() == [[f"{1:024x}"]]
 
 

@@ -4,7 +4,9 @@ BotPenguin lists contacts with a filter body in which every documented filter fi
 present (empty when unused); ``segments`` narrows it to the members of those segments and a
 1-based ``page`` walks through them until a page comes back empty. No page size, total or
 cursor is documented, so the pager needs none -- but when the envelope carries an integer
-``total`` it is checked, which is the only way to notice a listing that ended early.
+``total`` (or ``totalCount``) it is checked, which is the only way to notice a listing that
+ended early at an empty page in the middle; without one such a listing is shorter, as the
+documented stop rule cannot tell that empty page from the end.
 
 The listings are async iterators of pages (``list[Contact]``), so callers hold one page at a
 time however large the audience. Each page is one ``BotPenguinClient.request``: the client's
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 MEMBERS_PATH = "/inbox/users"
 MAX_PAGES = 100_000
 """Default hard cap on pages per listing: far beyond any real audience, short of forever."""
-TOTAL_KEYS = ("total", "totalCount", "count")
+TOTAL_KEYS = ("total", "totalCount")
 """Envelope keys read as the listing's total, when the API sends one (not documented)."""
 
 # Every documented filter field, empty. BotPenguin's help page says all are required.
@@ -182,13 +184,16 @@ async def _pages(
             "POST", MEMBERS_PATH, json=members_request([segment_id], number)
         )
         contacts = parse_contacts(envelope.data, segment_id=segment_id, page=number)
-        total = _total(envelope.model_extra) if total is None else total
+        announced = _total(envelope.model_extra)
+        total = total if announced is None else announced  # the latest word counts
         if not contacts:
             if total is not None and seen < total:
+                # Retryable: contacts leaving the segment mid-listing end it early too.
                 raise ResponseError(
                     f"BotPenguin members of segment {segment_id!r}: page {number} was empty "
                     f"after {seen} of the {total} contacts the API announced; the listing "
-                    "ended early, try again later."
+                    "ended early, try again later.",
+                    retryable=True,
                 )
             return
         ids = [contact.id for contact in contacts]
