@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .export import segments_export
     from .fanout import segments_fanout
+    from .members import segments_members_export
     from .report import segments_report
     from .sync import segments_sync
     from .watch import segments_watch
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "segments_export": ".export",
     "segments_fanout": ".fanout",
+    "segments_members_export": ".members",
     "segments_report": ".report",
     "segments_sync": ".sync",
     "segments_watch": ".watch",
@@ -28,6 +30,7 @@ _WHERE = {
 __all__ = [
     "segments_export",
     "segments_fanout",
+    "segments_members_export",
     "segments_report",
     "segments_sync",
     "segments_watch",

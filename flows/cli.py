@@ -69,6 +69,30 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _members(args: argparse.Namespace, console: Console) -> int:
+    from .members import segments_members_export
+
+    format_for(args.to, args.format)  # a bad extension fails before Prefect starts
+    result = asyncio.run(
+        segments_members_export(
+            destination=args.to,
+            credentials=args.credentials,
+            account=args.account,
+            segments=args.segments,
+            fields=args.fields,
+            format=args.format,
+        )
+    )
+    sample = " of SAMPLE DATA from the sandbox" if args.sandbox else ""
+    files = f"{len(result.files)} file(s) under " if len(result.files) != 1 else ""
+    console.print(
+        f"Wrote {result.count} member row(s) of {len(result.segments)} segment(s){sample} as "
+        f"{result.format.upper()} to {files}{result.destination} ({result.size_bytes} bytes).",
+        soft_wrap=True,
+    )
+    return 0
+
+
 def _watch(args: argparse.Namespace, console: Console) -> int:
     from ..snapshots import DEFAULT_STATE_DIR
     from .watch import segments_watch
@@ -244,6 +268,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=EXPORT_FORMATS, help="override the extension")
     export.set_defaults(handler=_export)
+    members = commands.add_parser(
+        "members",
+        parents=[common],
+        help="write the members (contacts) of segments to a file, page by page, atomically",
+    )
+    members.add_argument(
+        "--to",
+        required=True,
+        metavar="DEST",
+        help="local path or fsspec URL; the extension picks the format; "
+        "{segment_id} in it writes one file per segment",
+    )
+    members.add_argument(
+        "--segments", nargs="+", metavar="ID", help="segment ids to export (default: all)"
+    )
+    members.add_argument(
+        "--fields",
+        nargs="+",
+        metavar="FIELD",
+        help="contact fields to keep besides segment_id and id (default: all)",
+    )
+    members.add_argument("--format", choices=EXPORT_FORMATS, help="override the extension")
+    members.set_defaults(handler=_members)
     watch = commands.add_parser(
         "watch", parents=[common], help="report segment changes since the last run, and notify"
     )

@@ -25,11 +25,18 @@ if TYPE_CHECKING:
     from .core.diff import SegmentDiff, diff_segments
     from .core.errors import BotPenguinError
     from .core.fanout import FanoutAccount, FanoutReport, collect_segments
+    from .core.members import Contact, iter_members, iter_segment_members
     from .core.models import Segment
     from .core.settings import BotPenguinSettings
     from .credentials import BotPenguinCredentials
     from .exports import ExportResult, export_segments
     from .fanout import fetch_segments_fanout, publish_fanout_artifacts
+    from .members import (
+        MembersExportResult,
+        SegmentMembers,
+        export_segment_members,
+        fetch_segment_members,
+    )
     from .notifications import check_notification_targets, send_notification
     from .segments import fetch_segments
     from .snapshots import Snapshot, load_segments_snapshot, save_segments_snapshot
@@ -39,19 +46,26 @@ _WHERE: dict[str, str] = {
     "BotPenguinCredentials": ".credentials",
     "BotPenguinError": ".core.errors",
     "BotPenguinSettings": ".core.settings",
+    "Contact": ".core.members",
     "ExportResult": ".exports",
     "FanoutAccount": ".core.fanout",
     "FanoutReport": ".core.fanout",
+    "MembersExportResult": ".members",
     "Segment": ".core.models",
+    "SegmentMembers": ".members",
     "SegmentDiff": ".core.diff",
     "Snapshot": ".snapshots",
     "check_notification_targets": ".notifications",
     "collect_segments": ".core.fanout",
     "diff_segments": ".core.diff",
     "emit_change_events": ".changes",
+    "export_segment_members": ".members",
     "export_segments": ".exports",
+    "fetch_segment_members": ".members",
     "fetch_segments": ".segments",
     "fetch_segments_fanout": ".fanout",
+    "iter_members": ".core.members",
+    "iter_segment_members": ".core.members",
     "load_segments_snapshot": ".snapshots",
     "publish_changes_artifact": ".change_summary",
     "publish_fanout_artifacts": ".fanout",
@@ -65,19 +79,26 @@ __all__ = [
     "BotPenguinCredentials",
     "BotPenguinError",
     "BotPenguinSettings",
+    "Contact",
     "ExportResult",
     "FanoutAccount",
     "FanoutReport",
+    "MembersExportResult",
     "Segment",
     "SegmentDiff",
+    "SegmentMembers",
     "Snapshot",
     "check_notification_targets",
     "collect_segments",
     "diff_segments",
     "emit_change_events",
+    "export_segment_members",
     "export_segments",
+    "fetch_segment_members",
     "fetch_segments",
     "fetch_segments_fanout",
+    "iter_members",
+    "iter_segment_members",
     "load_segments_snapshot",
     "publish_changes_artifact",
     "publish_fanout_artifacts",

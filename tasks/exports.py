@@ -20,12 +20,14 @@ A failed write removes its temp file, so no stray files are left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_link_artifact
@@ -35,7 +37,13 @@ from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileS
 from pydantic import BaseModel, ConfigDict, Field
 
 from .core.accounts import account_slug
-from .core.atomic import replace_fsspec_file, replace_local_file
+from .core.atomic import (
+    fsspec_file_replacement,
+    local_file_replacement,
+    local_spool,
+    replace_fsspec_file,
+    replace_local_file,
+)
 from .core.errors import ConfigurationError, ExportError
 from .core.formats import ExportFormat, format_for, serialise
 from .core.locations import display_location, one_line_reason, open_fsspec
@@ -63,6 +71,9 @@ class _Target:
     shown: str
     url: str
     write: Callable[[bytes], Awaitable[Any]]
+    stream: Callable[[], AbstractContextManager[BinaryIO]]
+    """Opens a file to stream into (blocking I/O: call it off the event loop); it becomes the
+    export when the block ends without error (member exports, see ``members.py``)."""
     atomic: bool = True
 
 
@@ -100,7 +111,8 @@ async def write_export(
     destination outside a block's base path, or a failed write; the previous export stays.
     """
     chosen = format_for(destination, format)
-    target = await asyncio.to_thread(_resolve, destination, filesystem)  # may connect: off-loop
+    # Resolving may connect (fsspec back-ends): off the event loop.
+    target = await asyncio.to_thread(resolve_target, destination, filesystem)
     data = await asyncio.to_thread(serialise, segments, chosen)
     try:
         await target.write(data)
@@ -183,7 +195,9 @@ async def export_segments(
     return result
 
 
-def _resolve(destination: str | os.PathLike[str], filesystem: WritableFileSystem | None) -> _Target:
+def resolve_target(
+    destination: str | os.PathLike[str], filesystem: WritableFileSystem | None
+) -> _Target:
     """Work out where ``destination`` is and which atomic writer reaches it."""
     location = os.fspath(destination)
     if filesystem is None:
@@ -208,6 +222,7 @@ def _local_target(path: Path) -> _Target:
         shown=str(path),
         url=path.as_uri(),
         write=lambda data: asyncio.to_thread(_replace_local, path, data),
+        stream=lambda: _stream_local(path),
     )
 
 
@@ -218,6 +233,7 @@ def _fsspec_target(url: str, fs: Any = None) -> _Target:
         shown=shown,
         url=shown,
         write=lambda data: asyncio.to_thread(_replace_fsspec, fs, path, data),
+        stream=lambda: _stream_fsspec(fs, path),
     )
 
 
@@ -229,13 +245,43 @@ def _block_target(filesystem: WritableFileSystem, path: str) -> _Target:
         if inspect.isawaitable(written):
             await written
 
-    return _Target(shown=shown, url=path, write=write, atomic=False)
+    @contextlib.contextmanager
+    def stream() -> Iterator[BinaryIO]:
+        # A block takes whole bytes: spool to a local file, then one write_path of it all.
+        with local_spool() as spool:
+            yield spool
+            spool.seek(0)
+            written = filesystem.write_path(path, spool.read())
+            if inspect.isawaitable(written):
+                asyncio.run(_awaited(written))  # called from a worker thread: no running loop
+
+    return _Target(shown=shown, url=path, write=write, stream=stream, atomic=False)
+
+
+async def _awaited(value: Awaitable[Any]) -> Any:
+    return await value
 
 
 def _replace_local(path: Path, data: bytes) -> None:
     if path.is_dir():
         raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
     replace_local_file(path, data)
+
+
+@contextlib.contextmanager
+def _stream_local(path: Path) -> Iterator[BinaryIO]:
+    if path.is_dir():
+        raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
+    with local_file_replacement(path) as file:
+        yield file
+
+
+@contextlib.contextmanager
+def _stream_fsspec(fs: Any, path: str) -> Iterator[BinaryIO]:
+    if fs.isdir(path):
+        raise ExportError(f"Cannot export to {path}: it is a directory; add a file name.")
+    with fsspec_file_replacement(fs, path) as file:
+        yield file
 
 
 def _replace_fsspec(fs: Any, path: str, data: bytes) -> None:

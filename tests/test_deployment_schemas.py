@@ -156,6 +156,44 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "Send a message on every run, also when nothing changed.",
         ),
     },
+    "segments-members-export": {
+        "destination": (
+            "string",
+            "out/botpenguin-members-default.parquet",
+            "Where to write: a local path (relative to the worker's directory), an fsspec URL "
+            "such as s3://bucket/members.parquet, or a path inside the filesystem block. Put "
+            "{segment_id} in it for one file per segment.",
+        ),
+        "credentials": CREDENTIALS,
+        "account": (
+            "string | null",
+            None,
+            "Label for this account in the artifact key; defaults to the block name, else "
+            "BOTPENGUIN_ACCOUNT.",
+        ),
+        "segments": (
+            "array[string] | null",
+            None,
+            "Ids of the segments to export. Leave empty for every segment.",
+        ),
+        "fields": (
+            "array[string] | null",
+            None,
+            "Contact fields to keep besides segment_id and id. Leave empty for all.",
+        ),
+        "format": (
+            "enum[csv,json,jsonl,parquet] | null",
+            None,
+            "File format (csv, json, jsonl or parquet). Leave empty to take it from the "
+            "destination's extension.",
+        ),
+        "filesystem": (
+            "string | null",
+            None,
+            "Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g. "
+            "local-file-system/exports). Leave empty to write to the destination directly.",
+        ),
+    },
 }
 """Per deployment, the run form: field -> (type, prefilled value, help text); ``...`` = a group."""
 
@@ -164,6 +202,7 @@ SCHEDULES = {
     "segments-export": ("0 6 * * *", False),  # writes files
     "segments-watch": ("*/15 * * * *", False),  # writes snapshots, notifies
     "segments-sync": ("30 * * * *", False),  # writes snapshots and files, notifies
+    "segments-members-export": ("0 7 * * *", False),  # writes personal data to files
 }
 
 SPECS = {spec["name"]: spec for spec in load_deployment_specs()}

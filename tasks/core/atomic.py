@@ -11,8 +11,10 @@ import contextlib
 import os
 import secrets
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 # Back-ends where one put of a whole object is already atomic (object stores, fsspec memory).
 SINGLE_PUT_PROTOCOLS = frozenset(
@@ -30,6 +32,18 @@ def replace_local_file(path: Path, data: bytes, *, private: bool = False) -> Non
 
     The previous file's permissions are kept; a new file is owner-only when ``private``.
     """
+    with local_file_replacement(path, private=private) as file:
+        file.write(data)
+
+
+@contextlib.contextmanager
+def local_file_replacement(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
+    """A temp file beside ``path`` to write bit by bit; it replaces ``path`` when the block ends.
+
+    Like ``replace_local_file`` (fsync, keep permissions, atomic rename), for data that is
+    streamed rather than held: an exception in the block removes the temp file and leaves
+    ``path`` as it was.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(temp_name(path.name))
     try:
@@ -37,7 +51,7 @@ def replace_local_file(path: Path, data: bytes, *, private: bool = False) -> Non
             temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666
         )
         with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         if path.exists():
@@ -74,3 +88,40 @@ def replace_fsspec_file(fs: Any, path: str, data: bytes) -> None:
             if fs.exists(temp):
                 fs.rm(temp)
         raise
+
+
+@contextlib.contextmanager
+def fsspec_file_replacement(fs: Any, path: str) -> Iterator[BinaryIO]:
+    """``replace_fsspec_file`` for streamed data: write into the yielded file, bit by bit.
+
+    Object stores get one put of a local spool file when the block ends (so nothing partial
+    is ever visible and memory stays small); other back-ends a temp object beside ``path``
+    and ``fs.mv``. An exception in the block leaves ``path`` as it was and no temp behind.
+    """
+    parent, _, name = path.rpartition("/")
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if protocols & SINGLE_PUT_PROTOCOLS:
+        with local_spool() as spool:
+            yield spool
+            spool.flush()
+            fs.put_file(spool.name, path)
+        return
+    temp = f"{parent}/{temp_name(name)}" if parent else temp_name(name)
+    try:
+        with fs.open(temp, "wb") as file:
+            yield file
+        fs.mv(temp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):  # cleanup must not hide the original failure
+            if fs.exists(temp):
+                fs.rm(temp)
+        raise
+
+
+@contextlib.contextmanager
+def local_spool() -> Iterator[BinaryIO]:
+    """A private temporary local file, removed when the block ends whatever happens."""
+    with tempfile.NamedTemporaryFile(prefix=".botpenguin-spool-") as spool:
+        yield cast(BinaryIO, spool)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
@@ -36,6 +36,9 @@ from .errors import (
 from .models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
 from .retry import RetryPolicy, parse_retry_after
 from .settings import DEFAULT_BASE_URL, BotPenguinSettings, clean_token, validate_base_url
+
+if TYPE_CHECKING:
+    from .members import Contact
 
 SEGMENTS_PATH = "/inbox/segments"
 # BotPenguin answers a malformed token with a MongoDB ObjectId cast error (HTTP 400).
@@ -190,6 +193,16 @@ class BotPenguinClient:
         """``GET /inbox/segments``: every segment of the account, unknown fields kept."""
         envelope = await self.request("GET", SEGMENTS_PATH)
         return parse_segments(envelope.data)
+
+    async def get_segment_members(self, segment_id: str) -> list[Contact]:
+        """Every member of one segment in one list; for large audiences page with
+        ``core.members.iter_segment_members`` instead, which holds one page at a time.
+        """
+        from .members import iter_segment_members
+
+        return [
+            contact async for page in iter_segment_members(self, segment_id) for contact in page
+        ]
 
     async def request(
         self,

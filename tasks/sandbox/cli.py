@@ -10,7 +10,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-from .data import SAMPLE_SEGMENTS, SANDBOX_TOKEN
+from .data import SAMPLE_SEGMENTS, SANDBOX_TOKEN, ContactBook
 from .server import DEFAULT_PORT, SandboxServer
 
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             args.host,
             args.port,
             accounts=dict.fromkeys(tokens, SAMPLE_SEGMENTS),
+            members={token: ContactBook.sample() for token in tokens},
             latency=args.latency,
         )
     except ValueError as exc:

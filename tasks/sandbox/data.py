@@ -158,3 +158,246 @@ def simulated_accounts(
             segments.append(segment)
         accounts[token] = segments
     return accounts, customers
+
+
+# -- contacts (segment members) ----------------------------------------------------------------
+
+MEMBER_PAGE_SIZE = 5
+"""Contacts per ``POST /inbox/users`` page; BotPenguin does not document its page size."""
+
+_SEGMENT_IDS = [segment["_id"] for segment in SAMPLE_SEGMENTS]
+
+# Invented contacts of "Larkspur Tea Co.": fictional names, example.com addresses and
+# +1-555-01xx numbers (reserved for fiction). Fields are sparse on purpose: not every contact
+# has an email, a phone or attributes, and one carries a field no other contact has.
+SAMPLE_CONTACTS: list[dict[str, Any]] = [
+    {
+        "_id": "c0ffee00000000000000c001",
+        "name": "Sample Contact One",
+        "email": "sample.one@example.com",
+        "phone": "+1-555-0101",
+        "tags": ["vip", "matcha"],
+        "status": "active",
+        "createdAt": "2024-02-01T10:00:00.000Z",
+        "attributes": {"city": "Portland", "favouriteDrink": "flat white"},
+    },
+    {
+        "_id": "c0ffee00000000000000c002",
+        "name": "Exemplo da Silva",
+        "email": "exemplo.silva@example.com",
+        "phone": "+1-555-0102",
+        "tags": ["vip"],
+        "status": "active",
+        "createdAt": "2024-03-05T12:30:00.000Z",
+        "attributes": {"city": "São Paulo"},
+    },
+    {
+        "_id": "c0ffee00000000000000c003",
+        "name": "नमूना संपर्क",
+        "phone": "+1-555-0103",
+        "tags": [],
+        "status": "active",
+        "createdAt": "2024-07-02T06:00:00.000Z",
+        "attributes": {"city": "दिल्ली", "language": "hi"},
+    },
+    {
+        "_id": "c0ffee00000000000000c004",
+        "name": "見本 太郎",
+        "email": "mihon.taro@example.com",
+        "tags": ["matcha", "gold"],
+        "status": "active",
+        "createdAt": "2024-09-10T09:09:09.000Z",
+    },
+    {
+        "_id": "c0ffee00000000000000c005",
+        "name": 'Placeholder "Café" Person, Jr.',
+        "email": "placeholder.person@example.com",
+        "phone": "+1-555-0105",
+        "tags": ["vip"],
+        "status": "blocked",
+        "createdAt": "2024-05-20T18:00:00.000Z",
+        "attributes": {"favouriteDrink": "café au lait"},
+        "orderCount": 7,
+    },
+    {
+        "_id": "c0ffee00000000000000c006",
+        "name": "Fictional Visitor",
+        "status": "active",
+        "createdAt": "2025-01-01T00:00:00.000Z",
+    },
+    {
+        "_id": "c0ffee00000000000000c007",
+        "name": "Sample Contact Seven",
+        "email": "sample.seven@example.com",
+        "phone": "+1-555-0107",
+        "tags": ["vip"],
+        "status": "active",
+        "createdAt": "2024-02-14T14:14:00.000Z",
+        "lastSeenAt": "2025-02-01T08:00:00.000Z",
+    },
+    {
+        "_id": "c0ffee00000000000000c008",
+        "name": "Amostra Pereira",
+        "email": "amostra.pereira@example.com",
+        "phone": "+1-555-0108",
+        "tags": [],
+        "status": "active",
+        "createdAt": "2024-03-09T11:00:00.000Z",
+        "attributes": {"city": "São Paulo", "favouriteDrink": "flat white"},
+    },
+    {
+        "_id": "c0ffee00000000000000c009",
+        "name": "उदाहरण ग्राहक",
+        "email": "udaharan@example.com",
+        "tags": ["vip"],
+        "status": "active",
+        "createdAt": "2024-07-15T07:45:00.000Z",
+        "attributes": {"city": "दिल्ली"},
+    },
+    {
+        "_id": "c0ffee00000000000000c010",
+        "name": "Sample Contact Ten",
+        "phone": "+1-555-0110",
+        "status": "active",
+        "createdAt": "2024-04-01T00:00:00.000Z",
+        "attributes": {"city": "São Paulo"},
+    },
+    {
+        "_id": "c0ffee00000000000000c011",
+        "name": "Demo Contact Eleven",
+        "email": "demo.eleven@example.com",
+        "phone": "+1-555-0111",
+        "tags": ["vip"],
+        "status": "active",
+        "createdAt": "2024-02-20T20:20:00.000Z",
+    },
+    {
+        "_id": "c0ffee00000000000000c012",
+        "name": "Test Persona Twelve",
+        "email": "persona.twelve@example.com",
+        "tags": ["vip", "matcha"],
+        "status": "active",
+        "createdAt": "2024-02-28T12:00:00.000Z",
+    },
+]
+
+SAMPLE_MEMBERSHIP: dict[str, list[str]] = {
+    _SEGMENT_IDS[0]: [f"c0ffee00000000000000c0{n:02d}" for n in (1, 2, 5, 7, 9, 11, 12)],
+    _SEGMENT_IDS[1]: [f"c0ffee00000000000000c0{n:02d}" for n in (2, 8, 10)],
+    _SEGMENT_IDS[2]: [f"c0ffee00000000000000c0{n:02d}" for n in (1, 5, 8)],
+    _SEGMENT_IDS[3]: [f"c0ffee00000000000000c0{n:02d}" for n in (3, 9)],
+    _SEGMENT_IDS[4]: [f"c0ffee00000000000000c0{n:02d}" for n in (1, 4, 12)],
+    _SEGMENT_IDS[5]: [],
+}
+"""Segment id -> member contact ids, for the sample segments (the lapsed one has none)."""
+
+
+class ContactBook:
+    """One account's contacts and which segments each belongs to, as the sandbox serves them.
+
+    Not thread-safe on its own: the sandbox calls it under its lock.
+    """
+
+    def __init__(
+        self, contacts: list[dict[str, Any]], membership: dict[str, list[str]] | None = None
+    ) -> None:
+        self._contacts = {contact["_id"]: copy.deepcopy(contact) for contact in contacts}
+        self._membership = {
+            segment_id: list(dict.fromkeys(ids)) for segment_id, ids in (membership or {}).items()
+        }
+
+    @classmethod
+    def sample(cls) -> ContactBook:
+        """The invented contacts and their membership of the sample segments."""
+        return cls(SAMPLE_CONTACTS, SAMPLE_MEMBERSHIP)
+
+    def count(self, segment_ids: list[str]) -> int:
+        return len(self._ids(segment_ids))
+
+    def page(self, segment_ids: list[str], start: int, stop: int) -> list[dict[str, Any]]:
+        """Members of any of ``segment_ids`` (all contacts if none) in ``[start, stop)``."""
+        return [copy.deepcopy(self._contacts[i]) for i in self._ids(segment_ids)[start:stop]]
+
+    def members(self, segment_id: str) -> list[str]:
+        return list(self._membership.get(segment_id, []))
+
+    def move(self, contact_id: str, source: str | None, target: str | None) -> None:
+        """Take ``contact_id`` out of ``source`` and/or add it (last) to ``target``."""
+        if contact_id not in self._contacts:
+            raise KeyError(f"unknown contact {contact_id!r}")
+        if source is not None:
+            members = self._membership.get(source, [])
+            if contact_id not in members:
+                raise KeyError(f"contact {contact_id!r} is not in segment {source!r}")
+            members.remove(contact_id)
+        if target is not None:
+            members = self._membership.setdefault(target, [])
+            if contact_id not in members:
+                members.append(contact_id)
+
+    def _ids(self, segment_ids: list[str]) -> list[str]:
+        if not segment_ids:
+            return list(self._contacts)
+        wanted: dict[str, None] = {}
+        for segment_id in segment_ids:
+            wanted.update(dict.fromkeys(self._membership.get(segment_id, [])))
+        return [i for i in self._contacts if i in wanted]  # in contact order, like one query
+
+
+class GeneratedAudience:
+    """``per_segment`` invented contacts in each segment, made on request, never all held.
+
+    For benchmarks and memory tests: contact ``n`` of segment ``s`` is computed from
+    ``(s, n)``, so 100,000 members per segment cost nothing until a page asks for them.
+    Segments do not share contacts, and ``move`` is not supported.
+    """
+
+    def __init__(self, segment_ids: list[str], per_segment: int) -> None:
+        if per_segment < 0:
+            raise ValueError(f"per_segment must be >= 0, got {per_segment!r}")
+        self._ordinal = {segment_id: n for n, segment_id in enumerate(dict.fromkeys(segment_ids))}
+        self.per_segment = per_segment
+
+    def count(self, segment_ids: list[str]) -> int:
+        chosen = segment_ids or list(self._ordinal)
+        return self.per_segment * sum(1 for s in dict.fromkeys(chosen) if s in self._ordinal)
+
+    def page(self, segment_ids: list[str], start: int, stop: int) -> list[dict[str, Any]]:
+        chosen = [
+            s for s in dict.fromkeys(segment_ids or list(self._ordinal)) if s in self._ordinal
+        ]
+        out: list[dict[str, Any]] = []
+        for position in range(max(start, 0), min(stop, self.count(chosen))):
+            segment, index = divmod(position, self.per_segment)
+            out.append(generated_contact(self._ordinal[chosen[segment]], index))
+        return out
+
+    def members(self, segment_id: str) -> list[str]:
+        ordinal = self._ordinal.get(segment_id)
+        if ordinal is None:
+            return []
+        return [generated_contact_id(ordinal, index) for index in range(self.per_segment)]
+
+    def move(self, contact_id: str, source: str | None, target: str | None) -> None:
+        raise KeyError("generated audiences do not support moving contacts")
+
+
+def generated_contact_id(segment: int, index: int) -> str:
+    return f"9e{segment:06x}{index:016x}"
+
+
+def generated_contact(segment: int, index: int) -> dict[str, Any]:
+    """Invented contact ``index`` of the ``segment``-th segment (sparse like real ones)."""
+    contact: dict[str, Any] = {
+        "_id": generated_contact_id(segment, index),
+        "name": f"Sample Contact {segment}-{index}",
+        "status": "active",
+        "createdAt": f"2024-01-01T00:00:{index % 60:02d}.000Z",
+    }
+    if index % 2 == 0:
+        contact["email"] = f"sample.{segment}.{index}@example.com"
+    if index % 3 == 0:
+        contact["phone"] = f"+1-555-01{index % 100:02d}"
+    if index % 5 == 0:
+        contact["tags"] = ["vip"]
+    return contact

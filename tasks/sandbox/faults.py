@@ -21,6 +21,12 @@ class Fault:
     compresses the body (``Content-Encoding: gzip``); ``chunked`` sends it with
     ``Transfer-Encoding: chunked``; ``drip`` waits that many seconds before each byte, the
     server that answers a byte at a time.
+
+    For paged endpoints (``POST /inbox/users``): ``serve_page`` answers with that page's data
+    instead of the page asked for (``serve_page=1`` on page 2 is a repeated page), and
+    ``empty_page`` answers with no data but the normal envelope (an empty page mid-listing).
+    Faults are consumed one per request, so "503 on page 3" is ``Fault(), Fault(),
+    Fault.status_code(503)``.
     """
 
     status: int = 200
@@ -34,6 +40,8 @@ class Fault:
     gzip: bool = False
     chunked: bool = False
     drip: float = 0.0
+    serve_page: int | None = None
+    empty_page: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.status, bool) or not 200 <= self.status <= 599:
@@ -48,6 +56,10 @@ class Fault:
             raise ValueError(f"Fault drip must be >= 0, got {self.drip!r}")
         if (self.chunked or self.drip) and (self.drop or self.truncate or self.reset):
             raise ValueError("a chunked or dripping Fault cannot also drop, truncate or reset")
+        if self.serve_page is not None and (
+            isinstance(self.serve_page, bool) or self.serve_page < 1
+        ):
+            raise ValueError(f"Fault serve_page must be >= 1, got {self.serve_page!r}")
         for name, value in self.headers.items():
             if any(c in f"{name}{value}" for c in "\r\n\0"):
                 raise ValueError(f"Fault header {name!r} contains a line break")
@@ -92,6 +104,16 @@ class Fault:
         """Send the headers and half of the body, then abort the connection (TCP RST)."""
         return cls(status=status, reset=True)
 
+    @classmethod
+    def repeated_page(cls, page: int) -> Fault:
+        """Answer a paged request with page ``page`` again, whatever page it asked for."""
+        return cls(serve_page=page)
+
+    @classmethod
+    def empty(cls) -> Fault:
+        """Answer a paged request with an empty page (the normal envelope, ``data: []``)."""
+        return cls(empty_page=True)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``POST /_sandbox/faults``; bytes bodies go in ``body_text``."""
         out: dict[str, Any] = {
@@ -105,6 +127,8 @@ class Fault:
             "gzip": self.gzip,
             "chunked": self.chunked,
             "drip": self.drip,
+            "serve_page": self.serve_page,
+            "empty_page": self.empty_page,
         }
         if isinstance(self.body, bytes):
             # surrogateescape keeps non-UTF-8 bytes round-trippable through json.dumps.
@@ -120,6 +144,7 @@ class Fault:
             raise TypeError(f"a fault must be a JSON object, got {type(data).__name__}")
         known = {"status", "body", "body_text", "headers", "latency", "drop", "truncate"}
         known.update({"content_type", "reset", "gzip", "chunked", "drip"})
+        known.update({"serve_page", "empty_page"})
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
@@ -140,6 +165,11 @@ class Fault:
             raise TypeError("fault 'status' must be an integer")
         if not isinstance(latency, int | float) or isinstance(latency, bool):
             raise TypeError("fault 'latency' must be a number")
+        serve_page = data.get("serve_page")
+        if serve_page is not None and (
+            not isinstance(serve_page, int) or isinstance(serve_page, bool)
+        ):
+            raise TypeError("fault 'serve_page' must be an integer or null")
         if not isinstance(headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
@@ -155,5 +185,7 @@ class Fault:
             gzip=bool(data.get("gzip", False)),
             chunked=bool(data.get("chunked", False)),
             drip=float(data.get("drip", 0.0)),
+            serve_page=serve_page,
+            empty_page=bool(data.get("empty_page", False)),
             content_type=str(data.get("content_type", "application/json")),
         )

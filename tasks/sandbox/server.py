@@ -4,8 +4,9 @@ Why it exists: the integration needs something real to talk to when no BotPengui
 at hand -- the offline demo (``botpenguin report --sandbox``), integration tests that exercise
 the retry policy against genuine sockets (503s, 429 with Retry-After, dropped, truncated and
 reset responses), and benchmarks of fan-out concurrency. It mimics the documented envelope
-and authentication rules of ``GET /inbox/segments`` and, for fan-outs over many accounts, the
-partner API (``GET /customer/list``, ``GET /ext/get-user-token``).
+and authentication rules of ``GET /inbox/segments``, segment members (``POST /inbox/users``
+with its filter body and 1-based pages) and, for fan-outs over many accounts, the partner API
+(``GET /customer/list``, ``GET /ext/get-user-token``).
 
 Standard library only and no Prefect import, so it starts in milliseconds in any process.
 It listens on loopback only, because the control endpoints under ``/_sandbox/`` (used by tests
@@ -38,9 +39,12 @@ from urllib.parse import parse_qs, urlsplit
 from .data import (
     CUSTOMER_PAGE_SIZE,
     INVALID_OBJECT_ID_MESSAGE,
+    MEMBER_PAGE_SIZE,
     SAMPLE_SEGMENTS,
     SANDBOX_PARTNER_TOKEN,
     SANDBOX_TOKEN,
+    ContactBook,
+    GeneratedAudience,
     simulated_accounts,
 )
 from .faults import Fault
@@ -53,6 +57,29 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 _MAX_BODY = 10 * 1024 * 1024
 _HEX24 = re.compile(r"[0-9a-fA-F]{24}")
 _NO_BODY_STATUSES = frozenset({204, 304})
+# Filter fields BotPenguin's help page says every ``POST /inbox/users`` body must carry.
+_REQUIRED_MEMBER_FILTERS = (
+    "searchText",
+    "tags",
+    "status",
+    "segments",
+    "applicableFilters",
+    "lastSeenAt",
+    "createdAt",
+    "lastMessageBy",
+    "_botWebsite",
+    "_botWhatsapp",
+    "_botTelegram",
+    "_botFacebook",
+    "_agentAssigned",
+    "isOnline",
+    "userInteracted",
+    "isLiveChatActive",
+    "hasOrdered",
+)
+
+Audience = ContactBook | GeneratedAudience
+"""Where one account's contacts come from: a stored book, or contacts made on request."""
 
 
 def _phrase(status: int) -> str:
@@ -62,10 +89,20 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def _envelope(success: bool, message: str, data: Any, code: int) -> bytes:
+def _envelope(
+    success: bool, message: str, data: Any, code: int, extra: Mapping[str, Any] | None = None
+) -> bytes:
     """Encode the real API's response envelope (UTF-8, non-ASCII kept as is)."""
-    payload = {"success": success, "message": message, "data": data, "code": code}
+    payload = {"success": success, "message": message, "data": data, "code": code, **(extra or {})}
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Paged:
+    """A route's data plus envelope fields beside ``data`` (an undocumented ``total``)."""
+
+    data: Any
+    extra: Mapping[str, Any]
 
 
 def _json(payload: Any) -> bytes:
@@ -119,6 +156,7 @@ class _ApiCall:
     path: str
     query: Mapping[str, list[str]]
     token: str
+    body: bytes = b""
 
 
 class _ApiError(Exception):
@@ -179,8 +217,16 @@ class SandboxServer:
         partner_token: str | None = None,
         customers: Mapping[str, Mapping[str, Any]] | None = None,
         page_size: int = CUSTOMER_PAGE_SIZE,
+        members: Mapping[str, Audience] | None = None,
+        member_page_size: int = MEMBER_PAGE_SIZE,
+        member_total: bool = False,
     ) -> None:
-        """``customers`` maps an account token to its customer record (needs a string ``_id``)
+        """``members`` maps an account token to its contacts (``POST /inbox/users``); by
+        default the sample account has ``ContactBook.sample()`` and other accounts none.
+        ``member_page_size`` contacts make a page; ``member_total`` adds an (undocumented)
+        ``total`` beside ``data``, so clients can notice a listing that ends early.
+
+        ``customers`` maps an account token to its customer record (needs a string ``_id``)
         for the partner API, which answers only ``partner_token``; a customer whose token is
         not in ``accounts`` is a dead account: listed, but its token is refused.
         """
@@ -191,6 +237,13 @@ class SandboxServer:
             raise ValueError(f"latency must be >= 0, got {latency!r}")
         if accounts is None:
             accounts = {SANDBOX_TOKEN: SAMPLE_SEGMENTS}
+            if members is None:
+                members = {SANDBOX_TOKEN: ContactBook.sample()}
+        if isinstance(member_page_size, bool) or member_page_size < 1:
+            raise ValueError(f"member_page_size must be >= 1, got {member_page_size!r}")
+        self._members: dict[str, Audience] = dict(members or {})
+        self._member_page_size = member_page_size
+        self._member_total = member_total
         if not accounts:
             raise ValueError("accounts must hold at least one token")
         self._lock = threading.Lock()
@@ -228,12 +281,14 @@ class SandboxServer:
             "/inbox/segments": {"GET": self._get_segments},
             "/customer/list": {"GET": self._list_customers},
             "/ext/get-user-token": {"GET": self._get_user_token},
+            "/inbox/users": {"POST": self._list_members},
         }
         self._control_routes: dict[str, dict[str, Callable[[bytes], _Reply]]] = {
             "/_sandbox/faults": {"POST": self._control_faults},
             "/_sandbox/stats": {"GET": self._control_stats},
             "/_sandbox/reset": {"POST": self._control_reset},
             "/_sandbox/segments": {"POST": self._control_segments},
+            "/_sandbox/members": {"POST": self._control_members},
         }
         self._httpd = _HTTPServer((bind_host, port), self)
 
@@ -248,9 +303,19 @@ class SandboxServer:
         page_size: int = CUSTOMER_PAGE_SIZE,
         host: str = "127.0.0.1",
         port: int = 0,
+        contacts_per_segment: int = 0,
+        member_page_size: int = MEMBER_PAGE_SIZE,
     ) -> SandboxServer:
-        """A partner with ``count`` customer accounts (see ``simulated_accounts``)."""
+        """A partner with ``count`` customer accounts (see ``simulated_accounts``).
+
+        ``contacts_per_segment`` gives every segment that many invented members, generated
+        page by page (``GeneratedAudience``), for benchmarks of large audiences.
+        """
         accounts, customers = simulated_accounts(count, segments_per_account=segments_per_account)
+        members: dict[str, Audience] = {
+            token: GeneratedAudience([s["_id"] for s in segments], contacts_per_segment)
+            for token, segments in accounts.items()
+        }
         return cls(
             host,
             port,
@@ -259,6 +324,8 @@ class SandboxServer:
             partner_token=partner_token,
             customers=customers,
             page_size=page_size,
+            members=members,
+            member_page_size=member_page_size,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -416,6 +483,32 @@ class SandboxServer:
         with self._lock:
             self._accounts[self._token if token is None else token] = copied
 
+    def set_members(self, audience: Audience, *, token: str | None = None) -> None:
+        """Replace one account's contacts (default: the first token's)."""
+        with self._lock:
+            self._members[self._token if token is None else token] = audience
+
+    def move_contact(
+        self,
+        contact_id: str,
+        *,
+        source: str | None = None,
+        target: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        """Move a contact out of segment ``source`` and/or into ``target`` (for watch tests)."""
+        with self._lock:
+            audience = self._members.get(self._token if token is None else token)
+            if audience is None:
+                raise KeyError("that account has no contacts in this sandbox")
+            audience.move(contact_id, source, target)
+
+    def segment_members(self, segment_id: str, *, token: str | None = None) -> list[str]:
+        """The contact ids the sandbox lists for ``segment_id``, in listing order."""
+        with self._lock:
+            audience = self._members.get(self._token if token is None else token)
+            return [] if audience is None else audience.members(segment_id)
+
     def revoke(self, token: str) -> None:
         """Refuse ``token`` from now on, as for a revoked token or a closed account.
 
@@ -443,7 +536,9 @@ class SandboxServer:
             entry.status = status
             self._in_flight -= 1
 
-    def _respond(self, method: str, target: str, headers: Mapping[str, str]) -> _Reply:
+    def _respond(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> _Reply:
         """Answer one API request: next fault if any, else the emulated API."""
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
@@ -454,7 +549,7 @@ class SandboxServer:
         path = _normalise_path(split.path)
         query = parse_qs(split.query, keep_blank_values=True)
         if fault is not None:
-            return self._fault_reply(fault, method, path, query, headers)
+            return self._fault_reply(fault, method, path, query, headers, body)
         route = self._api_routes.get(path)
         if route is None:
             return _error(404, f"Cannot {method} {path}")
@@ -465,9 +560,11 @@ class SandboxServer:
         if isinstance(auth, _Reply):
             return auth
         try:
-            data = handler(_ApiCall(method, path, query, auth))
+            data = handler(_ApiCall(method, path, query, auth, body))
         except _ApiError as exc:
             return _error(exc.status, exc.message, exc.data)
+        if isinstance(data, _Paged):
+            return _Reply(200, _envelope(True, "", data.data, 200, data.extra))
         return _Reply(200, _envelope(True, "", data, 200))
 
     def _authenticate(self, headers: Mapping[str, str]) -> str | _Reply:
@@ -491,14 +588,20 @@ class SandboxServer:
         path: str,
         query: Mapping[str, list[str]],
         headers: Mapping[str, str],
+        request_body: bytes = b"",
     ) -> _Reply:
         if fault.drop:
             return _Reply(0, drop=True)
         body: bytes
         if fault.body is None:
             if 200 <= fault.status < 300:
-                data = self._real_data(method, path, query, headers)
-                body = _envelope(True, "", data, fault.status)
+                data = self._real_data(method, path, query, headers, request_body, fault)
+                extra: Mapping[str, Any] = {}
+                if isinstance(data, _Paged):
+                    data, extra = data.data, data.extra
+                if fault.empty_page:
+                    data = []
+                body = _envelope(True, "", data, fault.status, extra)
             else:
                 body = _envelope(False, _phrase(fault.status), [], fault.status)
         elif isinstance(fault.body, bytes):
@@ -525,15 +628,22 @@ class SandboxServer:
         path: str,
         query: Mapping[str, list[str]],
         headers: Mapping[str, str],
+        body: bytes,
+        fault: Fault,
     ) -> Any:
-        """Data for a 2xx fault: the caller's account if its token is valid, else the first."""
+        """Data for a 2xx fault: the caller's account if its token is valid, else the first.
+
+        ``fault.serve_page`` answers a paged request with that page instead of the one asked.
+        """
         handler = self._api_routes.get(path, {}).get(method)
         if handler is None:
             return []
         auth = self._authenticate(headers)
         token = auth if isinstance(auth, str) else self._token
+        if fault.serve_page is not None:
+            body = _with_page(body, fault.serve_page)
         try:
-            return handler(_ApiCall(method, path, query, token))
+            return handler(_ApiCall(method, path, query, token, body))
         except _ApiError:
             return []
 
@@ -574,6 +684,37 @@ class SandboxServer:
         if token is None:
             raise _ApiError(404, "User not found")
         return {"permanentToken": {"key": token}}
+
+    def _list_members(self, call: _ApiCall) -> _Paged | list[dict[str, Any]]:
+        """``POST /inbox/users``: contacts in any of ``segments`` (all if empty), 1-based pages.
+
+        Like the help page says, every filter field must be present (empty when unused).
+        """
+        try:
+            payload = json.loads(call.body or b"null")
+        except ValueError:
+            raise _ApiError(400, "Request body must be JSON") from None
+        if not isinstance(payload, dict):
+            raise _ApiError(400, "Request body must be a JSON object")
+        missing = [name for name in _REQUIRED_MEMBER_FILTERS if name not in payload]
+        if missing:
+            raise _ApiError(400, f"{missing[0]} is required", [f"{m} is required" for m in missing])
+        segments = payload["segments"]
+        if not isinstance(segments, list) or not all(isinstance(s, str) for s in segments):
+            raise _ApiError(400, "segments must be an array of segment ids")
+        page = payload.get("page", 1)
+        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+            raise _ApiError(400, "page must be a positive integer")
+        with self._lock:
+            audience = self._members.get(call.token)
+            size = self._member_page_size
+            if audience is None:
+                contacts: list[dict[str, Any]] = []
+                total = 0
+            else:
+                contacts = audience.page(segments, (page - 1) * size, page * size)
+                total = audience.count(segments) if self._member_total else 0
+        return _Paged(contacts, {"total": total}) if self._member_total else contacts
 
     # -- control routes (no auth; loopback only) --------------------------------------------
 
@@ -634,6 +775,25 @@ class SandboxServer:
         self.set_segments(payload["segments"], token=token)
         return _control_reply(200, {"segments": len(payload["segments"])})
 
+    def _control_members(self, body: bytes) -> _Reply:
+        """``{"contact_id", "from": optional, "to": optional, "token": optional}``: move one."""
+        payload = json.loads(body or b"{}")
+        if not isinstance(payload, dict) or not isinstance(payload.get("contact_id"), str):
+            raise ValueError('expected {"contact_id": ..., "from": ..., "to": ..., "token": ...}')
+        for key in ("from", "to", "token"):
+            if payload.get(key) is not None and not isinstance(payload[key], str):
+                raise TypeError(f"{key!r} must be a string")
+        try:
+            self.move_contact(
+                payload["contact_id"],
+                source=payload.get("from"),
+                target=payload.get("to"),
+                token=payload.get("token"),
+            )
+        except KeyError as exc:
+            return _control_reply(404, {"error": str(exc.args[0])})
+        return _control_reply(200, {"moved": payload["contact_id"]})
+
     # -- connection tracking (so stop() can cut keep-alive connections) ---------------------
 
     def _track(self, conn: socket.socket) -> None:
@@ -644,6 +804,17 @@ class SandboxServer:
     def _untrack(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.discard(conn)
+
+
+def _with_page(body: bytes, page: int) -> bytes:
+    """A JSON request body asking for ``page`` instead (unchanged if it is not an object)."""
+    try:
+        payload = json.loads(body or b"null")
+    except ValueError:
+        return body
+    if not isinstance(payload, dict):
+        return body
+    return _json({**payload, "page": page})
 
 
 def _normalise_path(path: str) -> str:
@@ -740,7 +911,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry = sandbox._begin(self.command, target, "authorization" in headers)
         reply: _Reply | None = None
         try:
-            reply = sandbox._respond(self.command, target, headers)
+            reply = sandbox._respond(self.command, target, headers, body)
         except Exception:
             reply = _error(500, "Internal Server Error")
         finally:

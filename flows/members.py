@@ -1,0 +1,60 @@
+"""``segments_members_export``: write the members of an account's segments to a file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from prefect import flow
+from pydantic import Field
+
+from ..core.formats import ExportFormat, format_for
+from ..exports import load_filesystem
+from ..members import MembersExportResult, export_segment_members
+from .common import resolve_account
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+@flow(name="botpenguin-segments-members-export", log_prints=False)
+async def segments_members_export(
+    destination: NonEmpty,
+    credentials: str | None = None,
+    account: str | None = None,
+    segments: list[str] | None = None,
+    fields: list[str] | None = None,
+    format: ExportFormat | None = None,
+    filesystem: str | None = None,
+) -> MembersExportResult:
+    """Export the members (contacts) of an account's segments; a failure writes nothing.
+
+    Contacts are personal data: they go only into this export, never into logs, artifacts or
+    the run's result, which carry ids and counts. The destination, format and block are
+    checked before the first API call.
+
+    Args:
+        destination: Where to write: a local path (relative to the worker's directory), an
+            fsspec URL such as s3://bucket/members.parquet, or a path inside the filesystem
+            block. Put {segment_id} in it for one file per segment.
+        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
+            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        account: Label for this account in the artifact key; defaults to the block name,
+            else BOTPENGUIN_ACCOUNT.
+        segments: Ids of the segments to export. Leave empty for every segment.
+        fields: Contact fields to keep besides segment_id and id. Leave empty for all.
+        format: File format (csv, json, jsonl or parquet). Leave empty to take it from the
+            destination's extension.
+        filesystem: Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g.
+            local-file-system/exports). Leave empty to write to the destination directly.
+    """
+    format_for(destination, format)
+    target = await resolve_account(credentials, account)
+    block = await load_filesystem(filesystem) if filesystem else None
+    return await export_segment_members(
+        destination,
+        segment_ids=segments or None,
+        credentials=target.credentials,
+        format=format,
+        filesystem=block,
+        fields=fields or None,
+        account=target.label,
+    )

@@ -1,0 +1,346 @@
+"""Segment members as Prefect tasks: count them, or stream them into an export file.
+
+Contacts are personal data, so they go only into the export file a user asks for. Task
+results, logs, artifacts and errors carry segment ids and counts, never a contact's fields;
+``fetch_segment_members`` therefore returns counts (and ids on request), not contacts.
+
+Memory is bounded by one page, not by the audience: pages are written into the export's
+temp file as they arrive (see ``core.member_files`` for how CSV and Parquet columns are
+chosen), and the temp file replaces the destination only once the last page is written. A
+page that fails after the client's retries fails the whole export: the previous export
+stays as it was and no temp file is left (``core.atomic``). Destinations are the same as
+segment exports' (local path, fsspec URL, filesystem block; see ``exports.py``); a block
+that is neither a Local nor a Remote File System gets one ``write_path`` of the whole file,
+so only there the file passes through memory once at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import acreate_link_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.filesystems import WritableFileSystem
+from pydantic import BaseModel, ConfigDict, Field
+
+from .core.accounts import account_slug
+from .core.client import BotPenguinClient
+from .core.errors import BotPenguinError, ExportError
+from .core.formats import ExportFormat, format_for
+from .core.locations import display_location, one_line_reason
+from .core.member_files import RecordWriter, record_writer
+from .core.members import MAX_PAGES, MemberPage, iter_members
+from .credentials import BotPenguinCredentials
+from .exports import resolve_target
+from .segments import TASK_RETRIES, TASK_RETRY_DELAYS, retry_only_transient_failures
+
+SEGMENT_PLACEHOLDER = "{segment_id}"
+_SAFE_SEGMENT_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class SegmentMembers(BaseModel):
+    """How many members one segment has (and, on request, their contact ids)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    segment_id: str = Field(description="The segment's id.")
+    count: int = Field(ge=0, description="How many members the listing returned.")
+    pages: int = Field(ge=0, description="How many non-empty pages that took.")
+    contact_ids: list[str] | None = Field(
+        default=None, description="The members' contact ids, when asked for (no other fields)."
+    )
+
+
+class MemberFile(BaseModel):
+    """One file a member export wrote."""
+
+    model_config = ConfigDict(frozen=True)
+
+    destination: str = Field(description="Where the file is, credentials removed.")
+    url: str = Field(description="A link to the file (file:// for local files).")
+    count: int = Field(ge=0, description="Rows (memberships) in the file.")
+    size_bytes: int = Field(ge=0, description="Size of the file in bytes.")
+
+
+class MembersExportResult(BaseModel):
+    """What a member export wrote: files, format and counts (never contacts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    destination: str = Field(description="The destination as given, credentials removed.")
+    format: ExportFormat = Field(description="The file format written.")
+    count: int = Field(ge=0, description="Rows written: one per contact per segment.")
+    segments: dict[str, int] = Field(description="Rows per segment id, in export order.")
+    files: list[MemberFile] = Field(
+        description="Every file written (one per segment with {segment_id})."
+    )
+    size_bytes: int = Field(ge=0, description="Bytes written, all files together.")
+
+
+def members_artifact_key(account: str) -> str:
+    """The stable key of an account's member-export link artifact."""
+    return f"botpenguin-members-export-{account_slug(account)}"
+
+
+def _client(credentials: BotPenguinCredentials | None, logger: Any) -> BotPenguinClient:
+    if credentials is not None:
+        return credentials.get_client(logger=logger)
+    return BotPenguinClient.from_settings(logger=logger)
+
+
+@task(
+    name="fetch-botpenguin-segment-members",
+    description="Count the members of BotPenguin segments (POST /inbox/users), page by page.",
+    retries=TASK_RETRIES,
+    retry_delay_seconds=TASK_RETRY_DELAYS,
+    retry_condition_fn=retry_only_transient_failures,
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+async def fetch_segment_members(
+    segment_ids: list[str] | None = None,
+    credentials: BotPenguinCredentials | None = None,
+    include_ids: bool = False,
+) -> list[SegmentMembers]:
+    """Count every member of the chosen segments (default: every segment of the account).
+
+    Returns counts, not contacts: a result is stored and shown by Prefect, and contacts are
+    personal data that belong only in an export (``export_segment_members``). With
+    ``include_ids`` each segment also lists its contact ids (ids only; memory grows with the
+    audience then, about 100 bytes per member).
+
+    Args:
+        segment_ids: Segment ids to list; ``None`` lists every segment of the account.
+        credentials: A saved ``BotPenguinCredentials`` block; default ``BOTPENGUIN_*``.
+        include_ids: Also return each segment's contact ids.
+
+    Returns:
+        One ``SegmentMembers`` per segment, in order.
+
+    Example:
+        Count the members of every segment:
+        ```python
+        from prefect import flow
+        from prefect_botpenguin import fetch_segment_members
+
+        @flow
+        async def audience_sizes() -> dict[str, int]:
+            counts = await fetch_segment_members()
+            return {c.segment_id: c.count for c in counts}
+        ```
+    """
+    logger = get_run_logger()
+    async with _client(credentials, logger) as client:
+        if segment_ids is None:
+            segment_ids = [segment.id for segment in await client.get_segments()]
+        found = {s: SegmentMembers(segment_id=s, count=0, pages=0) for s in segment_ids}
+        ids: dict[str, list[str]] = {s: [] for s in found}
+        async for page in iter_members(client, list(found)):
+            seen = found[page.segment_id]
+            found[page.segment_id] = seen.model_copy(
+                update={"count": seen.count + len(page.contacts), "pages": seen.pages + 1}
+            )
+            if include_ids:
+                ids[page.segment_id].extend(contact.id for contact in page.contacts)
+    if include_ids:
+        found = {s: m.model_copy(update={"contact_ids": ids[s]}) for s, m in found.items()}
+    logger.info(
+        "Counted %d member(s) in %d segment(s)", sum(m.count for m in found.values()), len(found)
+    )
+    return list(found.values())
+
+
+async def write_members_export(
+    client: BotPenguinClient,
+    destination: str | os.PathLike[str],
+    segment_ids: Sequence[str] | None = None,
+    format: ExportFormat | None = None,
+    filesystem: WritableFileSystem | None = None,
+    fields: Sequence[str] | None = None,
+    max_pages: int = MAX_PAGES,
+) -> MembersExportResult:
+    """Stream the members into one file, or one per segment: the task without its artifact."""
+    location = os.fspath(destination)
+    chosen = format_for(location, format)
+    per_segment = SEGMENT_PLACEHOLDER in location
+    if segment_ids is None:
+        segment_ids = [segment.id for segment in await client.get_segments()]
+    segment_ids = list(dict.fromkeys(segment_ids))
+    counts = dict.fromkeys(segment_ids, 0)
+    files: list[MemberFile] = []
+    if per_segment:
+        for segment_id in segment_ids:
+            if not _SAFE_SEGMENT_ID.fullmatch(segment_id):
+                raise ExportError(
+                    f"Segment id {segment_id!r} cannot go into a file name; export it to a "
+                    f"destination without {SEGMENT_PLACEHOLDER}."
+                )
+            path = location.replace(SEGMENT_PLACEHOLDER, segment_id)
+            pages = iter_members(client, [segment_id], max_pages=max_pages)
+            files.append(await _write_file(path, filesystem, chosen, fields, pages, counts))
+    else:
+        pages = iter_members(client, segment_ids, max_pages=max_pages)
+        files.append(await _write_file(location, filesystem, chosen, fields, pages, counts))
+    return MembersExportResult(
+        destination=display_location(location) if per_segment else files[0].destination,
+        format=chosen,
+        count=sum(counts.values()),
+        segments=counts,
+        files=files,
+        size_bytes=sum(f.size_bytes for f in files),
+    )
+
+
+async def _write_file(
+    location: str,
+    filesystem: WritableFileSystem | None,
+    format: ExportFormat,
+    fields: Sequence[str] | None,
+    pages: AsyncIterator[MemberPage],
+    counts: dict[str, int],
+) -> MemberFile:
+    """One file, atomically: pages go into a temp file that replaces ``location`` at the end."""
+    target = await asyncio.to_thread(resolve_target, location, filesystem)
+    stream = target.stream()
+    rows = 0
+    try:
+        file = await asyncio.to_thread(stream.__enter__)
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise _write_error(target.shown, exc, target.atomic) from None
+    writer: RecordWriter | None = None
+    try:
+        writer = record_writer(format, file, fields)
+        async for page in pages:
+            records = [contact.to_record(page.segment_id, fields) for contact in page.contacts]
+            await asyncio.to_thread(writer.write, records)
+            counts[page.segment_id] += len(records)
+            rows += len(records)
+        await asyncio.to_thread(writer.close)
+        size = file.tell()
+    except BaseException as exc:
+        # Synchronous on purpose: removing the temp file must happen even when cancelled.
+        if writer is not None:
+            writer.discard()
+        _abandon(stream, exc)
+        if isinstance(exc, BotPenguinError) or not isinstance(exc, Exception):
+            raise
+        raise _write_error(target.shown, exc, target.atomic) from None
+    try:
+        await asyncio.to_thread(stream.__exit__, None, None, None)
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise _write_error(target.shown, exc, target.atomic) from None
+    return MemberFile(destination=target.shown, url=target.url, count=rows, size_bytes=size)
+
+
+def _abandon(stream: Any, exc: BaseException) -> None:
+    """Let the atomic writer remove its temp file; the caller reports ``exc`` itself."""
+    tb: TracebackType | None = exc.__traceback__
+    with contextlib.suppress(Exception):
+        stream.__exit__(type(exc), exc, tb)
+
+
+def _write_error(shown: str, exc: BaseException, atomic: bool) -> ExportError:
+    """One line without contact data: OS errors say why, others only what kind they were."""
+    reason = one_line_reason(exc) if isinstance(exc, OSError) else type(exc).__name__
+    kept = " (the previous export there was not replaced)" if atomic else ""
+    return ExportError(
+        f"Could not write the member export to {shown}: {reason}; check that the location is "
+        f"writable{kept}."
+    )
+
+
+@task(
+    name="export-botpenguin-segment-members",
+    retries=TASK_RETRIES,
+    retry_delay_seconds=TASK_RETRY_DELAYS,
+    retry_condition_fn=retry_only_transient_failures,
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+async def export_segment_members(
+    destination: str | os.PathLike[str],
+    segment_ids: list[str] | None = None,
+    credentials: BotPenguinCredentials | None = None,
+    format: ExportFormat | None = None,
+    filesystem: WritableFileSystem | None = None,
+    fields: list[str] | None = None,
+    account: str = "default",
+) -> MembersExportResult:
+    """Write every member of the chosen segments to a file, page by page, atomically.
+
+    One row per contact per segment, with a ``segment_id`` column; a destination containing
+    ``{segment_id}`` gets one file per segment instead (each file atomic on its own: a
+    failure on a later segment leaves the files already written complete and new). JSON and
+    JSON Lines keep every field with native types; CSV and Parquet take their columns from
+    the first page and keep any other field in an ``extra`` JSON column (see
+    ``core.member_files``). A failure -- also a page that fails after the client's retries --
+    leaves the previous export as it was; a transient API failure retries the whole export
+    (twice, like ``fetch_segments``).
+
+    Args:
+        destination: A local path, an fsspec URL or, with ``filesystem``, a path inside that
+            block; may contain ``{segment_id}``.
+        segment_ids: Segments to export; ``None`` exports every segment of the account.
+        credentials: A saved ``BotPenguinCredentials`` block; default ``BOTPENGUIN_*``.
+        format: ``"csv"``, ``"json"``, ``"jsonl"`` or ``"parquet"``; default: the extension.
+        filesystem: A ``WritableFileSystem`` block to write into.
+        fields: Contact fields to keep (``segment_id`` and ``id`` are always kept); ``None``
+            keeps every field.
+        account: The account's label, for the artifact key ``botpenguin-members-export-<account>``.
+
+    Returns:
+        The files written, the format and the counts per segment (no contact data).
+
+    Example:
+        Export the members of every segment to Parquet:
+        ```python
+        from prefect import flow
+        from prefect_botpenguin import export_segment_members
+
+        @flow
+        async def export_audiences() -> int:
+            result = await export_segment_members("exports/members.parquet")
+            return result.count
+        ```
+    """
+    logger = get_run_logger()
+    async with _client(credentials, logger) as client:
+        result = await write_members_export(
+            client,
+            destination,
+            segment_ids,
+            format=format,
+            filesystem=filesystem,
+            fields=fields,
+        )
+    await acreate_link_artifact(
+        link=result.files[0].url if len(result.files) == 1 else result.destination,
+        link_text=result.destination,
+        key=members_artifact_key(account),
+        description=(
+            f"Segment members of BotPenguin account {account!r}: {result.count} row(s) from "
+            f"{len(result.segments)} segment(s) in {len(result.files)} file(s) as "
+            f"{result.format.upper()} ({result.size_bytes} bytes)."
+        ),
+    )
+    logger.info(
+        "Exported %d member row(s) of %d segment(s) as %s to %s (%d file(s), %d bytes)",
+        result.count,
+        len(result.segments),
+        result.format.upper(),
+        result.destination,
+        len(result.files),
+        result.size_bytes,
+    )
+    return result
