@@ -76,6 +76,7 @@ def run(sizes: Sizes, prefect: str) -> list[Result]:
     """Every case at ``sizes``; flow rows only when a Prefect API is available."""
     from benchmarks.fanout import engine_rows, flow_rows
     from benchmarks.imports import import_rows
+    from benchmarks.peer import one_account_rows, partner_rows
     from benchmarks.sandbox_process import RemoteSandbox, SandboxConfig
     from benchmarks.single import export_rows, fetch_rows
 
@@ -94,16 +95,23 @@ def run(sizes: Sizes, prefect: str) -> list[Result]:
             with _prefect_api(prefect):
                 step("a. fan-out as Prefect flows")
                 results += flow_rows(*args, sizes.flow_reps, sandbox, sizes.flow_pause)
+        with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+            step("e. peer: partner fan-out, pack vs dlt")
+            peer = partner_rows(*args[::2], sizes.reps, sandbox, Path(directory))
     one = SandboxConfig(accounts=1, segments_per_account=sizes.segments)
     with RemoteSandbox(one) as sandbox:
         step("b. fetch + parse")
         rows, segments, records = fetch_rows(sizes.segments, sizes.reps, sandbox)
         results += rows
+        with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+            step("e. peer: one account, pack vs dlt")
+            peer = one_account_rows(sizes.segments, sizes.reps, sandbox, Path(directory)) + peer
     with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
         step("c. exports")
         results += export_rows(segments, records, sizes.reps, Path(directory))
     step("d. import time")
     results += import_rows(sizes.import_reps)
+    results += peer
     step("done")
     return results
 
@@ -120,7 +128,8 @@ def machine() -> dict[str, str]:
         total_kb = int(Path("/proc/meminfo").read_text().split()[1])
         memory = f"{total_kb / 1e6:.1f} GB RAM"
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    packages = ", ".join(f"{p} {version(p)}" for p in ("prefect", "httpx", "pydantic", "pyarrow"))
+    names = ("prefect", "httpx", "pydantic", "pyarrow", "dlt")
+    packages = ", ".join(f"{p} {version(p)}" for p in names)
     return {
         "Machine": f"{cpu}; {os.cpu_count()} CPU(s); {memory}",
         "System": f"{platform.platform()}; Python {platform.python_version()}",
