@@ -111,7 +111,7 @@ def one_account_rows(
             pack = f"pack: get_segments + write_export, {fmt}"
             target = directory / f"pack.{fmt}"
 
-            def run_pack(fmt: ExportFormat = fmt, target: Path = target) -> int:  # type: ignore[assignment]
+            def run_pack(fmt: ExportFormat = fmt, target: Path = target) -> int:
                 return asyncio.run(pack_one(url, token, target, fmt))
 
             def run_peer(fmt: str = fmt) -> int:
