@@ -161,12 +161,20 @@ def _server(args: argparse.Namespace, console: Console) -> int:
     from . import local_server
 
     if args.action == "start":
+        from prefect.settings import PREFECT_API_URL
+
         server, started = local_server.start(port=args.port, timeout=args.timeout)
         state = "Started" if started else "Already running:"
+        configured = PREFECT_API_URL.value()
+        reuse = (
+            f"PREFECT_API_URL is set, so commands keep using {configured}; unset it to use "
+            "this server"
+            if configured
+            else "botpenguin commands now run on it while PREFECT_API_URL is unset"
+        )
         console.print(
             f"{state} Prefect server on {server.ui_url} (pid {server.pid}; log {server.log}). "
-            "botpenguin commands now run on it while PREFECT_API_URL is unset; "
-            "`botpenguin server stop` stops it.",
+            f"{reuse}; `botpenguin server stop` stops it.",
             soft_wrap=True,
         )
         return 0
