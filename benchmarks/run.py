@@ -37,6 +37,9 @@ class Sizes:
     segments: int
     import_reps: int
     flow_pause: float
+    curve_segments: tuple[int, ...]
+    curve_accounts: tuple[int, ...]
+    curve_reps: int
 
 
 FULL = Sizes(
@@ -48,6 +51,9 @@ FULL = Sizes(
     segments=20_000,
     import_reps=7,
     flow_pause=8.0,
+    curve_segments=(1_000, 10_000, 100_000, 300_000),
+    curve_accounts=(100, 1_000, 5_000),
+    curve_reps=3,
 )
 QUICK = Sizes(
     accounts=40,
@@ -58,7 +64,11 @@ QUICK = Sizes(
     segments=2_000,
     import_reps=1,
     flow_pause=0.0,
+    curve_segments=(200, 1_000),
+    curve_accounts=(10, 40),
+    curve_reps=1,
 )
+CURVES = "g. curve"
 
 
 @contextlib.contextmanager
@@ -72,10 +82,13 @@ def _prefect_api(mode: str) -> Iterator[None]:
         yield
 
 
-def run(sizes: Sizes, prefect: str) -> list[Result]:
+def run(sizes: Sizes, prefect: str, curves: bool = False) -> list[Result]:
     """Every case at ``sizes``; flow rows only when a Prefect API is available."""
+    from benchmarks.curves import account_curve, segment_curve
     from benchmarks.fanout import engine_rows, flow_rows
     from benchmarks.imports import import_rows
+    from benchmarks.peer import one_account_rows, partner_rows
+    from benchmarks.processes import process_rows
     from benchmarks.sandbox_process import RemoteSandbox, SandboxConfig
     from benchmarks.single import export_rows, fetch_rows
 
@@ -94,16 +107,37 @@ def run(sizes: Sizes, prefect: str) -> list[Result]:
             with _prefect_api(prefect):
                 step("a. fan-out as Prefect flows")
                 results += flow_rows(*args, sizes.flow_reps, sandbox, sizes.flow_pause)
+        with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+            step("e. peer: partner fan-out, pack vs dlt")
+            peer = partner_rows(
+                sizes.accounts, sizes.concurrency, sizes.reps, sandbox, Path(directory)
+            )
     one = SandboxConfig(accounts=1, segments_per_account=sizes.segments)
     with RemoteSandbox(one) as sandbox:
         step("b. fetch + parse")
         rows, segments, records = fetch_rows(sizes.segments, sizes.reps, sandbox)
         results += rows
+        with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+            step("e. peer: one account, pack vs dlt")
+            peer = one_account_rows(sizes.segments, sizes.reps, sandbox, Path(directory)) + peer
+        with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+            step("f. whole processes (starts a botpenguin server)")
+            whole = process_rows(
+                sizes.segments, sizes.flow_reps, sandbox, Path(directory), prefect != "skip"
+            )
     with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
         step("c. exports")
         results += export_rows(segments, records, sizes.reps, Path(directory))
     step("d. import time")
     results += import_rows(sizes.import_reps)
+    results += peer + whole
+    if curves:
+        step("g. scaling curves: fetch + Parquet")
+        results += segment_curve(sizes.curve_segments, sizes.curve_reps)
+        step("g. scaling curves: fan-out engine")
+        results += account_curve(
+            sizes.curve_accounts, sizes.latency, sizes.concurrency, sizes.curve_reps
+        )
     step("done")
     return results
 
@@ -120,7 +154,8 @@ def machine() -> dict[str, str]:
         total_kb = int(Path("/proc/meminfo").read_text().split()[1])
         memory = f"{total_kb / 1e6:.1f} GB RAM"
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    packages = ", ".join(f"{p} {version(p)}" for p in ("prefect", "httpx", "pydantic", "pyarrow"))
+    names = ("prefect", "httpx", "pydantic", "pyarrow", "dlt")
+    packages = ", ".join(f"{p} {version(p)}" for p in names)
     return {
         "Machine": f"{cpu}; {os.cpu_count()} CPU(s); {memory}",
         "System": f"{platform.platform()}; Python {platform.python_version()}",
@@ -159,6 +194,8 @@ def table_lines(results: list[Result]) -> list[str]:
 
 def markdown(results: list[Result], sizes: Sizes, quick: bool, info: dict[str, str]) -> str:
     command = "uv run python -m benchmarks" + (" --quick" if quick else "")
+    if any(r.case.startswith(CURVES) for r in results):
+        command += " --curves"
     lines = [
         "# Benchmarks",
         "",
@@ -170,9 +207,20 @@ def markdown(results: list[Result], sizes: Sizes, quick: bool, info: dict[str, s
         "",
         *[f"- **{key}:** {value}" for key, value in info.items()],
         "",
-        *table_lines(results),
+        *table_lines([r for r in results if not r.case.startswith(CURVES)]),
         "",
     ]
+    curve_rows = [r for r in results if r.case.startswith(CURVES)]
+    if curve_rows:
+        lines += [
+            "## Scaling curves",
+            "",
+            f"Written with `--curves`; medians of {sizes.curve_reps} repetitions per size, "
+            "each size on a sandbox of its own.",
+            "",
+            *table_lines(curve_rows),
+            "",
+        ]
     if NOTES.exists():
         lines += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(lines)
@@ -218,10 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         help="Prefect API for the flow rows: a temporary local server (default), the "
         "configured one, or skip those rows",
     )
+    parser.add_argument(
+        "--curves",
+        action="store_true",
+        help="add the scaling curves (g): 1k-300k segments, 100-5,000 accounts; "
+        "tiny sizes with --quick",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     info = machine()
-    results = run(sizes, args.prefect)
+    results = run(sizes, args.prefect, args.curves)
     print_table(results)
     output = args.output or (None if args.quick else ROOT / "BENCHMARKS.md")
     if output is not None:

@@ -25,6 +25,7 @@ from ..core.formats import EXPORT_FORMATS, format_for
 Handler = Callable[[argparse.Namespace, Console], int]
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_NOT_RUNNING = 3  # `server status`, as LSB init scripts report "not running"
 EXIT_TERMINATED = 143
 """128 + the signal's number, as shells report a process that a signal stopped."""
 
@@ -192,6 +193,72 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
     from ..deployments.serve import main as serve
 
     return serve([])
+
+
+def _server(args: argparse.Namespace, console: Console) -> int:
+    from . import local_server
+
+    if args.action == "start":
+        from prefect.settings import PREFECT_API_URL
+
+        server, started = local_server.start(port=args.port, timeout=args.timeout)
+        state = "Started" if started else "Already running:"
+        configured = PREFECT_API_URL.value()
+        reuse = (
+            f"PREFECT_API_URL is set, so commands keep using {configured}; unset it to use "
+            "this server"
+            if configured
+            else "botpenguin commands now run on it while PREFECT_API_URL is unset"
+        )
+        console.print(
+            f"{state} Prefect server on {server.ui_url} (pid {server.pid}; log {server.log}). "
+            f"{reuse}; `botpenguin server stop` stops it.",
+            soft_wrap=True,
+        )
+        return 0
+    if args.action == "stop":
+        stopped = local_server.stop()
+        console.print(
+            f"Stopped the Prefect server on {stopped.ui_url} (pid {stopped.pid})."
+            if stopped
+            else "No botpenguin Prefect server was running."
+        )
+        return 0
+    running = local_server.running_server()
+    if running is None:
+        console.print("No botpenguin Prefect server is running; `botpenguin server start`.")
+        return EXIT_NOT_RUNNING
+    console.print(
+        f"Running: UI {running.ui_url}, API {running.api_url}, pid {running.pid}, "
+        f"log {running.log}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+@contextmanager
+def _local_server(command: str, console: Console) -> Iterator[None]:
+    """Run on the server ``botpenguin server start`` left running, unless an API is configured.
+
+    Runs there start warm (no temporary server) and stay visible in its UI afterwards.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if command == "server" or PREFECT_API_URL.value():
+        yield
+        return
+    from .local_server import running_server
+
+    server = running_server()
+    if server is None:
+        yield
+        return
+    console.print(Text("Prefect:", style="bold"), f"runs on {server.ui_url} (botpenguin server)")
+    with (
+        _environment({PREFECT_API_URL.name: server.api_url}),
+        temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+    ):
+        yield
 
 
 @contextmanager
@@ -373,6 +440,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
     serve.set_defaults(handler=_serve, credentials=None, account=None, sandbox=False)
+    server = commands.add_parser(
+        "server",
+        help="start, stop or locate a local Prefect server that later commands reuse",
+        description="A local Prefect server in the background: while it runs and "
+        "PREFECT_API_URL is unset, every botpenguin command runs on it (no temporary server "
+        "per command) and its runs and artifacts stay in its UI. `status` exits 3 when none "
+        "is running.",
+    )
+    server.add_argument("action", choices=("start", "stop", "status"))
+    server.add_argument(
+        "--port", type=int, default=4200, metavar="N", help="loopback port for start (4200)"
+    )
+    server.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long start waits for the server to answer (120)",
+    )
+    server.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
+    server.set_defaults(handler=_server, credentials=None, account=None, sandbox=False)
     return parser
 
 
@@ -427,6 +515,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
             hide_tracebacks()
         with (
             _prefect_defaults(),
+            _local_server(args.command, console),
             _sandbox_environment(args.sandbox, console, getattr(args, "sandbox_accounts", None)),
         ):
             return handler(args, console)

@@ -14,7 +14,28 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CASES = ("a. 40 accounts", "a. same, as Prefect flows", "a. same, task granularity", "b. ", "c. ")
+CASES = (
+    "a. 40 accounts",
+    "a. same, as Prefect flows",
+    "a. same, task granularity",
+    "b. ",
+    "c. ",
+    "d. import time",
+    "e. peer: one account, 2,000 segments, fetch + PARQUET",
+    "e. peer: one account, 2,000 segments, fetch + JSONL",
+    "e. peer: partner fan-out with discovery, 40 customers, to PARQUET",
+    "f. whole process: a flow from the terminal, server already running",
+    "f. whole process: fetch 2,000 segments + export to PARQUET",
+    "g. curve: fetch + PARQUET, 1,000 segments",
+    "g. curve: fan-out, 40 accounts",
+)
+PEER_VARIANTS = (
+    "peer: dlt rest_api -> filesystem",
+    "peer: dlt rest_api (paginator + dependent resources) -> filesystem",
+    "peer: python -c, dlt pipeline",
+    "pack: botpenguin report --sandbox (warm botpenguin server)",
+    "baseline: python -c, an empty flow on the same server",
+)
 
 
 @pytest.mark.integration
@@ -23,12 +44,15 @@ def test_quick_benchmark_prints_and_writes_the_table(prefect_api_url: str, tmp_p
     env = {**os.environ, "PREFECT_API_URL": prefect_api_url}
 
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--prefect", "current", "--output", output],
+        [
+            *(sys.executable, "-m", "benchmarks", "--quick", "--curves"),
+            *("--prefect", "current", "--output", output),
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         check=False,
     )
 
@@ -37,8 +61,12 @@ def test_quick_benchmark_prints_and_writes_the_table(prefect_api_url: str, tmp_p
     written = output.read_text(encoding="utf-8")
     assert "| Case | Variant | Median wall |" in written
     assert "**Machine:**" in written
-    for case in (*CASES, "d. import time"):
+    for case in CASES:
         assert f"| {case}" in written, case
+    for variant in PEER_VARIANTS:
+        assert f"| {variant} |" in written, variant
+    assert "dlt 1." in written  # the peer's version is on record
+    assert "## Scaling curves" in written
     assert "pack core: import prefect_botpenguin.core.client" in written
     assert "pack: from prefect_botpenguin import fetch_segments" in written
     assert "baseline: httpx + json.loads into dicts" in written
