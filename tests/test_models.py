@@ -50,3 +50,20 @@ def test_unknown_field_named_like_a_record_column_is_not_overwritten() -> None:
 def test_segment_without_a_string_id_is_a_response_error(item: dict[str, object]) -> None:
     with pytest.raises(ResponseError, match="_id"):
         parse_segments([item])
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "got"),
+    [
+        ({"_id": "a1", "segmentName": 42}, "segmentName", "int"),
+        ({"_id": "a1", "_customer": ["c"]}, "_customer", "list"),
+    ],
+)
+def test_a_wrongly_typed_optional_field_is_named_not_blamed_on_the_id(
+    item: dict[str, object], field: str, got: str
+) -> None:
+    with pytest.raises(ResponseError) as raised:
+        parse_segments([item])
+    message = str(raised.value)
+    assert f"'{field}' of type {got}, expected a string or null" in message
+    assert "_id" not in message
