@@ -103,8 +103,7 @@ def _positions(targets: list[str]) -> list[int | None]:
     """The 1-based position of each target whose safe label another target shares, else None."""
     labels = [target_label(target) for target in targets]
     return [
-        number if labels.count(label) > 1 else None
-        for number, label in enumerate(labels, start=1)
+        number if labels.count(label) > 1 else None for number, label in enumerate(labels, start=1)
     ]
 
 

@@ -156,7 +156,10 @@ async def test_two_targets_on_one_host_are_told_apart_by_position(receiver) -> N
 
 
 async def test_targets_with_distinct_labels_keep_their_plain_labels(receiver) -> None:
-    targets = [receiver.url(scheme="json"), receiver.url(scheme="json").replace("127.0.0.1", "localhost")]
+    targets = [
+        receiver.url(scheme="json"),
+        receiver.url(scheme="json").replace("127.0.0.1", "localhost"),
+    ]
     assert await send_notification("body", targets) == ["json://127.0.0.1", "json://localhost"]
 
 
