@@ -2,7 +2,8 @@
 
 One JSON file per account, ``<state>/<account-slug>.json``, where ``state`` is a local
 directory or an fsspec URL (``memory://``, ``s3://bucket/prefix``, ... when that back-end is
-installed). Writes are atomic so a failed run leaves the previous snapshot byte-identical:
+installed). The file records the account's label; a run for another label that maps to the
+same file is refused. Writes are atomic so a failed run leaves the previous snapshot byte-identical:
 locally a temporary file in the same directory is renamed over the old one; on object stores
 the snapshot is one single-object PUT, which readers see entirely or not at all; on other
 fsspec back-ends a temporary object is written and then moved into place.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,22 @@ def snapshot_location(state: str, account: str) -> str:
     return f"{state.rstrip('/')}/{account_slug(account)}.json"
 
 
+def check_snapshot_account(snapshot: Snapshot, account: str, location: str) -> None:
+    """Refuse a snapshot another account's label recorded: its changes are not this account's.
+
+    Labels that differ only in case or punctuation share a file name (``account_slug``);
+    comparing them would report the other account's segments as created and removed.
+    """
+    recorded = unicodedata.normalize("NFC", snapshot.account)
+    if recorded != unicodedata.normalize("NFC", account):
+        raise SnapshotError(
+            f"Snapshot {display_location(location)} was recorded for account {recorded!r}, "
+            f"not {account!r}; two labels share that file name. Give this account a label that "
+            "differs in more than case and punctuation, or use another state location "
+            "(the snapshot is left as it is)."
+        )
+
+
 def _filesystem(location: str) -> tuple[Any, str]:
     """fsspec's filesystem and path for ``location``, or a ``SnapshotError`` saying why not."""
     return open_fsspec(location, SnapshotError, "open state location")
@@ -160,6 +178,8 @@ async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -
     """
     location = snapshot_location(state, account)
     snapshot = await asyncio.to_thread(read_snapshot, location)
+    if snapshot is not None:
+        check_snapshot_account(snapshot, account, location)
     logger = get_run_logger()
     if snapshot is None:
         logger.info(

@@ -16,7 +16,11 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFil
 from prefect_readback import latest_artifact
 
 from prefect_botpenguin.core.accounts import account_slug
-from prefect_botpenguin.core.errors import AuthenticationError, NotificationError
+from prefect_botpenguin.core.errors import (
+    AuthenticationError,
+    NotificationError,
+    SnapshotError,
+)
 from prefect_botpenguin.core.models import Segment
 from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.watch import segments_watch
@@ -189,6 +193,39 @@ async def test_a_failed_fetch_leaves_the_snapshot_byte_identical(
 
     assert snapshot.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [snapshot.name]
+
+
+async def test_two_cyrillic_accounts_keep_separate_snapshots_and_no_phantom_changes(
+    account: SandboxServer, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    moscow, piter = f"Магазин Москва {suffix}", f"Магазин Питер {suffix}"
+
+    await segments_watch(account=moscow, state=str(tmp_path))
+    account.set_segments(a_day_later(), token=TOKEN)
+    other = await segments_watch(account=piter, state=str(tmp_path))
+
+    assert other.baseline, "Piter's first run is its own baseline, not a diff with Moscow"
+    assert not other.changed
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted([f"{account_slug(moscow)}.json", f"{account_slug(piter)}.json"])
+    assert "default.json" not in files
+
+
+async def test_a_snapshot_recorded_for_another_label_is_refused_and_kept(
+    account: SandboxServer, tmp_path: Path
+) -> None:
+    name = label()
+    await segments_watch(account=name, state=str(tmp_path))
+    snapshot = tmp_path / f"{account_slug(name)}.json"
+    before = snapshot.read_bytes()
+    sharing = name.upper()  # another label, same file name
+    assert account_slug(sharing) == account_slug(name)
+
+    with pytest.raises(SnapshotError, match=f"recorded for account '{name}', not '{sharing}'"):
+        await segments_watch(account=sharing, state=str(tmp_path))
+
+    assert snapshot.read_bytes() == before
 
 
 def test_watch_command_prints_what_changed_since_the_stored_snapshot(
