@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +228,30 @@ async def test_a_snapshot_recorded_for_another_label_is_refused_and_kept(
         await segments_watch(account=sharing, state=str(tmp_path))
 
     assert snapshot.read_bytes() == before
+
+
+async def test_a_snapshot_from_a_clock_hours_ahead_does_not_block_event_delivery(
+    account: SandboxServer, tmp_path: Path
+) -> None:
+    # The snapshot was taken on a machine whose clock runs three hours ahead of this one.
+    name = label()
+    ahead = datetime.now(UTC) + timedelta(hours=3)
+    write_snapshot(
+        Snapshot(
+            account=name,
+            fetched_at=ahead,
+            segments=tuple(Segment.model_validate(r) for r in a_day_later()),
+        ),
+        snapshot_location(str(tmp_path), name),
+    )
+    started = time.monotonic()
+
+    result = await segments_watch(account=name, state=str(tmp_path))
+
+    assert result.changed
+    assert time.monotonic() - started < 25, "confirmed without waiting out the timeout"
+    events = await account_events(name)
+    assert sorted(str(e.id) for e in events) == sorted(result.event_ids)
 
 
 def test_watch_command_prints_what_changed_since_the_stored_snapshot(
