@@ -3,10 +3,10 @@
 One JSON file per account, ``<state>/<account-slug>.json``, where ``state`` is a local
 directory or an fsspec URL (``memory://``, ``s3://bucket/prefix``, ... when that back-end is
 installed). The file records the account's label; a run for another label that maps to the
-same file is refused. Writes are atomic so a failed run leaves the previous snapshot byte-identical:
-locally a temporary file in the same directory is renamed over the old one; on object stores
-the snapshot is one single-object PUT, which readers see entirely or not at all; on other
-fsspec back-ends a temporary object is written and then moved into place.
+same file is refused. Writes are atomic so a failed run leaves the previous snapshot
+byte-identical: locally a temporary file in the same directory is renamed over the old one;
+on object stores the snapshot is one single-object PUT, which readers see entirely or not at
+all; on other fsspec back-ends a temporary object is written and then moved into place.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from .core.accounts import account_slug
 from .core.atomic import replace_fsspec_file, replace_local_file
 from .core.errors import SnapshotError
+from .core.jsontext import read_json
 from .core.locations import display_location, open_fsspec
 from .core.models import Segment, SegmentTuple
 
@@ -64,8 +65,8 @@ class Snapshot(BaseModel):
         """Parse a snapshot file; anything unexpected is a ``SnapshotError`` naming the file."""
         fix = "move it aside to record a new baseline"
         try:
-            document = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            document = read_json(data)[0]  # the API client's rule: U+FFFD and null
+        except ValueError:
             raise SnapshotError(
                 f"Snapshot {display_location(location)} is not valid UTF-8 JSON; {fix}."
             ) from None

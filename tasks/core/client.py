@@ -3,15 +3,10 @@
 It owns everything HTTP: the headers BotPenguin requires, timeouts, TLS trust, the envelope
 check, the translation of failures into ``.errors`` and the retry policy in ``.retry``.
 
-Two kinds of JSON that strict parsers refuse are read here, once, by one rule, so that every
-later step (report, artifacts, exports in every format, snapshots, events) sees plain JSON data:
-
-- a lone UTF-16 surrogate escape (``"\\ud83d"``: what JavaScript's ``JSON.stringify`` sends for
-  a name cut in the middle of an emoji) becomes U+FFFD, the replacement character ``\ufffd``;
-- ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON, but some serialisers send them) become
-  ``null``, which is what ``JSON.stringify`` itself makes of them.
-
-A warning says how many values were changed (counts only, never the values). TLS certificates
+Every body is parsed here, once, by ``.jsontext.read_json``: a lone surrogate escape becomes
+U+FFFD and ``NaN``/``Infinity`` become ``null`` (that module says why), so every later step
+(report, artifacts, exports in every format, snapshots, events) sees plain JSON data. A
+warning says how many values were changed (counts only, never the values). TLS certificates
 are verified against the system's trust store, ``SSL_CERT_FILE``/``SSL_CERT_DIR``, or the PEM
 bundle in ``BOTPENGUIN_CA_BUNDLE`` (a corporate CA); an untrusted certificate is a
 ``TLSCertificateError`` at once, never retried.
@@ -20,9 +15,7 @@ bundle in ``BOTPENGUIN_CA_BUNDLE`` (a corporate CA); an untrusted certificate is
 from __future__ import annotations
 
 import asyncio
-import codecs
 import copy
-import json
 import logging
 import os
 import random
@@ -37,7 +30,6 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from pydantic_core import from_json
 
 from .errors import (
     APIConnectionError,
@@ -52,6 +44,7 @@ from .errors import (
     ServerError,
     TLSCertificateError,
 )
+from .jsontext import read_json
 from .models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
 from .retry import RetryPolicy, parse_retry_after
 from .settings import DEFAULT_BASE_URL, BotPenguinSettings, validate_base_url
@@ -65,7 +58,6 @@ AUTH_FIX_HINT = (
 )
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _package_version() -> str:
@@ -134,54 +126,6 @@ def shared_http_client(
         transport=transport,
         verify=tls_verification(ca_bundle),
     )
-
-
-def read_json_body(content: bytes) -> tuple[Any, int, int]:
-    """Parse a response body by the module docstring's rule.
-
-    Returns the payload, how many lone surrogates became U+FFFD and how many NaN/Infinity
-    values became ``None``. Raises ``ValueError`` when the body is not JSON at all.
-    """
-    body = content.removeprefix(codecs.BOM_UTF8)  # tolerated, as the json module does
-    try:
-        # pydantic-core's parser: 2.5x faster than the json module on a large account's
-        # answer (see BENCHMARKS.md). It refuses both cases above, which take the slow path.
-        return from_json(body, allow_inf_nan=False), 0, 0
-    except ValueError:
-        pass
-    constants = 0
-
-    def as_null(name: str) -> None:
-        nonlocal constants
-        constants += 1
-
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=as_null)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    payload, surrogates = _without_lone_surrogates(payload)
-    return payload, surrogates, constants
-
-
-def _without_lone_surrogates(value: Any) -> tuple[Any, int]:
-    """``value`` with every surrogate code point in its strings and keys replaced by U+FFFD.
-
-    ``json.loads`` already joins every valid pair, so any surrogate left is a lone one.
-    """
-    if isinstance(value, str):
-        return _SURROGATE.subn("\ufffd", value)
-    if isinstance(value, list):
-        items = [_without_lone_surrogates(item) for item in value]
-        return [item for item, _ in items], sum(count for _, count in items)
-    if isinstance(value, dict):
-        total = 0
-        clean: dict[str, Any] = {}
-        for key, item in value.items():
-            new_key, key_count = _SURROGATE.subn("\ufffd", key)
-            clean[new_key], count = _without_lone_surrogates(item)
-            total += key_count + count
-        return clean, total
-    return value, 0
 
 
 class _RetryableFailure(Exception):
@@ -435,7 +379,7 @@ class BotPenguinClient:
     def _envelope(self, response: httpx.Response, what: str) -> Envelope:
         status = response.status_code
         try:
-            payload, surrogates, constants = read_json_body(response.content)
+            payload, surrogates, constants = read_json(response.content)
         except ValueError:
             kind = response.headers.get("content-type", "no content type").split(";")[0]
             raise ResponseError(
@@ -478,7 +422,7 @@ class BotPenguinClient:
     def _api_message(self, response: httpx.Response) -> str:
         """The API's own explanation from an error body, one line, token removed."""
         try:
-            payload = read_json_body(response.content)[0]
+            payload = read_json(response.content)[0]
         except ValueError:
             return ""
         if not isinstance(payload, dict):
