@@ -45,18 +45,28 @@ def hide_tracebacks() -> None:
                 handler.setFormatter(_WithoutTraceback(handler.formatter))
 
 
+TERMINAL_ROW_LIMIT = 200
+"""Most segments printed as table rows; a large account belongs in an export, not a terminal."""
+
+
 def print_segments(console: Console, segments: list[Segment], title: str) -> None:
-    """Print segments as a table: name, id, and how many other fields each carries."""
+    """Print segments as a table (name, id, how many other fields), the first 200 at most."""
     table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("Name")
     table.add_column("ID")
     table.add_column("Other fields", justify="right")
-    for number, segment in enumerate(segments, start=1):
+    for number, segment in enumerate(segments[:TERMINAL_ROW_LIMIT], start=1):
         name = " ".join((segment.name or "(unnamed)").split())
         table.add_row(str(number), name, segment.id, str(len(segment.extra)))
     console.print(table)
-    console.print(f"{len(segments)} segment(s).")
+    if len(segments) > TERMINAL_ROW_LIMIT:
+        console.print(
+            f"{len(segments)} segment(s); showing the first {TERMINAL_ROW_LIMIT} of "
+            f"{len(segments)}; use `botpenguin export` for all."
+        )
+    else:
+        console.print(f"{len(segments)} segment(s).")
 
 
 def print_fanout_report(console: Console, report: FanoutSummary, *, sample: bool = False) -> None:

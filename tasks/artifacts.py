@@ -14,6 +14,9 @@ from .core.models import Segment
 
 SCALAR_TYPES = (str, int, float, bool, type(None))
 SUMMARY_NAME_LIMIT = 50
+TABLE_ROW_LIMIT = 5_000
+"""Most rows a table artifact gets: the UI cannot page more, and exports hold every segment."""
+EXPORT_HINT = "use `botpenguin export` for all"
 
 
 def segments_artifact_key(account: str) -> str:
@@ -61,7 +64,11 @@ def segments_summary_markdown(segments: list[Segment], account: str, source: str
             f"| {_md(segment.name or '(unnamed)')} | `{segment.id}` |"
             for segment in segments[:SUMMARY_NAME_LIMIT]
         ]
-        if len(segments) > SUMMARY_NAME_LIMIT:
+        if len(segments) > TABLE_ROW_LIMIT:
+            lines.append(
+                f"\nThe table shows the first {TABLE_ROW_LIMIT} of {len(segments)}; {EXPORT_HINT}."
+            )
+        elif len(segments) > SUMMARY_NAME_LIMIT:
             lines.append(f"\n... and {len(segments) - SUMMARY_NAME_LIMIT} more in the table.")
     else:
         lines.append("The account has no segments.")
@@ -82,7 +89,8 @@ async def publish_segments_artifact(
     Args:
         segments: Segments from ``fetch_segments``.
         account: The account's label; the table's key is ``botpenguin-segments-<account>``
-            (lowercased, dashes only) so each run adds a version to the same artifact.
+            (lowercased, dashes only) so each run adds a version to the same artifact. The
+            table holds the first ``TABLE_ROW_LIMIT`` (5,000) segments and says so.
         source: Where the segments came from (the API host), shown in the summary.
 
     Returns:
@@ -101,10 +109,13 @@ async def publish_segments_artifact(
         ```
     """
     key = segments_artifact_key(account)
+    shown = f"{len(segments)}"
+    if len(segments) > TABLE_ROW_LIMIT:
+        shown = f"showing the first {TABLE_ROW_LIMIT} of {len(segments)}; {EXPORT_HINT}"
     await acreate_table_artifact(
-        segment_table_rows(segments),
+        segment_table_rows(segments[:TABLE_ROW_LIMIT]),
         key=key,
-        description=f"Segments of BotPenguin account {account!r} ({len(segments)}).",
+        description=f"Segments of BotPenguin account {account!r} ({shown}).",
     )
     await acreate_markdown_artifact(
         segments_summary_markdown(segments, account, source),

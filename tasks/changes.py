@@ -13,7 +13,8 @@ renames without reading payloads); the account is the related resource
 Event ids are derived from the account, the previous snapshot and the diff, so a watch run
 that fails after emitting and is run again re-sends the *same* events, which the Prefect
 server stores once. ``emit_change_events`` waits until the API returns every event it sent, so none
-is lost when a short-lived process (or its ephemeral server) exits right after the flow.
+is lost when a short-lived process (or its ephemeral server) exits right after the flow; it
+looks them up by id within their own occurred times, so clocks that disagree cannot hide them.
 """
 
 from __future__ import annotations
@@ -119,21 +120,24 @@ def _without_values(spec: dict[str, Any]) -> dict[str, Any]:
 async def confirm_events_delivered(
     events: Sequence[Event],
     *,
-    since: datetime,
     timeout: float = CONFIRM_TIMEOUT,
     poll_interval: float = CONFIRM_POLL_INTERVAL,
 ) -> None:
     """Wait until the Prefect API returns every event in ``events`` (``POST /events/filter``).
 
-    Raises ``EventDeliveryError`` when some are still missing after ``timeout`` seconds.
+    Events are looked up by id. The API also needs a time window (its default is the last
+    day by the server's clock), so the window is built from the events' own ``occurred``
+    times as emitted, never from this machine's clock or a snapshot's: a snapshot taken on
+    a machine whose clock runs ahead cannot hide the events. Raises ``EventDeliveryError``
+    when some are still missing after ``timeout`` seconds.
     """
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventIDFilter, EventOccurredFilter
 
     pending = {event.id for event in events}
-    window = EventOccurredFilter(
-        since=since - timedelta(hours=1), until=datetime.now(UTC) + timedelta(hours=1)
-    )
+    occurred = [event.occurred for event in events]
+    margin = timedelta(minutes=1)
+    window = EventOccurredFilter(since=min(occurred) - margin, until=max(occurred) + margin)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with get_client() as client:
@@ -221,7 +225,6 @@ async def emit_change_events(
             )
         emitted.append(event)
     if confirm_timeout is not None:
-        since = previous_fetched_at or min(event.occurred for event in emitted)
-        await confirm_events_delivered(emitted, since=since, timeout=confirm_timeout)
+        await confirm_events_delivered(emitted, timeout=confirm_timeout)
     logger.info("Emitted %d change event(s) for account %r", len(emitted), account)
     return [str(event.id) for event in emitted]

@@ -41,7 +41,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from .artifacts import segment_table_rows
+from .artifacts import TABLE_ROW_LIMIT, segment_table_rows
 from .core.client import Logger
 from .core.errors import ConfigurationError
 from .core.fanout import (
@@ -59,8 +59,6 @@ PROGRESS_KEY = "botpenguin-fanout-progress"
 TABLE_KEY = "botpenguin-fanout-segments"
 PROGRESS_INTERVAL = 1.0
 """Seconds between progress artifact updates: live enough, and no API call per account."""
-TABLE_ROW_LIMIT = 5_000
-"""Rows kept in the combined table artifact; exports always hold every segment."""
 
 
 async def _read_limit(name: str, *, rate: bool) -> int:

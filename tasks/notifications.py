@@ -7,7 +7,9 @@ A target is either an Apprise URL (anything containing ``://``: ``slack://...``,
 
 Failures are never silent: every target is tried, then one ``NotificationError`` names those
 that failed. Targets are named by a redacted label (``json://127.0.0.1``, ``slack://***``,
-``block 'ops-slack'``) because Apprise URLs often carry tokens in the host or path.
+``block 'ops-slack'``) because Apprise URLs often carry tokens in the host or path; with several
+targets each label also gives the target's position (``json://127.0.0.1 (target 2)``), since
+two URLs on one host differ only in their secret paths.
 """
 
 from __future__ import annotations
@@ -97,8 +99,16 @@ async def load_notification_block(name: str) -> NotificationBlock:
     return block
 
 
-async def _resolve(target: str) -> _Target:
-    label = target_label(target)
+def _positions(targets: list[str]) -> list[int | None]:
+    """The 1-based position of each target whose safe label another target shares, else None."""
+    labels = [target_label(target) for target in targets]
+    return [
+        number if labels.count(label) > 1 else None for number, label in enumerate(labels, start=1)
+    ]
+
+
+async def _resolve(target: str, position: int | None = None) -> _Target:
+    label = target_label(target, position)
     if not is_apprise_url(target):
         return _Target(label, block=await load_notification_block(target))
     import apprise
@@ -163,7 +173,8 @@ async def check_notification_targets(targets: list[str]) -> list[str]:
         targets: Apprise URLs and/or names of saved notification blocks.
 
     Returns:
-        A safe label per target, e.g. ``json://127.0.0.1`` or ``block 'ops-slack'``.
+        A safe label per target, e.g. ``json://127.0.0.1`` or ``block 'ops-slack'``, with
+        ``(target N)`` appended when another target has the same label.
 
     Example:
         Check targets at the start of a flow:
@@ -178,9 +189,9 @@ async def check_notification_targets(targets: list[str]) -> list[str]:
     """
     labels: list[str] = []
     problems: list[str] = []
-    for target in targets:
+    for target, position in zip(targets, _positions(targets), strict=True):
         try:
-            labels.append((await _resolve(target)).label)
+            labels.append((await _resolve(target, position)).label)
         except NotificationError as exc:
             problems.append(str(exc))
     if problems:
@@ -218,9 +229,9 @@ async def send_notification(body: str, targets: list[str], subject: str | None =
     logger = get_run_logger()
     sent: list[str] = []
     failures: list[str] = []
-    for target in targets:
+    for target, position in zip(targets, _positions(targets), strict=True):
         try:
-            resolved = await _resolve(target)
+            resolved = await _resolve(target, position)
             await _send(resolved, body, subject)
         except NotificationError as exc:
             logger.error("%s", exc)

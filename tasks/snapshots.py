@@ -2,16 +2,18 @@
 
 One JSON file per account, ``<state>/<account-slug>.json``, where ``state`` is a local
 directory or an fsspec URL (``memory://``, ``s3://bucket/prefix``, ... when that back-end is
-installed). Writes are atomic so a failed run leaves the previous snapshot byte-identical:
-locally a temporary file in the same directory is renamed over the old one; on object stores
-the snapshot is one single-object PUT, which readers see entirely or not at all; on other
-fsspec back-ends a temporary object is written and then moved into place.
+installed). The file records the account's label; a run for another label that maps to the
+same file is refused. Writes are atomic so a failed run leaves the previous snapshot
+byte-identical: locally a temporary file in the same directory is renamed over the old one;
+on object stores the snapshot is one single-object PUT, which readers see entirely or not at
+all; on other fsspec back-ends a temporary object is written and then moved into place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from .core.accounts import account_slug
 from .core.atomic import replace_fsspec_file, replace_local_file
 from .core.errors import SnapshotError
+from .core.jsontext import read_json
 from .core.locations import display_location, open_fsspec
 from .core.models import Segment, SegmentTuple
 
@@ -62,8 +65,8 @@ class Snapshot(BaseModel):
         """Parse a snapshot file; anything unexpected is a ``SnapshotError`` naming the file."""
         fix = "move it aside to record a new baseline"
         try:
-            document = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            document = read_json(data)[0]  # the API client's rule: U+FFFD and null
+        except ValueError:
             raise SnapshotError(
                 f"Snapshot {display_location(location)} is not valid UTF-8 JSON; {fix}."
             ) from None
@@ -94,6 +97,22 @@ class Snapshot(BaseModel):
 def snapshot_location(state: str, account: str) -> str:
     """The file that holds ``account``'s snapshot inside the ``state`` directory or URL."""
     return f"{state.rstrip('/')}/{account_slug(account)}.json"
+
+
+def check_snapshot_account(snapshot: Snapshot, account: str, location: str) -> None:
+    """Refuse a snapshot another account's label recorded: its changes are not this account's.
+
+    Labels that differ only in case or punctuation share a file name (``account_slug``);
+    comparing them would report the other account's segments as created and removed.
+    """
+    recorded = unicodedata.normalize("NFC", snapshot.account)
+    if recorded != unicodedata.normalize("NFC", account):
+        raise SnapshotError(
+            f"Snapshot {display_location(location)} was recorded for account {recorded!r}, "
+            f"not {account!r}; two labels share that file name. Give this account a label that "
+            "differs in more than case and punctuation, or use another state location "
+            "(the snapshot is left as it is)."
+        )
 
 
 def _filesystem(location: str) -> tuple[Any, str]:
@@ -160,6 +179,8 @@ async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -
     """
     location = snapshot_location(state, account)
     snapshot = await asyncio.to_thread(read_snapshot, location)
+    if snapshot is not None:
+        check_snapshot_account(snapshot, account, location)
     logger = get_run_logger()
     if snapshot is None:
         logger.info(

@@ -259,6 +259,29 @@ def test_an_unreadable_snapshot_is_an_error_not_a_new_baseline(
     assert "move it aside" in str(raised.value)
 
 
+def test_a_snapshot_file_with_a_lone_surrogate_or_nan_reads_by_the_client_rule(
+    tmp_path: Path,
+) -> None:
+    # A file another tool wrote with Python's json module (which emits both) stays usable.
+    location = tmp_path / "larkspur.json"
+    location.write_bytes(
+        b'{"format": "prefect-botpenguin/segments-snapshot", "version": 1, "account": "a",'
+        b' "fetched_at": "2025-01-01T00:00:00Z",'
+        b' "segments": [{"_id": "a1", "segmentName": "Fans \\ud83d", "score": NaN}]}'
+    )
+
+    snapshot = read_snapshot(str(location))
+
+    assert snapshot is not None
+    assert snapshot.segments[0].to_api_dict() == {
+        "_id": "a1",
+        "segmentName": "Fans \ufffd",
+        "score": None,
+    }
+    write_snapshot(snapshot, str(location))  # and it can be saved again
+    assert read_snapshot(str(location)) == snapshot
+
+
 def test_state_locations_are_shown_without_credentials() -> None:
     assert display_location("ftp://user:pw@host/dir/a.json") == "ftp://host/dir/a.json"
     assert display_location("/var/lib/botpenguin/a.json") == "/var/lib/botpenguin/a.json"

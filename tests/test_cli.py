@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from prefect_readback import latest_artifact, table_rows
 
 from prefect_botpenguin.sandbox import Fault, SandboxServer
 
@@ -60,6 +63,33 @@ def test_report_sandbox_prints_labelled_sample_segments_on_ephemeral_prefect(
     assert "Clientes de São Paulo" in result.stdout
     assert "6 segment(s)." in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_report_of_a_huge_account_caps_the_terminal_and_the_table_artifact(
+    tmp_path: Path, sandbox: SandboxServer, prefect_api_url: str
+) -> None:
+    count = 6_000
+    sandbox.set_segments(
+        [{"_id": f"{n:024x}", "segmentName": f"Segment {n}"} for n in range(count)],
+        token=sandbox.token,
+    )
+    account = f"huge-{uuid.uuid4().hex[:8]}"
+    env = {**api_env(sandbox, prefect_api_url), "BOTPENGUIN_ACCOUNT": account}
+
+    result = run_cli("report", tmp_path=tmp_path, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "showing the first 200 of 6000; use `botpenguin export` for all" in result.stdout
+    assert "Segment 199" in result.stdout
+    assert "Segment 200" not in result.stdout
+    assert len(result.stdout) < 50_000
+    table = asyncio.run(latest_artifact(f"botpenguin-segments-{account}"))
+    assert len(table_rows(table)) == 5_000
+    assert "showing the first 5000 of 6000; use `botpenguin export` for all" in str(
+        table.description
+    )
+    summary = asyncio.run(latest_artifact(f"botpenguin-segments-{account}-summary")).data
+    assert "The table shows the first 5000 of 6000" in str(summary)
 
 
 def test_report_survives_503_then_429_retry_after(

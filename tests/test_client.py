@@ -15,6 +15,7 @@ from prefect_botpenguin.core.errors import (
     APITimeoutError,
     AuthenticationError,
     BotPenguinError,
+    ConfigurationError,
     MissingTokenError,
     RateLimitedError,
     RequestRejectedError,
@@ -363,3 +364,65 @@ def test_repr_hides_the_token() -> None:
     client = BotPenguinClient(TOKEN, base_url=BASE)
     assert TOKEN not in repr(client)
     assert TOKEN not in str(client)
+
+
+def raw(body: bytes) -> httpx.Response:
+    return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+
+@respx.mock
+async def test_a_lone_surrogate_escape_is_read_as_the_replacement_character(
+    waits: Waits, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What JavaScript's JSON.stringify sends for a name cut in the middle of an emoji.
+    body = (
+        b'{"success": true, "data": [{"_id": "a1", "segmentName": "Fans \\ud83d",'
+        b' "note": "\\ud83d\\ude00 ok \\udc00"}]}'
+    )
+    respx.get(URL).mock(return_value=raw(body))
+
+    async with make_client(waits) as client:
+        [segment] = await client.get_segments()
+
+    assert segment.name == "Fans \ufffd"
+    assert segment.extra["note"] == "\U0001f600 ok \ufffd", "a valid pair stays one emoji"
+    assert "2 lone surrogate escape(s) as U+FFFD" in caplog.text
+
+
+@respx.mock
+async def test_nan_and_infinity_are_read_as_null(
+    waits: Waits, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = (
+        b'{"success": true, "data": [{"_id": "a1", "score": NaN,'
+        b' "reach": [Infinity, -Infinity, 1.5]}]}'
+    )
+    respx.get(URL).mock(return_value=raw(body))
+
+    async with make_client(waits) as client:
+        [segment] = await client.get_segments()
+
+    assert segment.extra == {"score": None, "reach": [None, None, 1.5]}
+    assert "3 NaN/Infinity value(s) as null" in caplog.text
+
+
+@respx.mock
+async def test_a_body_that_is_not_json_is_still_refused(waits: Waits) -> None:
+    respx.get(URL).mock(return_value=raw(b'{"success": true, "data": [nope]}'))
+    async with make_client(waits) as client:
+        with pytest.raises(ResponseError, match="not JSON"):
+            await client.get_segments()
+
+
+def test_a_socks_proxy_without_socks_support_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    try:
+        import socksio  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("socksio is installed here, so the SOCKS proxy would just work")
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    with pytest.raises(ConfigurationError, match=r"httpx\[socks\]"):
+        BotPenguinClient(TOKEN, base_url=BASE)

@@ -102,3 +102,20 @@ def test_models_holding_segments_round_trip_exactly() -> None:
     assert [
         s.to_api_dict() for s in Snapshot.model_validate_json(snapshot.model_dump_json()).segments
     ] == [*SAMPLE_SEGMENTS, {"_id": "e" * 24, "name": "clash"}]
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "got"),
+    [
+        ({"_id": "a1", "segmentName": 42}, "segmentName", "int"),
+        ({"_id": "a1", "_customer": ["c"]}, "_customer", "list"),
+    ],
+)
+def test_a_wrongly_typed_optional_field_is_named_not_blamed_on_the_id(
+    item: dict[str, object], field: str, got: str
+) -> None:
+    with pytest.raises(ResponseError) as raised:
+        parse_segments([item])
+    message = str(raised.value)
+    assert f"'{field}' of type {got}, expected a string or null" in message
+    assert "_id" not in message

@@ -145,6 +145,24 @@ async def test_every_target_is_tried_before_the_failures_are_raised(receiver) ->
     assert len(receiver.requests) == 1, "the healthy target still got the message"
 
 
+async def test_two_targets_on_one_host_are_told_apart_by_position(receiver) -> None:
+    dead = f"json://127.0.0.1:{closed_port()}/s3cr3t-hook"
+    with pytest.raises(NotificationError) as raised:
+        await send_notification("body", [receiver.url(scheme="json"), dead])
+
+    assert "json://127.0.0.1 (target 2) failed" in str(raised.value)
+    assert "(target 1)" not in str(raised.value), "the healthy one is not blamed"
+    assert "s3cr3t" not in str(raised.value)
+
+
+async def test_targets_with_distinct_labels_keep_their_plain_labels(receiver) -> None:
+    targets = [
+        receiver.url(scheme="json"),
+        receiver.url(scheme="json").replace("127.0.0.1", "localhost"),
+    ]
+    assert await send_notification("body", targets) == ["json://127.0.0.1", "json://localhost"]
+
+
 async def test_unknown_or_unusable_targets_are_rejected_before_anything_is_sent() -> None:
     with pytest.raises(NotificationError, match="No notification block named 'no-such-block'"):
         await check_notification_targets(["no-such-block"])

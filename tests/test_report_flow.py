@@ -80,3 +80,18 @@ async def test_auth_error_is_not_retried_by_the_task(
     with pytest.raises(AuthenticationError, match="malformed"):
         await fetch_segments.with_options(retry_delay_seconds=0)()
     assert sandbox_env.request_count == 1
+
+
+async def test_report_of_a_huge_account_returns_every_segment_but_tables_the_first_5000(
+    sandbox_env: SandboxServer,
+) -> None:
+    sandbox_env.set_segments(
+        [{"_id": f"{n:024x}", "segmentName": f"Segment {n}"} for n in range(5_001)],
+        token=sandbox_env.token,
+    )
+    segments = await segments_report(account="Huge account")
+
+    assert len(segments) == 5_001
+    table = await latest_artifact("botpenguin-segments-huge-account")
+    assert len(table_rows(table)) == 5_000
+    assert "showing the first 5000 of 5001" in str(table.description)

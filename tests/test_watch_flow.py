@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,11 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFil
 from prefect_readback import latest_artifact
 
 from prefect_botpenguin.core.accounts import account_slug
-from prefect_botpenguin.core.errors import AuthenticationError, NotificationError
+from prefect_botpenguin.core.errors import (
+    AuthenticationError,
+    NotificationError,
+    SnapshotError,
+)
 from prefect_botpenguin.core.models import Segment
 from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.watch import segments_watch
@@ -189,6 +195,63 @@ async def test_a_failed_fetch_leaves_the_snapshot_byte_identical(
 
     assert snapshot.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [snapshot.name]
+
+
+async def test_two_cyrillic_accounts_keep_separate_snapshots_and_no_phantom_changes(
+    account: SandboxServer, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    moscow, piter = f"Магазин Москва {suffix}", f"Магазин Питер {suffix}"
+
+    await segments_watch(account=moscow, state=str(tmp_path))
+    account.set_segments(a_day_later(), token=TOKEN)
+    other = await segments_watch(account=piter, state=str(tmp_path))
+
+    assert other.baseline, "Piter's first run is its own baseline, not a diff with Moscow"
+    assert not other.changed
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted([f"{account_slug(moscow)}.json", f"{account_slug(piter)}.json"])
+    assert "default.json" not in files
+
+
+async def test_a_snapshot_recorded_for_another_label_is_refused_and_kept(
+    account: SandboxServer, tmp_path: Path
+) -> None:
+    name = label()
+    await segments_watch(account=name, state=str(tmp_path))
+    snapshot = tmp_path / f"{account_slug(name)}.json"
+    before = snapshot.read_bytes()
+    sharing = name.upper()  # another label, same file name
+    assert account_slug(sharing) == account_slug(name)
+
+    with pytest.raises(SnapshotError, match=f"recorded for account '{name}', not '{sharing}'"):
+        await segments_watch(account=sharing, state=str(tmp_path))
+
+    assert snapshot.read_bytes() == before
+
+
+async def test_a_snapshot_from_a_clock_hours_ahead_does_not_block_event_delivery(
+    account: SandboxServer, tmp_path: Path
+) -> None:
+    # The snapshot was taken on a machine whose clock runs three hours ahead of this one.
+    name = label()
+    ahead = datetime.now(UTC) + timedelta(hours=3)
+    write_snapshot(
+        Snapshot(
+            account=name,
+            fetched_at=ahead,
+            segments=tuple(Segment.model_validate(r) for r in a_day_later()),
+        ),
+        snapshot_location(str(tmp_path), name),
+    )
+    started = time.monotonic()
+
+    result = await segments_watch(account=name, state=str(tmp_path))
+
+    assert result.changed
+    assert time.monotonic() - started < 25, "confirmed without waiting out the timeout"
+    events = await account_events(name)
+    assert sorted(str(e.id) for e in events) == sorted(result.event_ids)
 
 
 def test_watch_command_prints_what_changed_since_the_stored_snapshot(

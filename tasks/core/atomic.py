@@ -22,9 +22,22 @@ SINGLE_PUT_PROTOCOLS = frozenset(
 )
 
 
+NAME_MAX = 255
+"""Longest file name, in bytes, that common file systems (ext4, APFS, NTFS, tmpfs) accept."""
+
+
 def temp_name(name: str) -> str:
-    """A hidden, clearly temporary sibling name for ``name``."""
-    return f".{name}.tmp-{secrets.token_hex(6)}"
+    """A hidden, clearly temporary sibling name for ``name``, at most ``NAME_MAX`` bytes.
+
+    A target name that is itself near the limit is shortened (whole characters only) in the
+    temporary name, so any name the file system accepts can be written atomically.
+    """
+    suffix = f".tmp-{secrets.token_hex(6)}"
+    room = NAME_MAX - len(f".{suffix}".encode())
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > room:  # "ignore" drops a character the cut split in two
+        name = encoded[:room].decode("utf-8", "ignore")
+    return f".{name}{suffix}"
 
 
 def replace_local_file(path: Path, data: bytes, *, private: bool = False) -> None:

@@ -1,17 +1,26 @@
 """A thin async httpx client for the BotPenguin API. It never imports Prefect.
 
-It owns everything HTTP: the headers BotPenguin requires, timeouts, the envelope check, the
-translation of failures into ``.errors`` and the retry policy in ``.retry``.
+It owns everything HTTP: the headers BotPenguin requires, timeouts, TLS trust, the envelope
+check, the translation of failures into ``.errors`` and the retry policy in ``.retry``.
+
+Every body is parsed here, once, by ``.jsontext.read_json``: a lone surrogate escape becomes
+U+FFFD and ``NaN``/``Infinity`` become ``null`` (that module says why), so every later step
+(report, artifacts, exports in every format, snapshots, events) sees plain JSON data. A
+warning says how many values were changed (counts only, never the values). TLS certificates
+are verified against the system's trust store, ``SSL_CERT_FILE``/``SSL_CERT_DIR``, or the PEM
+bundle in ``BOTPENGUIN_CA_BUNDLE`` (a corporate CA); an untrusted certificate is a
+``TLSCertificateError`` at once, never retried.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import copy
 import logging
+import os
 import random
 import re
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -21,18 +30,20 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
-from pydantic_core import from_json
 
 from .errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
     BotPenguinError,
+    ConfigurationError,
     RateLimitedError,
     RequestRejectedError,
     ResponseError,
     ServerError,
+    TLSCertificateError,
 )
+from .jsontext import read_json
 from .models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
 from .retry import RetryPolicy, parse_retry_after
 from .settings import DEFAULT_BASE_URL, BotPenguinSettings, clean_token, validate_base_url
@@ -68,22 +79,62 @@ DIRECT_TO_LOOPBACK: dict[str, httpx.AsyncBaseTransport | None] = {
 on loopback, and through a proxy the token would cross the network in clear text."""
 
 
+def tls_verification(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
+    """httpx's ``verify``: the PEM bundle ``ca_bundle`` when given, else the default trust.
+
+    The default is the system's (certifi's) trust store, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    when set. An unreadable bundle is a ``ConfigurationError``.
+    """
+    if ca_bundle is None or not os.fspath(ca_bundle).strip():
+        return True
+    path = os.fspath(ca_bundle)
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM"
+        raise ConfigurationError(
+            f"BOTPENGUIN_CA_BUNDLE {path!r} cannot be used as a CA bundle ({reason}); "
+            "give the path of a PEM file with your CA's certificate(s)."
+        ) from None
+
+
+def _http_client(**options: Any) -> httpx.AsyncClient:
+    """``httpx.AsyncClient(**options)``; a proxy it cannot use is a ``ConfigurationError``."""
+    try:
+        return httpx.AsyncClient(**options)
+    except ImportError as exc:  # httpx needs the socksio package for socks5:// proxies
+        if "socks" not in str(exc).lower():
+            raise
+        raise ConfigurationError(
+            "A SOCKS proxy is configured (ALL_PROXY / HTTPS_PROXY = socks5://...) but SOCKS "
+            "support is not installed; install it with pip install 'httpx[socks]', or unset "
+            "the proxy variable."
+        ) from None
+
+
 def shared_http_client(
-    max_connections: int, *, transport: httpx.AsyncBaseTransport | None = None
+    max_connections: int,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
 ) -> httpx.AsyncClient:
     """One connection pool for many accounts' ``BotPenguinClient(http_client=...)``.
 
     It keeps up to ``max_connections`` connections open for reuse and stores no cookies, so
     a cookie one account's answer sets is never sent with another account's request. The
-    caller closes it (``async with``). Timeouts come from each ``BotPenguinClient``.
+    caller closes it (``async with``). Timeouts come from each ``BotPenguinClient``; TLS
+    trust from ``ca_bundle`` (see ``tls_verification``).
     """
     size = max(1, max_connections)
-    return httpx.AsyncClient(
+    return _http_client(
         limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         follow_redirects=False,
         transport=transport,
         mounts=DIRECT_TO_LOOPBACK,
+        verify=tls_verification(ca_bundle),
     )
 
 
@@ -106,7 +157,9 @@ class BotPenguinClient:
     ``sleep``, ``clock`` and ``random`` are injectable so tests can check waits without waiting.
     ``http_client`` (see ``shared_http_client``) lets many accounts share one connection pool:
     each request still carries this client's own token, timeouts and no-redirect rule, and
-    the caller, not this client, closes the shared pool.
+    the caller, not this client, closes the shared pool (and sets its TLS trust).
+    ``ca_bundle`` is a PEM file (or directory) of CA certificates to trust instead of the
+    default store, e.g. a corporate CA (``BOTPENGUIN_CA_BUNDLE``).
     """
 
     def __init__(
@@ -119,6 +172,7 @@ class BotPenguinClient:
         retry_policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
         logger: Logger | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -145,10 +199,11 @@ class BotPenguinClient:
         if http_client is not None and transport is not None:
             raise TypeError("give BotPenguinClient a transport or an http_client, not both")
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
+        self._http = http_client or _http_client(
             timeout=self._timeout,
             follow_redirects=False,
             transport=transport,
+            verify=tls_verification(ca_bundle),
             mounts=DIRECT_TO_LOOPBACK,
         )
 
@@ -167,6 +222,8 @@ class BotPenguinClient:
             "retry_policy": RetryPolicy.from_settings(settings),
             **overrides,
         }
+        if "http_client" not in options:  # a shared pool brings its own TLS trust
+            options.setdefault("ca_bundle", settings.ca_bundle)
         token = options.pop("api_token", settings.api_token)
         return cls(token, **options)
 
@@ -266,7 +323,14 @@ class BotPenguinClient:
                 "BOTPENGUIN_READ_TIMEOUT / BOTPENGUIN_DEADLINE."
             )
             raise _RetryableFailure(error, "timed out") from None
-        except httpx.ConnectError:
+        except httpx.ConnectError as exc:
+            problem = _certificate_problem(exc)
+            if problem is not None:  # retrying cannot make a certificate trusted
+                raise TLSCertificateError(
+                    f"The TLS certificate of {self.base_url} is not trusted ({problem}); if "
+                    "your network inspects TLS with its own CA, set BOTPENGUIN_CA_BUNDLE (or "
+                    "SSL_CERT_FILE) to that CA's PEM file. Nothing was sent."
+                ) from None
             error = APIConnectionError(
                 f"Cannot connect to BotPenguin at {self.base_url}; check BOTPENGUIN_BASE_URL "
                 "and that the host is reachable."
@@ -336,9 +400,7 @@ class BotPenguinClient:
     def _envelope(self, response: httpx.Response, what: str) -> Envelope:
         status = response.status_code
         try:
-            # pydantic-core's parser: 2.5x faster than the json module on a large account's
-            # answer (see BENCHMARKS.md); tolerate a UTF-8 byte-order mark as json does.
-            payload = from_json(response.content.removeprefix(codecs.BOM_UTF8))
+            payload, surrogates, constants = read_json(response.content)
         except ValueError:
             kind = response.headers.get("content-type", "no content type").split(";")[0]
             raise ResponseError(
@@ -346,6 +408,14 @@ class BotPenguinClient:
                 f"{len(response.content)} bytes); check BOTPENGUIN_BASE_URL points at the API.",
                 status_code=status,
             ) from None
+        if surrogates or constants:
+            self.logger.warning(
+                "%s: read %d lone surrogate escape(s) as U+FFFD and %d NaN/Infinity value(s) "
+                "as null (JSON cannot hold them)",
+                what,
+                surrogates,
+                constants,
+            )
         envelope = parse_envelope(payload, status_code=status)
         if envelope.success:
             return envelope
@@ -373,7 +443,7 @@ class BotPenguinClient:
     def _api_message(self, response: httpx.Response) -> str:
         """The API's own explanation from an error body, one line, token removed."""
         try:
-            payload = response.json()
+            payload = read_json(response.content)[0]
         except ValueError:
             return ""
         if not isinstance(payload, dict):
@@ -383,6 +453,18 @@ class BotPenguinClient:
     def _redact(self, text: str) -> str:
         """Remove the token in case the API ever echoes it back in a message."""
         return text.replace(self._token.get_secret_value(), "**********")
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """Why TLS refused the server's certificate, if that is what ``exc`` came from."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause.verify_message or "certificate verify failed"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _message_text(message: Any, data: Any) -> str:

@@ -2,7 +2,8 @@
 
     BotPenguinError                 base: catch this to handle any failure of the pack
     ├── ConfigurationError          settings are unusable; fix the configuration, nothing was sent
-    │   └── MissingTokenError       no API token configured; nothing was sent
+    │   ├── MissingTokenError       no API token configured; nothing was sent
+    │   └── TLSCertificateError     the API host's TLS certificate is not trusted; nothing was sent
     ├── AuthenticationError         the API refused the token (401, 403, malformed token)
     ├── RequestRejectedError        the API refused the request (other 4xx, redirects)
     ├── RateLimitedError            429 beyond what the retry policy will wait for
@@ -46,6 +47,13 @@ class ConfigurationError(BotPenguinError):
 
 class MissingTokenError(ConfigurationError):
     """No API token is configured; nothing was sent."""
+
+
+class TLSCertificateError(ConfigurationError):
+    """The API host's certificate is not trusted (unknown CA, wrong host, expired).
+
+    Never retried: trust is configuration (``BOTPENGUIN_CA_BUNDLE`` or ``SSL_CERT_FILE``).
+    """
 
 
 class AuthenticationError(BotPenguinError):
@@ -149,5 +157,6 @@ __all__ = [
     "ServerError",
     "SnapshotError",
     "SyncStepsFailedError",
+    "TLSCertificateError",
     "TransientError",
 ]

@@ -363,7 +363,7 @@ async def collect_segments(
     started = time.monotonic()
     gate = _Gate(concurrency, pace)
     run_progress = progress or FanoutProgress()
-    async with shared_http_client(concurrency) as http:
+    async with shared_http_client(concurrency, ca_bundle=settings.ca_bundle) as http:
         run = _Fanout(http, gate, settings, logger, run_progress)
         run.labels.update(account.label for account in accounts)
         async with run.jobs:  # every account's job is done (or cancelled) when this exits

@@ -50,18 +50,21 @@ def _is_network_host(host: str) -> bool:
     return True
 
 
-def target_label(target: str) -> str:
+def target_label(target: str, position: int | None = None) -> str:
     """A name for a notification target that is safe to log: ``scheme://host`` or ``block 'x'``.
 
     Many Apprise services keep a token where a host would be (``slack://TokenA/...``,
-    ``tgram://bot-token/...``); such "hosts" are shown as ``***``.
+    ``tgram://bot-token/...``); such "hosts" are shown as ``***``. Two targets can share a
+    scheme and host (only their secret paths differ), so a caller gives each such target its
+    1-based ``position``, shown as ``json://127.0.0.1 (target 2)``.
     """
+    where = f" (target {position})" if position is not None else ""
     if not is_url(target):
-        return f"block {target!r}"
+        return f"block {target!r}{where}"
     parts = urlsplit(target.strip())
     scheme = parts.scheme or target.split("://", 1)[0] or "?"
     host = parts.hostname or ""
-    return f"{scheme}://{host if _is_network_host(host) else '***'}"
+    return f"{scheme}://{host if _is_network_host(host) else '***'}{where}"
 
 
 def open_fsspec(

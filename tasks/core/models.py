@@ -167,10 +167,28 @@ def parse_segments(data: Any, *, status_code: int = 200) -> list[Segment]:
         try:
             segments.append(Segment.from_api(item))
         except ValidationError as exc:
-            fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
+            problems = "; ".join(_field_problem(item, error) for error in exc.errors())
             raise ResponseError(
-                f"BotPenguin segment #{index} has a missing or invalid {fields or 'field'}; "
-                "every segment needs a string '_id'.",
+                f"BotPenguin segment #{index} {problems}; the API may have changed, please "
+                "report it.",
                 status_code=status_code,
             ) from None
     return segments
+
+
+_FIELD_RULES = {
+    "_id": "a non-empty string (every segment needs one)",
+    "_customer": "a string or null",
+    "segmentName": "a string or null",
+}
+
+
+def _field_problem(item: dict[str, Any], error: Any) -> str:
+    """One validation error as "has 'segmentName' of type int, expected a string or null"."""
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    expected = _FIELD_RULES.get(field, "a valid value")
+    if field not in item:
+        return f"has no '{field}', expected {expected}"
+    if error["type"] == "string_too_short":
+        return f"has an empty '{field}', expected {expected}"
+    return f"has '{field}' of type {type(item[field]).__name__}, expected {expected}"

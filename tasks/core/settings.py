@@ -105,6 +105,13 @@ class BotPenguinSettings(BaseSettings):
         default="default",
         description="Label for this account in artifact keys, snapshots and events.",
     )
+    ca_bundle: str | None = Field(
+        default=None,
+        description=(
+            "PEM file (or directory) of CA certificates to trust for the API host instead of "
+            "the default store, e.g. a corporate CA that inspects TLS."
+        ),
+    )
     connect_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a TCP/TLS connection."
     )
