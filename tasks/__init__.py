@@ -18,9 +18,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .artifacts import publish_segments_artifact
-    from .change_summary import publish_changes_artifact
-    from .changes import emit_change_events
+    from .artifacts import apublish_segments_artifact, publish_segments_artifact
+    from .change_summary import apublish_changes_artifact, publish_changes_artifact
+    from .changes import aemit_change_events, emit_change_events
     from .core.client import BotPenguinClient
     from .core.diff import SegmentDiff, diff_segments
     from .core.errors import BotPenguinError
@@ -28,11 +28,27 @@ if TYPE_CHECKING:
     from .core.models import Segment
     from .core.settings import BotPenguinSettings
     from .credentials import BotPenguinCredentials
-    from .exports import ExportResult, export_segments
-    from .fanout import fetch_segments_fanout, publish_fanout_artifacts
-    from .notifications import check_notification_targets, send_notification
-    from .segments import fetch_segments
-    from .snapshots import Snapshot, load_segments_snapshot, save_segments_snapshot
+    from .exports import ExportResult, aexport_segments, export_segments
+    from .fanout import (
+        afetch_segments_fanout,
+        apublish_fanout_artifacts,
+        fetch_segments_fanout,
+        publish_fanout_artifacts,
+    )
+    from .notifications import (
+        acheck_notification_targets,
+        asend_notification,
+        check_notification_targets,
+        send_notification,
+    )
+    from .segments import afetch_segments, fetch_segments
+    from .snapshots import (
+        Snapshot,
+        aload_segments_snapshot,
+        asave_segments_snapshot,
+        load_segments_snapshot,
+        save_segments_snapshot,
+    )
 
 _WHERE: dict[str, str] = {
     "BotPenguinClient": ".core.client",
@@ -45,6 +61,17 @@ _WHERE: dict[str, str] = {
     "Segment": ".core.models",
     "SegmentDiff": ".core.diff",
     "Snapshot": ".snapshots",
+    "acheck_notification_targets": ".notifications",
+    "aemit_change_events": ".changes",
+    "aexport_segments": ".exports",
+    "afetch_segments": ".segments",
+    "afetch_segments_fanout": ".fanout",
+    "aload_segments_snapshot": ".snapshots",
+    "apublish_changes_artifact": ".change_summary",
+    "apublish_fanout_artifacts": ".fanout",
+    "apublish_segments_artifact": ".artifacts",
+    "asave_segments_snapshot": ".snapshots",
+    "asend_notification": ".notifications",
     "check_notification_targets": ".notifications",
     "collect_segments": ".core.fanout",
     "diff_segments": ".core.diff",
@@ -71,6 +98,17 @@ __all__ = [
     "Segment",
     "SegmentDiff",
     "Snapshot",
+    "acheck_notification_targets",
+    "aemit_change_events",
+    "aexport_segments",
+    "afetch_segments",
+    "afetch_segments_fanout",
+    "aload_segments_snapshot",
+    "apublish_changes_artifact",
+    "apublish_fanout_artifacts",
+    "apublish_segments_artifact",
+    "asave_segments_snapshot",
+    "asend_notification",
     "check_notification_targets",
     "collect_segments",
     "diff_segments",

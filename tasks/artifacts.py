@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.models import Segment
 
@@ -73,8 +73,7 @@ def _md(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-@task(name="publish-botpenguin-segments-artifact", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def publish_segments_artifact(
+async def _publish_segments_artifact(
     segments: list[Segment], account: str = "default", source: str = "BotPenguin"
 ) -> str:
     """Record segments as a table artifact and a markdown summary, keyed per account.
@@ -112,3 +111,11 @@ async def publish_segments_artifact(
         description=f"Summary of BotPenguin account {account!r}.",
     )
     return key
+
+
+apublish_segments_artifact, publish_segments_artifact = dual_task(
+    _publish_segments_artifact,
+    name="publish-botpenguin-segments-artifact",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

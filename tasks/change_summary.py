@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
 from .core.models import Segment
@@ -202,8 +202,7 @@ def changes_markdown(
     return "\n".join(lines)
 
 
-@task(name="publish-botpenguin-changes-artifact", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def publish_changes_artifact(
+async def _publish_changes_artifact(
     diff: SegmentDiff | None,
     account: str,
     segment_count: int,
@@ -252,3 +251,11 @@ async def publish_changes_artifact(
         description=f"Segment changes of BotPenguin account {account!r}: {outcome}.",
     )
     return key
+
+
+apublish_changes_artifact, publish_changes_artifact = dual_task(
+    _publish_changes_artifact,
+    name="publish-botpenguin-changes-artifact",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import SegmentDiff, canonical_json
 from .core.errors import EventDeliveryError
@@ -157,8 +158,7 @@ async def confirm_events_delivered(
             await asyncio.sleep(poll_interval)
 
 
-@task(name="emit-botpenguin-change-events", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def emit_change_events(
+async def _emit_change_events(
     diff: SegmentDiff,
     account: str,
     previous_fetched_at: datetime | None = None,
@@ -225,3 +225,11 @@ async def emit_change_events(
         await confirm_events_delivered(emitted, since=since, timeout=confirm_timeout)
     logger.info("Emitted %d change event(s) for account %r", len(emitted), account)
     return [str(event.id) for event in emitted]
+
+
+aemit_change_events, emit_change_events = dual_task(
+    _emit_change_events,
+    name="emit-botpenguin-change-events",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import acreate_link_artifact
 from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.atomic import replace_fsspec_file, replace_local_file
 from .core.errors import ConfigurationError, ExportError
@@ -121,8 +122,7 @@ async def write_export(
     )
 
 
-@task(name="export-botpenguin-segments", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def export_segments(
+async def _export_segments(
     segments: list[Segment],
     destination: str | os.PathLike[str],
     format: ExportFormat | None = None,
@@ -181,6 +181,11 @@ async def export_segments(
         result.size_bytes,
     )
     return result
+
+
+aexport_segments, export_segments = dual_task(
+    _export_segments, name="export-botpenguin-segments", tags=["botpenguin"], cache_policy=NO_CACHE
+)
 
 
 def _resolve(destination: str | os.PathLike[str], filesystem: WritableFileSystem | None) -> _Target:

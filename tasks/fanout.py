@@ -32,7 +32,7 @@ from collections.abc import (
 from itertools import islice
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import (
     acreate_markdown_artifact,
     acreate_progress_artifact,
@@ -41,6 +41,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .artifacts import segment_table_rows
 from .core.client import Logger
 from .core.errors import ConfigurationError
@@ -114,8 +115,7 @@ async def _reserve(name: str | None, concurrency: int, logger: Logger) -> AsyncI
         yield slots
 
 
-@task(name="fetch-botpenguin-segments-fanout", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def fetch_segments_fanout(
+async def _fetch_segments_fanout(
     accounts: Sequence[FanoutAccount] = (),
     partner: FanoutAccount | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -211,6 +211,14 @@ async def fetch_segments_fanout(
     return report
 
 
+afetch_segments_fanout, fetch_segments_fanout = dual_task(
+    _fetch_segments_fanout,
+    name="fetch-botpenguin-segments-fanout",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
 def fanout_table_rows(report: FanoutReport, limit: int = TABLE_ROW_LIMIT) -> list[dict[str, Any]]:
     """Table artifact rows: ``account``, then the segment columns, the same for every row."""
     segments = list(islice(iter_segments_with_account(report), limit))
@@ -243,8 +251,7 @@ def _md(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-@task(name="publish-botpenguin-fanout-artifacts", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def publish_fanout_artifacts(report: FanoutReport) -> str:
+async def _publish_fanout_artifacts(report: FanoutReport) -> str:
     """Record a fan-out as one table (an ``account`` column, then segment columns) and a summary.
 
     The table keeps the first 5,000 segments (the UI cannot page more); the markdown summary
@@ -295,7 +302,17 @@ async def publish_fanout_artifacts(report: FanoutReport) -> str:
     return TABLE_KEY
 
 
+apublish_fanout_artifacts, publish_fanout_artifacts = dual_task(
+    _publish_fanout_artifacts,
+    name="publish-botpenguin-fanout-artifacts",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
 __all__ = [
+    "afetch_segments_fanout",
+    "apublish_fanout_artifacts",
     "fanout_summary_markdown",
     "fanout_table_rows",
     "fetch_segments_fanout",

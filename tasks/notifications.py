@@ -16,9 +16,10 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.errors import NotificationError
 from .core.locations import is_url as is_apprise_url
 from .core.locations import target_label
@@ -153,8 +154,7 @@ async def _send(target: _Target, body: str, subject: str | None) -> None:
         ) from None
 
 
-@task(name="check-botpenguin-notification-targets", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def check_notification_targets(targets: list[str]) -> list[str]:
+async def _check_notification_targets(targets: list[str]) -> list[str]:
     """Fail early when a target is unknown or malformed, before anything is sent or saved.
 
     Every target is checked, and one ``NotificationError`` lists all the problems.
@@ -188,8 +188,17 @@ async def check_notification_targets(targets: list[str]) -> list[str]:
     return labels
 
 
-@task(name="send-botpenguin-notification", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def send_notification(body: str, targets: list[str], subject: str | None = None) -> list[str]:
+acheck_notification_targets, check_notification_targets = dual_task(
+    _check_notification_targets,
+    name="check-botpenguin-notification-targets",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
+async def _send_notification(
+    body: str, targets: list[str], subject: str | None = None
+) -> list[str]:
     """Send one message to every target; raise if any of them failed.
 
     All targets are tried even when one fails, then a single ``NotificationError`` names the
@@ -235,3 +244,11 @@ async def send_notification(body: str, targets: list[str], subject: str | None =
             f"{len(failures)} of {len(targets)} notifications failed: " + " | ".join(failures)
         )
     return sent
+
+
+asend_notification, send_notification = dual_task(
+    _send_notification,
+    name="send-botpenguin-notification",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.atomic import replace_fsspec_file, replace_local_file
 from .core.errors import SnapshotError
@@ -135,8 +136,7 @@ def write_snapshot(snapshot: Snapshot, location: str) -> None:
         ) from None
 
 
-@task(name="load-botpenguin-snapshot", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -> Snapshot | None:
+async def _load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -> Snapshot | None:
     """Load the last snapshot of an account, or None on its first run.
 
     Args:
@@ -175,8 +175,15 @@ async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -
     return snapshot
 
 
-@task(name="save-botpenguin-snapshot", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def save_segments_snapshot(
+aload_segments_snapshot, load_segments_snapshot = dual_task(
+    _load_segments_snapshot,
+    name="load-botpenguin-snapshot",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
+async def _save_segments_snapshot(
     segments: list[Segment],
     account: str,
     state: str = DEFAULT_STATE_DIR,
@@ -219,3 +226,11 @@ async def save_segments_snapshot(
     shown = display_location(location)
     get_run_logger().info("Saved snapshot of %d segment(s) to %s", len(segments), shown)
     return shown
+
+
+asave_segments_snapshot, save_segments_snapshot = dual_task(
+    _save_segments_snapshot,
+    name="save-botpenguin-snapshot",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
