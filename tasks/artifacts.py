@@ -94,9 +94,12 @@ async def _publish_segments_artifact(
         from prefect_botpenguin import fetch_segments, publish_segments_artifact
 
         @flow
-        async def record_segments() -> str:
-            segments = await fetch_segments()
-            return await publish_segments_artifact(segments, account="larkspur")
+        def record_segments() -> str:
+            segments = fetch_segments()
+            return publish_segments_artifact(segments, account="larkspur")
+
+        if __name__ == "__main__":
+            record_segments()
         ```
     """
     key = segments_artifact_key(account)

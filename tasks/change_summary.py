@@ -222,18 +222,22 @@ async def _publish_changes_artifact(
         The artifact's key.
 
     Example:
-        Summarise the changes between two fetches:
+        Summarise what changed since the last snapshot:
         ```python
         from prefect import flow
-        from prefect_botpenguin import fetch_segments
-        from prefect_botpenguin.changes import publish_changes_artifact
-        from prefect_botpenguin.core.diff import diff_segments
+        from prefect_botpenguin import (
+            diff_segments, fetch_segments, load_segments_snapshot, publish_changes_artifact,
+        )
 
         @flow
-        async def summarise(previous: list) -> str:
-            current = await fetch_segments()
-            diff = diff_segments(previous, current)
-            return await publish_changes_artifact(diff, "larkspur", segment_count=len(current))
+        def summarise() -> str:
+            previous = load_segments_snapshot("larkspur", state="snapshots")
+            current = fetch_segments()
+            diff = diff_segments(previous.segments, current) if previous else None
+            return publish_changes_artifact(diff, "larkspur", segment_count=len(current))
+
+        if __name__ == "__main__":
+            print(summarise())
         ```
     """
     key = changes_artifact_key(account)

@@ -180,17 +180,29 @@ async def _emit_change_events(
         The ids of the emitted events.
 
     Example:
-        Emit the changes between two fetches:
+        Emit what changed since the last snapshot, then record the new one:
         ```python
         from prefect import flow
-        from prefect_botpenguin import fetch_segments
-        from prefect_botpenguin.changes import emit_change_events
-        from prefect_botpenguin.core.diff import diff_segments
+        from prefect_botpenguin import (
+            diff_segments, emit_change_events, fetch_segments, load_segments_snapshot,
+            save_segments_snapshot,
+        )
 
         @flow
-        async def report_changes(previous: list) -> list[str]:
-            current = await fetch_segments()
-            return await emit_change_events(diff_segments(previous, current), "larkspur")
+        def report_changes() -> list[str]:
+            previous = load_segments_snapshot("larkspur", state="snapshots")
+            current = fetch_segments()
+            event_ids = []
+            if previous is not None:
+                diff = diff_segments(previous.segments, current)
+                event_ids = emit_change_events(
+                    diff, "larkspur", previous_fetched_at=previous.fetched_at
+                )
+            save_segments_snapshot(current, "larkspur", state="snapshots")
+            return event_ids
+
+        if __name__ == "__main__":
+            print(report_changes())
         ```
     """
     from prefect.events import emit_event

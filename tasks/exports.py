@@ -158,9 +158,12 @@ async def _export_segments(
         from prefect_botpenguin import ExportResult, export_segments, fetch_segments
 
         @flow
-        async def export_to_parquet() -> ExportResult:
-            segments = await fetch_segments()
-            return await export_segments(segments, "exports/segments.parquet")
+        def export_to_parquet() -> ExportResult:
+            segments = fetch_segments()
+            return export_segments(segments, "exports/segments.parquet", account="larkspur")
+
+        if __name__ == "__main__":
+            print(export_to_parquet().destination)
         ```
     """
     result = await write_export(segments, destination, format=format, filesystem=filesystem)

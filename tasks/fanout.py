@@ -152,15 +152,18 @@ async def _fetch_segments_fanout(
         from prefect_botpenguin import BotPenguinCredentials, FanoutAccount, fetch_segments_fanout
 
         @flow
-        async def collect_two() -> int:
+        def collect_two() -> int:
             accounts = []
             for name in ("BLOCK_NAME", "OTHER_BLOCK_NAME"):
-                block = await BotPenguinCredentials.aload(name)
+                block = BotPenguinCredentials.load(name)
                 accounts.append(
                     FanoutAccount(label=name, token=block.api_token, base_url=block.base_url)
                 )
-            report = await fetch_segments_fanout(accounts, concurrency=4)
+            report = fetch_segments_fanout(accounts, concurrency=4)
             return report.segment_count
+
+        if __name__ == "__main__":
+            print(collect_two())
         ```
     """
     logger = get_run_logger()
@@ -258,27 +261,31 @@ async def _publish_fanout_artifacts(report: FanoutReport) -> str:
     names every account, its segment count and, for a failed one, its one-line error.
 
     Args:
-        report: What ``fetch_segments_fanout`` returned. Pass a large one as
-            ``prefect.utilities.annotations.quote(report)``, so Prefect does not walk every
-            segment looking for futures before the task starts.
+        report: What ``fetch_segments_fanout`` returned; Prefect does not walk its
+            segments looking for futures (see ``prefect_botpenguin._dispatch``).
 
     Returns:
         The table artifact's key, ``botpenguin-fanout-segments``.
 
     Example:
-        Collect two saved accounts and publish the combined result:
+        Collect a saved account and publish the combined result:
         ```python
         from prefect import flow
         from prefect_botpenguin import (
-            BotPenguinCredentials, FanoutAccount, fetch_segments_fanout, publish_fanout_artifacts
+            BotPenguinCredentials, FanoutAccount, fetch_segments_fanout, publish_fanout_artifacts,
         )
 
         @flow
-        async def collect_and_publish() -> str:
-            block = await BotPenguinCredentials.aload("BLOCK_NAME")
-            account = FanoutAccount(label="BLOCK_NAME", token=block.api_token)
-            report = await fetch_segments_fanout([account])
-            return await publish_fanout_artifacts(report)
+        def collect_and_publish() -> str:
+            block = BotPenguinCredentials.load("BLOCK_NAME")
+            account = FanoutAccount(
+                label="BLOCK_NAME", token=block.api_token, base_url=block.base_url
+            )
+            report = fetch_segments_fanout([account])
+            return publish_fanout_artifacts(report)
+
+        if __name__ == "__main__":
+            print(collect_and_publish())
         ```
     """
     rows = fanout_table_rows(report)

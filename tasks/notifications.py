@@ -169,11 +169,14 @@ async def _check_notification_targets(targets: list[str]) -> list[str]:
         Check targets at the start of a flow:
         ```python
         from prefect import flow
-        from prefect_botpenguin.notifications import check_notification_targets
+        from prefect_botpenguin import check_notification_targets
 
         @flow
-        async def preflight() -> list[str]:
-            return await check_notification_targets(["BLOCK_NAME", "json://localhost/hook"])
+        def preflight() -> list[str]:
+            return check_notification_targets(["BLOCK_NAME", "json://localhost/hook"])
+
+        if __name__ == "__main__":
+            print(preflight())
         ```
     """
     labels: list[str] = []
@@ -217,11 +220,14 @@ async def _send_notification(
         Send a message through a saved Slack webhook block:
         ```python
         from prefect import flow
-        from prefect_botpenguin.notifications import send_notification
+        from prefect_botpenguin import send_notification
 
         @flow
-        async def say_hello() -> list[str]:
-            return await send_notification("Segments refreshed.", ["BLOCK_NAME"], subject="Hi")
+        def say_hello() -> list[str]:
+            return send_notification("Segments refreshed.", ["BLOCK_NAME"], subject="Hi")
+
+        if __name__ == "__main__":
+            print(say_hello())
         ```
     """
     logger = get_run_logger()

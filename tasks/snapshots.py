@@ -150,12 +150,15 @@ async def _load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) 
         Tell whether an account has a baseline:
         ```python
         from prefect import flow
-        from prefect_botpenguin.snapshots import load_segments_snapshot
+        from prefect_botpenguin import load_segments_snapshot
 
         @flow
-        async def has_baseline() -> bool:
-            snapshot = await load_segments_snapshot("larkspur", state="memory://botpenguin")
+        def has_baseline() -> bool:
+            snapshot = load_segments_snapshot("larkspur", state="snapshots")
             return snapshot is not None
+
+        if __name__ == "__main__":
+            print(has_baseline())
         ```
     """
     location = snapshot_location(state, account)
@@ -206,13 +209,15 @@ async def _save_segments_snapshot(
         Fetch an account and record its snapshot:
         ```python
         from prefect import flow
-        from prefect_botpenguin import fetch_segments
-        from prefect_botpenguin.snapshots import save_segments_snapshot
+        from prefect_botpenguin import fetch_segments, save_segments_snapshot
 
         @flow
-        async def record_snapshot() -> str:
-            segments = await fetch_segments()
-            return await save_segments_snapshot(segments, "larkspur", state="memory://botpenguin")
+        def record_snapshot() -> str:
+            segments = fetch_segments()
+            return save_segments_snapshot(segments, "larkspur", state="snapshots")
+
+        if __name__ == "__main__":
+            print(record_snapshot())
         ```
     """
     location = snapshot_location(state, account)
