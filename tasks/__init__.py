@@ -2,6 +2,10 @@
 
     from prefect_botpenguin import BotPenguinCredentials, fetch_segments
 
+Every task works in a plain ``@flow def`` (``segments = fetch_segments()``) and in an
+``async def`` flow (``segments = await fetch_segments()``); its async twin, named with an
+``a`` in front (``afetch_segments``), is there for async code that wants exact types.
+
 The names below load on first use (PEP 562), so ``import prefect_botpenguin.core.client``
 or ``python -m prefect_botpenguin.sandbox`` never pays for Prefect. Layout:
 
