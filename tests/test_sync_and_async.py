@@ -271,7 +271,7 @@ def test_20000_segments_pass_between_tasks_without_prefect_walking_them(
 
 def test_sync_twin_times_out_outside_the_main_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """Prefect cannot interrupt a sync task's wait in a worker thread; the twin stops itself."""
-    with SandboxServer(latency=5.0) as slow:
+    with SandboxServer(latency=8.0) as slow:
         monkeypatch.setenv("BOTPENGUIN_BASE_URL", slow.url)
         monkeypatch.setenv("BOTPENGUIN_API_TOKEN", slow.token)
         quick = fetch_segments.with_options(timeout_seconds=0.5, retries=0)
@@ -285,4 +285,4 @@ def test_sync_twin_times_out_outside_the_main_thread(monkeypatch: pytest.MonkeyP
             pool.submit(impatient).result()
         elapsed = time.perf_counter() - started
 
-    assert elapsed < 4.0, f"took {elapsed:.1f}s: the 5 s request was not interrupted"
+    assert elapsed < 5.0, f"took {elapsed:.1f}s: the 8 s request was not interrupted"
