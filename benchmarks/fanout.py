@@ -97,7 +97,7 @@ async def pack_engine(url: str, tokens: list[str], concurrency: int) -> FanoutRe
 
 @flow(name="benchmark-one-task-per-fanout")
 async def one_task_per_fanout(accounts: list[FanoutAccount], concurrency: int) -> int:
-    report = await fetch_segments_fanout(accounts, concurrency=concurrency)
+    report = await fetch_segments_fanout.aio(accounts, concurrency=concurrency)
     return len(report.succeeded)
 
 

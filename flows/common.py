@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar, cast
-
-from prefect.utilities.annotations import quote
 
 from ..core.errors import ConfigurationError
 from ..core.settings import load_settings
 from ..credentials import BotPenguinCredentials
-
-T = TypeVar("T")
-
-
-def skip_introspection(value: T) -> T:
-    """``value`` for a task argument, wrapped in Prefect's ``quote`` but typed as itself.
-
-    Prefect walks every element of a task's arguments to find futures; for 20,000 segments
-    that walk took ~15 s of CPU per task call. Segments never hold futures, so flows skip it.
-    """
-    return cast(T, quote(value))
 
 
 @dataclass(frozen=True)

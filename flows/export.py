@@ -10,7 +10,7 @@ from pydantic import Field
 from ..core.formats import ExportFormat, format_for
 from ..exports import ExportResult, export_segments, load_filesystem
 from ..segments import fetch_segments
-from .common import resolve_account, skip_introspection
+from .common import resolve_account
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -44,9 +44,9 @@ async def segments_export(
     format_for(destination, format)
     target = await resolve_account(credentials, account)
     block = await load_filesystem(filesystem) if filesystem else None
-    segments = await fetch_segments(target.credentials)
-    return await export_segments(
-        skip_introspection(segments),
+    segments = await fetch_segments.aio(target.credentials)
+    return await export_segments.aio(
+        segments,
         destination,
         format=format,
         filesystem=block,

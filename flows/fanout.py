@@ -27,7 +27,7 @@ from ..core.fanout import (
 from ..core.formats import ExportFormat, format_for
 from ..exports import export_segments, load_filesystem
 from ..fanout import fetch_segments_fanout, publish_fanout_artifacts
-from .common import resolve_account, skip_introspection
+from .common import resolve_account
 
 ACCOUNT_PLACEHOLDER = "{account}"
 COMBINED_EXPORT_LABEL = "fanout"
@@ -88,7 +88,7 @@ async def segments_fanout(
     )
     accounts, unusable = await _accounts(credentials_blocks or [])
 
-    fetched = await fetch_segments_fanout(
+    fetched = await fetch_segments_fanout.aio(
         accounts,
         partner=partner,
         concurrency=concurrency,
@@ -96,7 +96,7 @@ async def segments_fanout(
         rate_limit=rate_limit,
     )
     report = fetched.model_copy(update={"outcomes": [*unusable, *fetched.outcomes]})
-    await publish_fanout_artifacts(skip_introspection(report))
+    await publish_fanout_artifacts.aio(report)
     export_failures: list[tuple[str, str]] = []
     if export:
         export_failures = await _export(report, export, export_format, filesystem, concurrency)
@@ -156,8 +156,8 @@ async def _export(
     logger = get_run_logger()
     if ACCOUNT_PLACEHOLDER not in destination:
         try:
-            await export_segments(
-                skip_introspection(list(iter_segments_with_account(report))),
+            await export_segments.aio(
+                list(iter_segments_with_account(report)),
                 destination,
                 format=format,
                 filesystem=filesystem,
@@ -173,8 +173,8 @@ async def _export(
     async def export_one(outcome: AccountOutcome, slug: str) -> tuple[str, str] | None:
         async with slots:
             try:
-                await export_segments(
-                    skip_introspection(outcome.segments),
+                await export_segments.aio(
+                    outcome.segments,
                     destination.replace(ACCOUNT_PLACEHOLDER, slug),
                     format=format,
                     filesystem=filesystem,

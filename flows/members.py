@@ -49,7 +49,7 @@ async def segments_members_export(
     format_for(destination, format)
     target = await resolve_account(credentials, account)
     block = await load_filesystem(filesystem) if filesystem else None
-    return await export_segment_members(
+    return await export_segment_members.aio(
         destination,
         segment_ids=segments or None,
         credentials=target.credentials,

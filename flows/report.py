@@ -7,7 +7,7 @@ from prefect import flow
 from ..artifacts import publish_segments_artifact
 from ..core.models import Segment
 from ..segments import fetch_segments
-from .common import resolve_account, skip_introspection
+from .common import resolve_account
 
 
 @flow(name="botpenguin-segments-report", log_prints=False)
@@ -25,8 +25,6 @@ async def segments_report(
             BOTPENGUIN_ACCOUNT.
     """
     target = await resolve_account(credentials, account)
-    segments = await fetch_segments(target.credentials)
-    await publish_segments_artifact(
-        skip_introspection(segments), account=target.label, source=target.source
-    )
+    segments = await fetch_segments.aio(target.credentials)
+    await publish_segments_artifact.aio(segments, account=target.label, source=target.source)
     return segments

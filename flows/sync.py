@@ -20,7 +20,7 @@ from ..exports import ExportResult, export_segments, load_filesystem
 from ..notifications import check_notification_targets
 from ..segments import fetch_segments
 from ..snapshots import DEFAULT_STATE_DIR
-from .common import resolve_account, skip_introspection
+from .common import resolve_account
 from .watch import WatchResult, track_changes
 
 
@@ -114,22 +114,22 @@ async def segments_sync(
         format_for(export.destination, export.format)
     filesystem = await load_filesystem(export.filesystem) if export.filesystem else None
     if watch.enabled and watch.notify:
-        await check_notification_targets(watch.notify)
+        await check_notification_targets.aio(watch.notify)
     target = await resolve_account(credentials, account)
 
-    segments = await fetch_segments(target.credentials)
+    segments = await fetch_segments.aio(target.credentials)
     failures: list[tuple[str, BotPenguinError]] = []
 
     artifact_key = None
     if publish_artifacts:
-        artifact_key = await publish_segments_artifact(
-            skip_introspection(segments), account=target.label, source=target.source
+        artifact_key = await publish_segments_artifact.aio(
+            segments, account=target.label, source=target.source
         )
     export_result = None
     if export.enabled:
         try:
-            export_result = await export_segments(
-                skip_introspection(segments),
+            export_result = await export_segments.aio(
+                segments,
                 export.destination,
                 format=export.format,
                 filesystem=filesystem,

@@ -33,7 +33,7 @@ from ..core.models import Segment
 from ..notifications import check_notification_targets, send_notification
 from ..segments import fetch_segments
 from ..snapshots import DEFAULT_STATE_DIR, load_segments_snapshot, save_segments_snapshot
-from .common import resolve_account, skip_introspection
+from .common import resolve_account
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ async def track_changes(
     """
     logger = get_run_logger()
     fetched_at = fetched_at or datetime.now(UTC)
-    previous = await load_segments_snapshot(account, state)
+    previous = await load_segments_snapshot.aio(account, state)
     previous_at = previous.fetched_at if previous else None
     diff: SegmentDiff | None = None
     if previous is None:
@@ -86,21 +86,21 @@ async def track_changes(
         diff = diff_segments(previous.segments, segments)
     event_ids: list[str] = []
     if diff:
-        event_ids = await emit_change_events(
-            skip_introspection(diff),
+        event_ids = await emit_change_events.aio(
+            diff,
             account,
             previous_fetched_at=previous_at,
             fetched_at=fetched_at,
         )
-    await publish_changes_artifact(
-        skip_introspection(diff),
+    await publish_changes_artifact.aio(
+        diff,
         account,
         segment_count=len(segments),
         previous_fetched_at=previous_at,
         fetched_at=fetched_at,
     )
-    location = await save_segments_snapshot(
-        skip_introspection(segments), account, state, fetched_at=fetched_at, source=source
+    location = await save_segments_snapshot.aio(
+        segments, account, state, fetched_at=fetched_at, source=source
     )
     message = describe_changes(
         diff, account, segment_count=len(segments), previous_fetched_at=previous_at
@@ -109,7 +109,7 @@ async def track_changes(
     notified: list[str] = []
     if notify and (bool(diff) or always_notify):
         try:
-            notified = await send_notification(message.body, notify, subject=message.subject)
+            notified = await send_notification.aio(message.body, notify, subject=message.subject)
         except NotificationError as exc:
             raise NotificationError(
                 f"{exc} Nothing is lost: the snapshot {location} is saved and this run's "
@@ -153,8 +153,8 @@ async def segments_watch(
     """
     target = await resolve_account(credentials, account)
     if notify:
-        await check_notification_targets(notify)  # fail before anything is saved
-    segments = await fetch_segments(target.credentials)
+        await check_notification_targets.aio(notify)  # fail before anything is saved
+    segments = await fetch_segments.aio(target.credentials)
     return await track_changes(
         segments,
         account=target.label,

@@ -2,6 +2,10 @@
 
     from prefect_botpenguin import BotPenguinCredentials, fetch_segments
 
+Every task works in a plain ``@flow def`` (``segments = fetch_segments()``) and in an
+``async def`` flow (``segments = await fetch_segments()``); its async twin, named with an
+``a`` in front (``afetch_segments``), is there for async code that wants exact types.
+
 The names below load on first use (PEP 562), so ``import prefect_botpenguin.core.client``
 or ``python -m prefect_botpenguin.sandbox`` never pays for Prefect. Layout:
 
@@ -18,9 +22,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .artifacts import publish_segments_artifact
-    from .change_summary import publish_changes_artifact
-    from .changes import emit_change_events
+    from .artifacts import apublish_segments_artifact, publish_segments_artifact
+    from .change_summary import apublish_changes_artifact, publish_changes_artifact
+    from .changes import aemit_change_events, emit_change_events
     from .core.client import BotPenguinClient
     from .core.diff import SegmentDiff, diff_segments
     from .core.errors import BotPenguinError
@@ -29,17 +33,35 @@ if TYPE_CHECKING:
     from .core.models import Segment
     from .core.settings import BotPenguinSettings
     from .credentials import BotPenguinCredentials
-    from .exports import ExportResult, export_segments
-    from .fanout import fetch_segments_fanout, publish_fanout_artifacts
+    from .exports import ExportResult, aexport_segments, export_segments
+    from .fanout import (
+        afetch_segments_fanout,
+        apublish_fanout_artifacts,
+        fetch_segments_fanout,
+        publish_fanout_artifacts,
+    )
     from .members import (
         MembersExportResult,
         SegmentMembers,
+        aexport_segment_members,
+        afetch_segment_members,
         export_segment_members,
         fetch_segment_members,
     )
-    from .notifications import check_notification_targets, send_notification
-    from .segments import fetch_segments
-    from .snapshots import Snapshot, load_segments_snapshot, save_segments_snapshot
+    from .notifications import (
+        acheck_notification_targets,
+        asend_notification,
+        check_notification_targets,
+        send_notification,
+    )
+    from .segments import afetch_segments, fetch_segments
+    from .snapshots import (
+        Snapshot,
+        aload_segments_snapshot,
+        asave_segments_snapshot,
+        load_segments_snapshot,
+        save_segments_snapshot,
+    )
 
 _WHERE: dict[str, str] = {
     "BotPenguinClient": ".core.client",
@@ -55,11 +77,24 @@ _WHERE: dict[str, str] = {
     "SegmentMembers": ".members",
     "SegmentDiff": ".core.diff",
     "Snapshot": ".snapshots",
+    "acheck_notification_targets": ".notifications",
+    "aemit_change_events": ".changes",
+    "aexport_segments": ".exports",
+    "afetch_segments": ".segments",
+    "afetch_segments_fanout": ".fanout",
+    "aload_segments_snapshot": ".snapshots",
+    "apublish_changes_artifact": ".change_summary",
+    "apublish_fanout_artifacts": ".fanout",
+    "apublish_segments_artifact": ".artifacts",
+    "asave_segments_snapshot": ".snapshots",
+    "asend_notification": ".notifications",
     "check_notification_targets": ".notifications",
     "collect_segments": ".core.fanout",
     "diff_segments": ".core.diff",
     "emit_change_events": ".changes",
     "export_segment_members": ".members",
+    "aexport_segment_members": ".members",
+    "afetch_segment_members": ".members",
     "export_segments": ".exports",
     "fetch_segment_members": ".members",
     "fetch_segments": ".segments",
@@ -88,6 +123,19 @@ __all__ = [
     "SegmentDiff",
     "SegmentMembers",
     "Snapshot",
+    "acheck_notification_targets",
+    "aemit_change_events",
+    "aexport_segment_members",
+    "aexport_segments",
+    "afetch_segment_members",
+    "afetch_segments",
+    "afetch_segments_fanout",
+    "aload_segments_snapshot",
+    "apublish_changes_artifact",
+    "apublish_fanout_artifacts",
+    "apublish_segments_artifact",
+    "asave_segments_snapshot",
+    "asend_notification",
     "check_notification_targets",
     "collect_segments",
     "diff_segments",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.models import Segment
 
@@ -80,8 +80,7 @@ def _md(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-@task(name="publish-botpenguin-segments-artifact", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def publish_segments_artifact(
+async def _publish_segments_artifact(
     segments: list[Segment], account: str = "default", source: str = "BotPenguin"
 ) -> str:
     """Record segments as a table artifact and a markdown summary, keyed per account.
@@ -103,9 +102,12 @@ async def publish_segments_artifact(
         from prefect_botpenguin import fetch_segments, publish_segments_artifact
 
         @flow
-        async def record_segments() -> str:
-            segments = await fetch_segments()
-            return await publish_segments_artifact(segments, account="larkspur")
+        def record_segments() -> str:
+            segments = fetch_segments()
+            return publish_segments_artifact(segments, account="larkspur")
+
+        if __name__ == "__main__":
+            record_segments()
         ```
     """
     key = segments_artifact_key(account)
@@ -123,3 +125,11 @@ async def publish_segments_artifact(
         description=f"Summary of BotPenguin account {account!r}.",
     )
     return key
+
+
+apublish_segments_artifact, publish_segments_artifact = dual_task(
+    _publish_segments_artifact,
+    name="publish-botpenguin-segments-artifact",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
 from .core.models import Segment
@@ -202,8 +202,7 @@ def changes_markdown(
     return "\n".join(lines)
 
 
-@task(name="publish-botpenguin-changes-artifact", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def publish_changes_artifact(
+async def _publish_changes_artifact(
     diff: SegmentDiff | None,
     account: str,
     segment_count: int,
@@ -223,18 +222,22 @@ async def publish_changes_artifact(
         The artifact's key.
 
     Example:
-        Summarise the changes between two fetches:
+        Summarise what changed since the last snapshot:
         ```python
         from prefect import flow
-        from prefect_botpenguin import fetch_segments
-        from prefect_botpenguin.changes import publish_changes_artifact
-        from prefect_botpenguin.core.diff import diff_segments
+        from prefect_botpenguin import (
+            diff_segments, fetch_segments, load_segments_snapshot, publish_changes_artifact,
+        )
 
         @flow
-        async def summarise(previous: list) -> str:
-            current = await fetch_segments()
-            diff = diff_segments(previous, current)
-            return await publish_changes_artifact(diff, "larkspur", segment_count=len(current))
+        def summarise() -> str:
+            previous = load_segments_snapshot("larkspur", state="snapshots")
+            current = fetch_segments()
+            diff = diff_segments(previous.segments, current) if previous else None
+            return publish_changes_artifact(diff, "larkspur", segment_count=len(current))
+
+        if __name__ == "__main__":
+            print(summarise())
         ```
     """
     key = changes_artifact_key(account)
@@ -252,3 +255,11 @@ async def publish_changes_artifact(
         description=f"Segment changes of BotPenguin account {account!r}: {outcome}.",
     )
     return key
+
+
+apublish_changes_artifact, publish_changes_artifact = dual_task(
+    _publish_changes_artifact,
+    name="publish-botpenguin-changes-artifact",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import SegmentDiff, canonical_json
 from .core.errors import EventDeliveryError
@@ -161,8 +162,7 @@ async def confirm_events_delivered(
             await asyncio.sleep(poll_interval)
 
 
-@task(name="emit-botpenguin-change-events", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def emit_change_events(
+async def _emit_change_events(
     diff: SegmentDiff,
     account: str,
     previous_fetched_at: datetime | None = None,
@@ -184,17 +184,29 @@ async def emit_change_events(
         The ids of the emitted events.
 
     Example:
-        Emit the changes between two fetches:
+        Emit what changed since the last snapshot, then record the new one:
         ```python
         from prefect import flow
-        from prefect_botpenguin import fetch_segments
-        from prefect_botpenguin.changes import emit_change_events
-        from prefect_botpenguin.core.diff import diff_segments
+        from prefect_botpenguin import (
+            diff_segments, emit_change_events, fetch_segments, load_segments_snapshot,
+            save_segments_snapshot,
+        )
 
         @flow
-        async def report_changes(previous: list) -> list[str]:
-            current = await fetch_segments()
-            return await emit_change_events(diff_segments(previous, current), "larkspur")
+        def report_changes() -> list[str]:
+            previous = load_segments_snapshot("larkspur", state="snapshots")
+            current = fetch_segments()
+            event_ids = []
+            if previous is not None:
+                diff = diff_segments(previous.segments, current)
+                event_ids = emit_change_events(
+                    diff, "larkspur", previous_fetched_at=previous.fetched_at
+                )
+            save_segments_snapshot(current, "larkspur", state="snapshots")
+            return event_ids
+
+        if __name__ == "__main__":
+            print(report_changes())
         ```
     """
     from prefect.events import emit_event
@@ -228,3 +240,11 @@ async def emit_change_events(
         await confirm_events_delivered(emitted, timeout=confirm_timeout)
     logger.info("Emitted %d change event(s) for account %r", len(emitted), account)
     return [str(event.id) for event in emitted]
+
+
+aemit_change_events, emit_change_events = dual_task(
+    _emit_change_events,
+    name="emit-botpenguin-change-events",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

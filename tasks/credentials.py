@@ -19,13 +19,19 @@ class BotPenguinCredentials(CredentialsBlock):
     policy applies to every account it serves.
 
     Example:
-        Load saved credentials and fetch segments:
+        Load saved credentials and fetch segments with the client, outside any flow:
         ```python
-        from prefect_botpenguin.credentials import BotPenguinCredentials
+        import asyncio
+
+        from prefect_botpenguin import BotPenguinCredentials
 
         credentials = BotPenguinCredentials.load("BLOCK_NAME")
-        async with credentials.get_client() as client:
-            segments = await client.get_segments()
+
+        async def count_segments() -> int:
+            async with credentials.get_client() as client:
+                return len(await client.get_segments())
+
+        print(asyncio.run(count_segments()))
         ```
     """
 

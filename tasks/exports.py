@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import acreate_link_artifact
 from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.atomic import (
     fsspec_file_replacement,
@@ -133,8 +134,7 @@ async def write_export(
     )
 
 
-@task(name="export-botpenguin-segments", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def export_segments(
+async def _export_segments(
     segments: list[Segment],
     destination: str | os.PathLike[str],
     format: ExportFormat | None = None,
@@ -170,9 +170,12 @@ async def export_segments(
         from prefect_botpenguin import ExportResult, export_segments, fetch_segments
 
         @flow
-        async def export_to_parquet() -> ExportResult:
-            segments = await fetch_segments()
-            return await export_segments(segments, "exports/segments.parquet")
+        def export_to_parquet() -> ExportResult:
+            segments = fetch_segments()
+            return export_segments(segments, "exports/segments.parquet", account="larkspur")
+
+        if __name__ == "__main__":
+            print(export_to_parquet().destination)
         ```
     """
     result = await write_export(segments, destination, format=format, filesystem=filesystem)
@@ -193,6 +196,11 @@ async def export_segments(
         result.size_bytes,
     )
     return result
+
+
+aexport_segments, export_segments = dual_task(
+    _export_segments, name="export-botpenguin-segments", tags=["botpenguin"], cache_policy=NO_CACHE
+)
 
 
 def resolve_target(

@@ -32,7 +32,7 @@ from collections.abc import (
 from itertools import islice
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import (
     acreate_markdown_artifact,
     acreate_progress_artifact,
@@ -41,6 +41,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .artifacts import TABLE_ROW_LIMIT, segment_table_rows
 from .core.client import Logger
 from .core.errors import ConfigurationError
@@ -112,8 +113,7 @@ async def _reserve(name: str | None, concurrency: int, logger: Logger) -> AsyncI
         yield slots
 
 
-@task(name="fetch-botpenguin-segments-fanout", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def fetch_segments_fanout(
+async def _fetch_segments_fanout(
     accounts: Sequence[FanoutAccount] = (),
     partner: FanoutAccount | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -150,15 +150,18 @@ async def fetch_segments_fanout(
         from prefect_botpenguin import BotPenguinCredentials, FanoutAccount, fetch_segments_fanout
 
         @flow
-        async def collect_two() -> int:
+        def collect_two() -> int:
             accounts = []
             for name in ("BLOCK_NAME", "OTHER_BLOCK_NAME"):
-                block = await BotPenguinCredentials.aload(name)
+                block = BotPenguinCredentials.load(name)
                 accounts.append(
                     FanoutAccount(label=name, token=block.api_token, base_url=block.base_url)
                 )
-            report = await fetch_segments_fanout(accounts, concurrency=4)
+            report = fetch_segments_fanout(accounts, concurrency=4)
             return report.segment_count
+
+        if __name__ == "__main__":
+            print(collect_two())
         ```
     """
     logger = get_run_logger()
@@ -209,6 +212,14 @@ async def fetch_segments_fanout(
     return report
 
 
+afetch_segments_fanout, fetch_segments_fanout = dual_task(
+    _fetch_segments_fanout,
+    name="fetch-botpenguin-segments-fanout",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
 def fanout_table_rows(report: FanoutReport, limit: int = TABLE_ROW_LIMIT) -> list[dict[str, Any]]:
     """Table artifact rows: ``account``, then the segment columns, the same for every row."""
     segments = list(islice(iter_segments_with_account(report), limit))
@@ -241,35 +252,38 @@ def _md(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-@task(name="publish-botpenguin-fanout-artifacts", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def publish_fanout_artifacts(report: FanoutReport) -> str:
+async def _publish_fanout_artifacts(report: FanoutReport) -> str:
     """Record a fan-out as one table (an ``account`` column, then segment columns) and a summary.
 
     The table keeps the first 5,000 segments (the UI cannot page more); the markdown summary
     names every account, its segment count and, for a failed one, its one-line error.
 
     Args:
-        report: What ``fetch_segments_fanout`` returned. Pass a large one as
-            ``prefect.utilities.annotations.quote(report)``, so Prefect does not walk every
-            segment looking for futures before the task starts.
+        report: What ``fetch_segments_fanout`` returned; Prefect does not walk its
+            segments looking for futures (see ``prefect_botpenguin._dispatch``).
 
     Returns:
         The table artifact's key, ``botpenguin-fanout-segments``.
 
     Example:
-        Collect two saved accounts and publish the combined result:
+        Collect a saved account and publish the combined result:
         ```python
         from prefect import flow
         from prefect_botpenguin import (
-            BotPenguinCredentials, FanoutAccount, fetch_segments_fanout, publish_fanout_artifacts
+            BotPenguinCredentials, FanoutAccount, fetch_segments_fanout, publish_fanout_artifacts,
         )
 
         @flow
-        async def collect_and_publish() -> str:
-            block = await BotPenguinCredentials.aload("BLOCK_NAME")
-            account = FanoutAccount(label="BLOCK_NAME", token=block.api_token)
-            report = await fetch_segments_fanout([account])
-            return await publish_fanout_artifacts(report)
+        def collect_and_publish() -> str:
+            block = BotPenguinCredentials.load("BLOCK_NAME")
+            account = FanoutAccount(
+                label="BLOCK_NAME", token=block.api_token, base_url=block.base_url
+            )
+            report = fetch_segments_fanout([account])
+            return publish_fanout_artifacts(report)
+
+        if __name__ == "__main__":
+            print(collect_and_publish())
         ```
     """
     rows = fanout_table_rows(report)
@@ -293,7 +307,17 @@ async def publish_fanout_artifacts(report: FanoutReport) -> str:
     return TABLE_KEY
 
 
+apublish_fanout_artifacts, publish_fanout_artifacts = dual_task(
+    _publish_fanout_artifacts,
+    name="publish-botpenguin-fanout-artifacts",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
 __all__ = [
+    "afetch_segments_fanout",
+    "apublish_fanout_artifacts",
     "fanout_summary_markdown",
     "fanout_table_rows",
     "fetch_segments_fanout",

@@ -24,12 +24,13 @@ from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import acreate_link_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.client import BotPenguinClient
 from .core.errors import BotPenguinError, ExportError
@@ -95,16 +96,7 @@ def _client(credentials: BotPenguinCredentials | None, logger: Any) -> BotPengui
     return BotPenguinClient.from_settings(logger=logger)
 
 
-@task(
-    name="fetch-botpenguin-segment-members",
-    description="Count the members of BotPenguin segments (POST /inbox/users), page by page.",
-    retries=TASK_RETRIES,
-    retry_delay_seconds=TASK_RETRY_DELAYS,
-    retry_condition_fn=retry_only_transient_failures,
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
-)
-async def fetch_segment_members(
+async def _fetch_segment_members(
     segment_ids: list[str] | None = None,
     credentials: BotPenguinCredentials | None = None,
     include_ids: bool = False,
@@ -131,9 +123,11 @@ async def fetch_segment_members(
         from prefect_botpenguin import fetch_segment_members
 
         @flow
-        async def audience_sizes() -> dict[str, int]:
-            counts = await fetch_segment_members()
+        def audience_sizes() -> dict[str, int]:
+            counts = fetch_segment_members()
             return {c.segment_id: c.count for c in counts}
+
+        audience_sizes()
         ```
     """
     logger = get_run_logger()
@@ -260,15 +254,7 @@ def _write_error(shown: str, exc: BaseException, atomic: bool) -> ExportError:
     )
 
 
-@task(
-    name="export-botpenguin-segment-members",
-    retries=TASK_RETRIES,
-    retry_delay_seconds=TASK_RETRY_DELAYS,
-    retry_condition_fn=retry_only_transient_failures,
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
-)
-async def export_segment_members(
+async def _export_segment_members(
     destination: str | os.PathLike[str],
     segment_ids: list[str] | None = None,
     credentials: BotPenguinCredentials | None = None,
@@ -309,9 +295,11 @@ async def export_segment_members(
         from prefect_botpenguin import export_segment_members
 
         @flow
-        async def export_audiences() -> int:
-            result = await export_segment_members("exports/members.parquet")
+        def export_audiences() -> int:
+            result = export_segment_members("exports/members.parquet")
             return result.count
+
+        export_audiences()
         ```
     """
     logger = get_run_logger()
@@ -344,3 +332,21 @@ async def export_segment_members(
         result.size_bytes,
     )
     return result
+
+
+_RETRIED_LIKE_FETCH: dict[str, Any] = {
+    "retries": TASK_RETRIES,
+    "retry_delay_seconds": TASK_RETRY_DELAYS,
+    "retry_condition_fn": retry_only_transient_failures,
+    "tags": ["botpenguin"],
+    "cache_policy": NO_CACHE,
+}
+afetch_segment_members, fetch_segment_members = dual_task(
+    _fetch_segment_members,
+    name="fetch-botpenguin-segment-members",
+    description="Count the members of BotPenguin segments (POST /inbox/users), page by page.",
+    **_RETRIED_LIKE_FETCH,
+)
+aexport_segment_members, export_segment_members = dual_task(
+    _export_segment_members, name="export-botpenguin-segment-members", **_RETRIED_LIKE_FETCH
+)

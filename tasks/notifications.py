@@ -18,9 +18,10 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import dual_task
 from .core.errors import NotificationError
 from .core.locations import is_url as is_apprise_url
 from .core.locations import target_label
@@ -163,8 +164,7 @@ async def _send(target: _Target, body: str, subject: str | None) -> None:
         ) from None
 
 
-@task(name="check-botpenguin-notification-targets", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def check_notification_targets(targets: list[str]) -> list[str]:
+async def _check_notification_targets(targets: list[str]) -> list[str]:
     """Fail early when a target is unknown or malformed, before anything is sent or saved.
 
     Every target is checked, and one ``NotificationError`` lists all the problems.
@@ -180,11 +180,14 @@ async def check_notification_targets(targets: list[str]) -> list[str]:
         Check targets at the start of a flow:
         ```python
         from prefect import flow
-        from prefect_botpenguin.notifications import check_notification_targets
+        from prefect_botpenguin import check_notification_targets
 
         @flow
-        async def preflight() -> list[str]:
-            return await check_notification_targets(["BLOCK_NAME", "json://localhost/hook"])
+        def preflight() -> list[str]:
+            return check_notification_targets(["ops-webhook", "json://localhost/hook"])
+
+        if __name__ == "__main__":
+            print(preflight())
         ```
     """
     labels: list[str] = []
@@ -199,8 +202,17 @@ async def check_notification_targets(targets: list[str]) -> list[str]:
     return labels
 
 
-@task(name="send-botpenguin-notification", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def send_notification(body: str, targets: list[str], subject: str | None = None) -> list[str]:
+acheck_notification_targets, check_notification_targets = dual_task(
+    _check_notification_targets,
+    name="check-botpenguin-notification-targets",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
+async def _send_notification(
+    body: str, targets: list[str], subject: str | None = None
+) -> list[str]:
     """Send one message to every target; raise if any of them failed.
 
     All targets are tried even when one fails, then a single ``NotificationError`` names the
@@ -216,14 +228,17 @@ async def send_notification(body: str, targets: list[str], subject: str | None =
         The safe labels of the targets that received the message.
 
     Example:
-        Send a message through a saved Slack webhook block:
+        Send a message through a saved notification block (Slack, Teams, a webhook...):
         ```python
         from prefect import flow
-        from prefect_botpenguin.notifications import send_notification
+        from prefect_botpenguin import send_notification
 
         @flow
-        async def say_hello() -> list[str]:
-            return await send_notification("Segments refreshed.", ["BLOCK_NAME"], subject="Hi")
+        def say_hello() -> list[str]:
+            return send_notification("Segments refreshed.", ["ops-webhook"], subject="Hi")
+
+        if __name__ == "__main__":
+            print(say_hello())
         ```
     """
     logger = get_run_logger()
@@ -246,3 +261,11 @@ async def send_notification(body: str, targets: list[str], subject: str | None =
             f"{len(failures)} of {len(targets)} notifications failed: " + " | ".join(failures)
         )
     return sent
+
+
+asend_notification, send_notification = dual_task(
+    _send_notification,
+    name="send-botpenguin-notification",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

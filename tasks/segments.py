@@ -1,14 +1,16 @@
-"""The ``fetch_segments`` task and the filter that decides which failures Prefect retries."""
+"""The ``fetch_segments`` task (``afetch_segments`` in async code) and the filter that decides
+which failures Prefect retries."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 
+from ._dispatch import dual_task
 from .core.client import BotPenguinClient
 from .core.errors import BotPenguinError
 from .core.models import Segment
@@ -28,17 +30,7 @@ def retry_only_transient_failures(task: Task[Any, Any], task_run: TaskRun, state
     return isinstance(error, BotPenguinError) and error.retryable
 
 
-@task(
-    name="fetch-botpenguin-segments",
-    description="Fetch every segment of one BotPenguin account (GET /inbox/segments).",
-    retries=TASK_RETRIES,
-    retry_delay_seconds=TASK_RETRY_DELAYS,
-    retry_condition_fn=retry_only_transient_failures,
-    timeout_seconds=300,
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,  # every run must see the account as it is now
-)
-async def fetch_segments(credentials: BotPenguinCredentials | None = None) -> list[Segment]:
+async def _fetch_segments(credentials: BotPenguinCredentials | None = None) -> list[Segment]:
     """Fetch all segments of one account.
 
     The client retries single requests (429, 5xx, network) within its deadline; this task
@@ -53,16 +45,21 @@ async def fetch_segments(credentials: BotPenguinCredentials | None = None) -> li
         The account's segments; every field the API sent is kept.
 
     Example:
-        Fetch the segments of a saved account and count them:
+        Fetch the segments of a saved account and count them (in an ``async def`` flow,
+        ``await fetch_segments(credentials)``, or ``await afetch_segments(...)`` for type
+        checkers):
         ```python
         from prefect import flow
         from prefect_botpenguin import BotPenguinCredentials, fetch_segments
 
         @flow
-        async def count_segments() -> int:
-            credentials = await BotPenguinCredentials.aload("BLOCK_NAME")
-            segments = await fetch_segments(credentials)
+        def count_segments() -> int:
+            credentials = BotPenguinCredentials.load("BLOCK_NAME")
+            segments = fetch_segments(credentials)
             return len(segments)
+
+        if __name__ == "__main__":
+            print(count_segments())
         ```
     """
     logger = get_run_logger()
@@ -74,3 +71,16 @@ async def fetch_segments(credentials: BotPenguinCredentials | None = None) -> li
         segments = await client.get_segments()
     logger.info("Fetched %d segment(s) from %s", len(segments), client.base_url)
     return segments
+
+
+afetch_segments, fetch_segments = dual_task(
+    _fetch_segments,
+    name="fetch-botpenguin-segments",
+    description="Fetch every segment of one BotPenguin account (GET /inbox/segments).",
+    retries=TASK_RETRIES,
+    retry_delay_seconds=TASK_RETRY_DELAYS,
+    retry_condition_fn=retry_only_transient_failures,
+    timeout_seconds=300,
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,  # every run must see the account as it is now
+)

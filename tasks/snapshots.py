@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.atomic import replace_fsspec_file, replace_local_file
 from .core.errors import SnapshotError
@@ -154,8 +155,7 @@ def write_snapshot(snapshot: Snapshot, location: str) -> None:
         ) from None
 
 
-@task(name="load-botpenguin-snapshot", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -> Snapshot | None:
+async def _load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -> Snapshot | None:
     """Load the last snapshot of an account, or None on its first run.
 
     Args:
@@ -169,12 +169,15 @@ async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -
         Tell whether an account has a baseline:
         ```python
         from prefect import flow
-        from prefect_botpenguin.snapshots import load_segments_snapshot
+        from prefect_botpenguin import load_segments_snapshot
 
         @flow
-        async def has_baseline() -> bool:
-            snapshot = await load_segments_snapshot("larkspur", state="memory://botpenguin")
+        def has_baseline() -> bool:
+            snapshot = load_segments_snapshot("larkspur", state="snapshots")
             return snapshot is not None
+
+        if __name__ == "__main__":
+            print(has_baseline())
         ```
     """
     location = snapshot_location(state, account)
@@ -196,8 +199,15 @@ async def load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) -
     return snapshot
 
 
-@task(name="save-botpenguin-snapshot", tags=["botpenguin"], cache_policy=NO_CACHE)
-async def save_segments_snapshot(
+aload_segments_snapshot, load_segments_snapshot = dual_task(
+    _load_segments_snapshot,
+    name="load-botpenguin-snapshot",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)
+
+
+async def _save_segments_snapshot(
     segments: list[Segment],
     account: str,
     state: str = DEFAULT_STATE_DIR,
@@ -220,13 +230,15 @@ async def save_segments_snapshot(
         Fetch an account and record its snapshot:
         ```python
         from prefect import flow
-        from prefect_botpenguin import fetch_segments
-        from prefect_botpenguin.snapshots import save_segments_snapshot
+        from prefect_botpenguin import fetch_segments, save_segments_snapshot
 
         @flow
-        async def record_snapshot() -> str:
-            segments = await fetch_segments()
-            return await save_segments_snapshot(segments, "larkspur", state="memory://botpenguin")
+        def record_snapshot() -> str:
+            segments = fetch_segments()
+            return save_segments_snapshot(segments, "larkspur", state="snapshots")
+
+        if __name__ == "__main__":
+            print(record_snapshot())
         ```
     """
     location = snapshot_location(state, account)
@@ -240,3 +252,11 @@ async def save_segments_snapshot(
     shown = display_location(location)
     get_run_logger().info("Saved snapshot of %d segment(s) to %s", len(segments), shown)
     return shown
+
+
+asave_segments_snapshot, save_segments_snapshot = dual_task(
+    _save_segments_snapshot,
+    name="save-botpenguin-snapshot",
+    tags=["botpenguin"],
+    cache_policy=NO_CACHE,
+)

@@ -218,7 +218,6 @@ def test_the_block_registers_and_loads_through_the_collections_entry_point(
     assert "wheel-test-token" not in loaded
 
 
-@pytest.mark.xfail(strict=True, reason="sync tasks land with the dual branch")
 def test_a_users_sync_flow_gets_a_list_of_segments(
     installed_wheel, user_project, user_env, sandbox
 ):
