@@ -12,6 +12,7 @@ import pytest
 
 from prefect_botpenguin.artifacts import segment_table_rows
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.deployments.serve import load_deployment_specs
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +26,7 @@ def test_server_keeps_its_state_in_postgres(postgres_stack):
     stack, cluster = postgres_stack
     deployments = int(cluster.query("prefect", "SELECT count(*) FROM deployment"))
     assert deployments == len(stack.api("POST", "/deployments/filter", json={}))
-    assert deployments == 4
+    assert deployments == len(load_deployment_specs())
 
 
 def test_both_workers_serve_the_pool_under_its_limit(postgres_stack):
