@@ -1,0 +1,137 @@
+"""``botpenguin automations apply`` against a real (temporary) Prefect server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import pytest
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.client.orchestration import get_client
+
+from prefect_botpenguin.automations import (
+    FAILED_SYNC,
+    SEGMENT_CHANGES,
+    SILENT_WATCH,
+    apply_automations,
+    notification_block_id,
+    wanted_automations,
+)
+from prefect_botpenguin.changes import change_event_specs
+from prefect_botpenguin.core.diff import diff_segments
+from prefect_botpenguin.core.errors import ConfigurationError
+from prefect_botpenguin.core.models import Segment
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+async def _delete_ours() -> None:
+    async with get_client() as client:
+        for automation in await client.read_automations():
+            if automation.name.startswith("botpenguin: "):
+                await client.delete_automation(automation.id)
+
+
+def _webhook(name: str, url: str) -> None:
+    CustomWebhookNotificationBlock(
+        name=name, url=url, json_data={"subject": "{{subject}}", "body": "{{body}}"}
+    ).save(name, overwrite=True)
+
+
+def test_apply_creates_once_then_keeps_the_same_automations(receiver):
+    _webhook("ops-hook", receiver.url())
+
+    async def scenario():
+        await _delete_ours()
+        block = await notification_block_id("ops-hook")
+        first = await apply_automations(wanted_automations(block))
+        again = await apply_automations(wanted_automations(block))
+        return first, again
+
+    first, again = asyncio.run(scenario())
+    assert [(a.name, a.outcome) for a in first] == [
+        (SEGMENT_CHANGES, "created"),
+        (FAILED_SYNC, "created"),
+        (SILENT_WATCH, "created"),
+    ]
+    assert [(a.name, a.outcome, a.id) for a in again] == [
+        (a.name, "unchanged", a.id) for a in first
+    ]
+
+
+def test_a_changed_block_updates_the_automations_in_place(receiver):
+    _webhook("ops-hook", receiver.url())
+    _webhook("other-hook", receiver.url("/other"))
+
+    async def scenario():
+        await _delete_ours()
+        first = await apply_automations(wanted_automations(await notification_block_id("ops-hook")))
+        other = await notification_block_id("other-hook")
+        dry = await apply_automations(wanted_automations(other), dry_run=True)
+        moved = await apply_automations(wanted_automations(other))
+        after = await apply_automations(wanted_automations(other))
+        return first, dry, moved, after
+
+    first, dry, moved, after = asyncio.run(scenario())
+    ids = {a.name: a.id for a in first}
+    expected = [
+        (SEGMENT_CHANGES, "updated", ("actions",)),
+        (FAILED_SYNC, "updated", ("actions",)),
+        (SILENT_WATCH, "unchanged", ()),
+    ]
+    assert [(a.name, a.outcome, a.changed) for a in dry] == expected
+    assert [(a.name, a.outcome, a.changed) for a in moved] == expected, "dry run wrote nothing"
+    assert {a.name: a.id for a in moved} == ids, "updated in place, not re-created"
+    assert {a.outcome for a in after} == {"unchanged"}
+
+
+def test_dry_run_creates_nothing():
+    async def scenario():
+        await _delete_ours()
+        planned = await apply_automations(wanted_automations(), dry_run=True)
+        async with get_client() as client:
+            stored = await client.read_automations_by_name(SILENT_WATCH)
+        return planned, stored
+
+    planned, stored = asyncio.run(scenario())
+    assert [(a.name, a.outcome, a.id) for a in planned] == [(SILENT_WATCH, "created", None)]
+    assert stored == []
+
+
+def test_an_unknown_notification_block_is_one_clear_error():
+    with pytest.raises(ConfigurationError, match="no-such-block"):
+        asyncio.run(notification_block_id("no-such-block"))
+
+
+def test_a_segment_event_fires_the_notification_through_the_block(receiver):
+    """Prefect's own trigger and action services (they run in the harness's server)."""
+    from prefect.events import emit_event
+    from prefect.events.clients import get_events_client  # noqa: F401  (flushes on exit)
+    from prefect.events.worker import EventsWorker
+
+    _webhook("ops-hook", receiver.url())
+
+    async def setup():
+        await _delete_ours()
+        block = await notification_block_id("ops-hook")
+        await apply_automations(wanted_automations(block, account="Larkspur Tea Co."))
+
+    asyncio.run(setup())
+    time.sleep(2)  # the triggers service reloads automations on change notifications
+    created = Segment.model_validate(
+        {"_id": "6a1c0ffee5a1e0000b0a7e03", "segmentName": "News", "contactCount": 12}
+    )
+    spec = change_event_specs(
+        diff_segments([], [created]), "Larkspur Tea Co.", fetched_at=datetime.now(UTC)
+    )[0]
+    emit_event(**spec)
+    EventsWorker.drain_all(timeout=30)
+    deadline = time.monotonic() + 60
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert receiver.requests, "no notification within 60 s"
+    message = receiver.requests[0].json()
+    assert message["subject"] == "BotPenguin segments changed in Larkspur Tea Co."
+    assert "created segment News (6a1c0ffee5a1e0000b0a7e03)" in message["body"]
+    assert "contacts after: 12" in message["body"]
