@@ -107,7 +107,6 @@ def test_an_unknown_notification_block_is_one_clear_error():
 def test_a_segment_event_fires_the_notification_through_the_block(receiver):
     """Prefect's own trigger and action services (they run in the harness's server)."""
     from prefect.events import emit_event
-    from prefect.events.clients import get_events_client  # noqa: F401  (flushes on exit)
     from prefect.events.worker import EventsWorker
 
     _webhook("ops-hook", receiver.url())
@@ -135,3 +134,38 @@ def test_a_segment_event_fires_the_notification_through_the_block(receiver):
     assert message["subject"] == "BotPenguin segments changed in Larkspur Tea Co."
     assert "created segment News (6a1c0ffee5a1e0000b0a7e03)" in message["body"]
     assert "contacts after: 12" in message["body"]
+
+
+def test_the_command_applies_by_name_and_a_dry_run_only_prints(receiver, capsys):
+    from prefect_botpenguin.flows.cli import main
+
+    _webhook("ops-hook", receiver.url())
+    asyncio.run(_delete_ours())
+    assert main(["automations", "apply", "--notify", "ops-hook", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"would create: {SEGMENT_CHANGES}",
+        f"would create: {FAILED_SYNC}",
+        f"would create: {SILENT_WATCH}",
+    ]
+    assert main(["automations", "apply", "--notify", "ops-hook"]) == 0
+    assert [line.split(" [")[0] for line in capsys.readouterr().out.splitlines()] == [
+        f"created: {SEGMENT_CHANGES}",
+        f"created: {FAILED_SYNC}",
+        f"created: {SILENT_WATCH}",
+    ]
+    assert main(["automations", "apply", "--notify", "ops-hook"]) == 0
+    assert [line.split(" [")[0] for line in capsys.readouterr().out.splitlines()] == [
+        f"unchanged: {SEGMENT_CHANGES}",
+        f"unchanged: {FAILED_SYNC}",
+        f"unchanged: {SILENT_WATCH}",
+    ]
+
+
+def test_the_command_names_a_missing_block_in_one_line(capsys):
+    from prefect_botpenguin.flows.cli import main
+
+    assert main(["automations", "apply", "--notify", "no-such-block"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: No notification block 'no-such-block'")
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err
