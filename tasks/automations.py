@@ -6,8 +6,8 @@ Prefect's own objects (``Automation``, ``EventTrigger``, ``SendNotification``,
 - ``botpenguin: segment changes -> notify``: one message per account and burst of
   ``botpenguin.segment.*`` events (see deployments/EVENTS.md), through a notification block;
 - ``botpenguin: failed sync -> notify``: a ``botpenguin-segments-sync`` run that fails;
-- ``botpenguin: silent watch -> Crashed``: a watch or sync run of the deployments that stops
-  sending flow-run heartbeats (its worker was killed) is marked Crashed, so the next one runs.
+- ``botpenguin: silent watch -> Crashed``: a watch or sync run that stops sending flow-run
+  heartbeats (its worker or process was killed) is marked Crashed, so the next one can run.
 
 Flow runs are matched by deployment and flow *names*, never ids, so re-creating the deployments
 (``prefect deploy``, ``botpenguin serve``) does not break these automations; and they are not
@@ -38,7 +38,8 @@ SEGMENT_CHANGES = f"{PREFIX}segment changes -> notify"
 FAILED_SYNC = f"{PREFIX}failed sync -> notify"
 SILENT_WATCH = f"{PREFIX}silent watch -> Crashed"
 SYNC_FLOW = "botpenguin-segments-sync"
-WATCHED_DEPLOYMENTS = ["segments-watch", "segments-sync"]
+WATCHED_FLOWS = ["botpenguin-segments-watch", "botpenguin-segments-sync"]
+"""Matched by flow name: Prefect's heartbeat events name the flow, not the deployment."""
 BURST = timedelta(seconds=60)
 """A watch run emits all its events at once: one message per account within this window."""
 SILENCE = timedelta(minutes=10)
@@ -77,10 +78,18 @@ class Applied:
 
 
 def wanted_automations(
-    notify_block_id: UUID | None = None, account: str | None = None
+    notify_block_id: UUID | None = None,
+    account: str | None = None,
+    *,
+    silence: timedelta = SILENCE,
 ) -> list[Automation]:
-    """The automations to apply: the crash detector always, the two messages with a block."""
-    automations = [_silent_watch()]
+    """The automations to apply: the crash detector always, the two messages with a block.
+
+    ``account`` limits the change messages to one account (and names the automation after
+    it, so each account can have its own); ``silence`` is how long a run may go without a
+    heartbeat before it is marked Crashed.
+    """
+    automations = [_silent_watch(silence)]
     if notify_block_id is not None:
         automations.insert(0, _segment_changes(notify_block_id, account))
         automations.insert(1, _failed_sync(notify_block_id))
@@ -130,29 +139,26 @@ def _failed_sync(block_id: UUID) -> Automation:
     )
 
 
-def _silent_watch() -> Automation:
+def _silent_watch(silence: timedelta) -> Automation:
     return Automation(
         name=SILENT_WATCH,
         description="Mark a watch or sync run Crashed when its heartbeats stop for "
-        f"{int(SILENCE.total_seconds() // 60)} minutes (its process is gone), so the "
+        f"{int(silence.total_seconds())} s (its process is gone), so the "
         "deployment's one-at-a-time limit lets the next run start.",
         trigger=EventTrigger(
             match={"prefect.resource.id": "prefect.flow-run.*"},
-            match_related={
-                "prefect.resource.role": "deployment",
-                "prefect.resource.name": WATCHED_DEPLOYMENTS,
-            },
+            match_related={"prefect.resource.role": "flow", "prefect.resource.name": WATCHED_FLOWS},
             after={"prefect.flow-run.heartbeat"},
             expect={"prefect.flow-run.*"},  # a heartbeat or any state change
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=SILENCE,
+            within=silence,
         ),
         actions=[
             ChangeFlowRunState(
                 state=StateType.CRASHED,
-                message=f"No heartbeat for {int(SILENCE.total_seconds())} s: the process "
+                message=f"No heartbeat for {int(silence.total_seconds())} s: the process "
                 "running this flow run is gone (marked by the 'botpenguin: silent watch' "
                 "automation).",
             )

@@ -169,3 +169,59 @@ def test_the_command_names_a_missing_block_in_one_line(capsys):
     assert captured.err.startswith("error: No notification block 'no-such-block'")
     assert len(captured.err.strip().splitlines()) == 1
     assert "Traceback" not in captured.err
+
+
+def test_a_watch_run_whose_heartbeats_stop_is_marked_crashed_and_a_finished_one_is_not():
+    """A run that sent one heartbeat and then fell silent, as when its worker is killed."""
+    from datetime import timedelta
+
+    from prefect.events import emit_event
+    from prefect.events.worker import EventsWorker
+    from prefect.states import Completed, Running
+
+    from prefect_botpenguin.flows.watch import segments_watch
+
+    async def start_runs():
+        await _delete_ours()
+        await apply_automations(wanted_automations(silence=timedelta(seconds=10)))
+        async with get_client() as client:
+            silent = await client.create_flow_run(segments_watch, state=Running())
+            finished = await client.create_flow_run(segments_watch, state=Running())
+        return silent, finished
+
+    silent, finished = asyncio.run(start_runs())
+    time.sleep(2)  # the triggers service loads the new automation
+    for run in (silent, finished):
+        emit_event(
+            event="prefect.flow-run.heartbeat",
+            resource={"prefect.resource.id": f"prefect.flow-run.{run.id}"},
+            related=[
+                {
+                    "prefect.resource.id": f"prefect.flow.{run.flow_id}",
+                    "prefect.resource.role": "flow",
+                    "prefect.resource.name": segments_watch.name,
+                }
+            ],
+        )
+    EventsWorker.drain_all(timeout=30)
+
+    async def finish_and_wait():
+        async with get_client() as client:
+            await client.set_flow_run_state(finished.id, Completed())
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                state = (await client.read_flow_run(silent.id)).state
+                if state is not None and state.is_crashed():
+                    break
+                await asyncio.sleep(1)
+            return (
+                (await client.read_flow_run(silent.id)).state,
+                (await client.read_flow_run(finished.id)).state,
+            )
+
+    silent_state, finished_state = asyncio.run(finish_and_wait())
+    assert silent_state is not None
+    assert silent_state.is_crashed(), silent_state
+    assert "No heartbeat for 10 s" in (silent_state.message or "")
+    assert finished_state is not None
+    assert finished_state.is_completed(), finished_state
