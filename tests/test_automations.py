@@ -33,6 +33,14 @@ async def _delete_ours() -> None:
                 await client.delete_automation(automation.id)
 
 
+@pytest.fixture(autouse=True)
+def _no_automations_left_behind():
+    """Other tests of the session share this server: none of ours may act on their runs."""
+    asyncio.run(_delete_ours())
+    yield
+    asyncio.run(_delete_ours())
+
+
 def _webhook(name: str, url: str) -> None:
     CustomWebhookNotificationBlock(
         name=name, url=url, json_data={"subject": "{{subject}}", "body": "{{body}}"}
@@ -225,3 +233,31 @@ def test_a_watch_run_whose_heartbeats_stop_is_marked_crashed_and_a_finished_one_
     assert "No heartbeat for 10 s" in (silent_state.message or "")
     assert finished_state is not None
     assert finished_state.is_completed(), finished_state
+
+
+def test_a_failed_sync_run_sends_the_message_through_the_block(receiver):
+    from prefect.states import Failed, Running
+
+    from prefect_botpenguin.flows.sync import segments_sync
+
+    _webhook("ops-hook", receiver.url())
+
+    async def fail_a_run():
+        await apply_automations(wanted_automations(await notification_block_id("ops-hook")))
+        await asyncio.sleep(2)  # the triggers service loads the new automations
+        async with get_client() as client:
+            run = await client.create_flow_run(segments_sync, state=Running())
+            await client.set_flow_run_state(run.id, Failed(message="BotPenguin answered 401"))
+        return run
+
+    run = asyncio.run(fail_a_run())
+    deadline = time.monotonic() + 60
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert receiver.requests, "no notification within 60 s"
+    message = receiver.requests[0].json()
+    assert message["subject"] == f"BotPenguin sync failed: {run.name}"
+    assert (
+        f"{run.name} of botpenguin-segments-sync ended Failed: BotPenguin answered 401"
+        in (message["body"])
+    )
