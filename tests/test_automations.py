@@ -261,3 +261,52 @@ def test_a_failed_sync_run_sends_the_message_through_the_block(receiver):
         f"{run.name} of botpenguin-segments-sync ended Failed: BotPenguin answered 401"
         in (message["body"])
     )
+
+
+def test_a_segment_event_starts_one_export_run_per_account_with_the_events_parameters():
+    """The trigger `botpenguin serve` registers from prefect.yaml, on a real server."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.events import emit_event
+    from prefect.events.worker import EventsWorker
+
+    from prefect_botpenguin.deployments.serve import build_deployments
+
+    (export,) = [d for d in build_deployments() if d.name == "segments-export"]
+    export.name = "segments-export-trigger-test"  # not the name other tests may deploy
+    deployment_id = export.apply()
+    try:
+        time.sleep(2)  # the triggers service loads the new automation
+        segments = [
+            Segment.model_validate({"_id": f"6a1c0ffee5a1e0000b0a7e1{n}", "segmentName": f"S{n}"})
+            for n in range(3)
+        ]
+        for spec in change_event_specs(  # a burst: three segments of one account at once
+            diff_segments([], segments), "Larkspur Tea Co.", fetched_at=datetime.now(UTC)
+        ):
+            emit_event(**spec)
+        EventsWorker.drain_all(timeout=30)
+
+        async def runs_of_the_deployment():
+            async with get_client() as client:
+                return await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+                )
+
+        deadline = time.monotonic() + 60
+        while not (runs := asyncio.run(runs_of_the_deployment())) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)  # room for a (wrong) second run from the same burst
+        runs = asyncio.run(runs_of_the_deployment())
+        assert len(runs) == 1, [run.parameters for run in runs]
+        assert runs[0].parameters["account"] == "Larkspur Tea Co."
+        assert runs[0].parameters["destination"] == "out/botpenguin-segments-larkspur-tea-co.csv"
+        assert runs[0].parameters["credentials"] == "default", "the deployment's own defaults"
+    finally:
+
+        async def clean_up():
+            async with get_client() as client:
+                owner = f"prefect.deployment.{deployment_id}"
+                await client.delete_resource_owned_automations(owner)
+                await client.delete_deployment(deployment_id)
+
+        asyncio.run(clean_up())
