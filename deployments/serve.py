@@ -2,9 +2,11 @@
 
 The simplest way to run the flows on one machine: no work pool and no worker, only this
 process and a Prefect server. It builds the deployments from ``deployments/prefect.yaml``, so
-names, descriptions, tags, parameters, schedules and concurrency limits are exactly the ones
-``prefect deploy`` registers; the work pool and the build/pull steps do not apply here (flow
-runs are subprocesses of this process, started in its working directory: the repository root).
+names, descriptions, tags, parameters, schedules, triggers and concurrency limits are exactly
+the ones ``prefect deploy`` registers; the work pool and the build/pull steps do not apply here
+(flow runs are subprocesses of this process, started in its working directory: the repository
+root), except the pools' environment variables (the heartbeat frequency), which this process
+passes on to its runs.
 Stopping the process (Ctrl-C) pauses the schedules until it is started again.
 
 Serve *instead of* deploying to a work pool, not on top of it: Prefect updates an existing
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,11 @@ import yaml
 from prefect import Flow, get_client, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Schedule
 from prefect.types.entrypoint import EntrypointType
+from pydantic import TypeAdapter
 
 from ..core.errors import ConfigurationError
 
@@ -53,6 +58,32 @@ def load_flow(entrypoint: str) -> Flow[..., Any]:
     return candidate
 
 
+_TRIGGERS: TypeAdapter[DeploymentTriggerTypes] = TypeAdapter(DeploymentTriggerTypes)
+
+
+def build_triggers(spec: dict[str, Any]) -> list[DeploymentTriggerTypes]:
+    """A deployment entry's ``triggers:``, parsed and named exactly as ``prefect deploy`` does."""
+    triggers = []
+    for number, trigger in enumerate(spec.get("triggers") or [], start=1):
+        trigger = {"name": f"{spec['name']}__automation_{number}", **trigger}
+        triggers.append(_TRIGGERS.validate_python(trigger))
+    return triggers
+
+
+def pool_environment(specs: list[dict[str, Any]]) -> dict[str, str]:
+    """The ``env`` job variables of every deployment's pool (the same for all, or an error)."""
+    merged: dict[str, str] = {}
+    for spec in specs:
+        env = ((spec.get("work_pool") or {}).get("job_variables") or {}).get("env") or {}
+        for name, value in env.items():
+            if merged.setdefault(name, str(value)) != str(value):
+                raise ValueError(
+                    f"{PREFECT_FILE.name} sets {name} to different values for different "
+                    "deployments; `botpenguin serve` runs them all in one environment."
+                )
+    return merged
+
+
 def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
     """One ``prefect.yaml`` deployment entry as a deployment this process can serve."""
     limit = spec.get("concurrency_limit")
@@ -64,6 +95,7 @@ def build_deployment(spec: dict[str, Any]) -> RunnerDeployment:
         paused=spec.get("paused"),
         parameters=spec.get("parameters"),
         schedules=[Schedule(**schedule) for schedule in spec.get("schedules") or []],
+        triggers=list(build_triggers(spec)),
         concurrency_limit=(
             ConcurrencyLimitConfig.model_validate(limit) if isinstance(limit, dict) else limit
         ),
@@ -105,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ).parse_args(argv)
     deployments = build_deployments()
+    for name, value in pool_environment(load_deployment_specs()).items():
+        os.environ.setdefault(name, value)  # flow runs are subprocesses: they inherit it
     try:
         asyncio.run(refuse_pool_deployments(deployments))
     except ConfigurationError as exc:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -193,6 +194,38 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
     from ..deployments.serve import main as serve
 
     return serve([])
+
+
+def _automations(args: argparse.Namespace, console: Console) -> int:
+    from prefect.settings import PREFECT_API_URL
+
+    from ..automations import apply_automations, notification_block_id, wanted_automations
+    from ..core.errors import ConfigurationError
+
+    if not PREFECT_API_URL.value():
+        raise ConfigurationError(
+            "Automations live on a Prefect server, and none is configured (a temporary one "
+            "would forget them): set PREFECT_API_URL, or run `botpenguin server start` first."
+        )
+
+    async def apply() -> list[Any]:
+        block = await notification_block_id(args.notify) if args.notify else None
+        wanted = wanted_automations(block, account=args.account)
+        return await apply_automations(wanted, dry_run=args.dry_run)
+
+    verbs = {"created": "would create", "updated": "would update", "unchanged": "unchanged"}
+    for applied in asyncio.run(apply()):
+        verb = verbs[applied.outcome] if args.dry_run else applied.outcome
+        what = f" ({', '.join(applied.changed)})" if applied.changed else ""
+        ident = f" [{applied.id}]" if applied.id else ""
+        console.print(f"{verb}: {applied.name}{what}{ident}", soft_wrap=True)
+    if not args.notify:
+        console.print(
+            "Skipped the two notification automations: pass --notify BLOCK_NAME (a saved "
+            "notification block) to add them.",
+            soft_wrap=True,
+        )
+    return 0
 
 
 def _server(args: argparse.Namespace, console: Console) -> int:
@@ -440,6 +473,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
     serve.set_defaults(handler=_serve, credentials=None, account=None, sandbox=False)
+    automations = commands.add_parser(
+        "automations",
+        help="create or update, by name, the Prefect automations around the flows",
+        description="Create or update, by name, Prefect automations on the configured server "
+        "(PREFECT_API_URL or `botpenguin server`): a message through a notification block when "
+        "an account's segments change, a message when a sync run fails, and a watch or sync "
+        "run that stops sending heartbeats marked Crashed. Applying again changes nothing; "
+        "events: deployments/EVENTS.md.",
+    )
+    automations.add_argument("action", choices=("apply",))
+    automations.add_argument(
+        "--notify",
+        metavar="BLOCK_NAME",
+        help="saved notification block (Slack, Teams, Custom Webhook, ...) for the messages",
+    )
+    automations.add_argument(
+        "--account",
+        metavar="LABEL",
+        help="only this account's segment changes notify (default: every account)",
+    )
+    automations.add_argument(
+        "--dry-run", action="store_true", help="print what would change, change nothing"
+    )
+    automations.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
+    automations.set_defaults(handler=_automations, credentials=None, sandbox=False)
     server = commands.add_parser(
         "server",
         help="start, stop or locate a local Prefect server that later commands reuse",

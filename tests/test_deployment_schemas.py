@@ -21,8 +21,10 @@ from prefect.utilities.schema_tools import validate
 from prefect_botpenguin.deployments.serve import (
     PREFECT_FILE,
     build_deployments,
+    build_triggers,
     load_deployment_specs,
     load_flow,
+    pool_environment,
 )
 
 CREDENTIALS = (
@@ -205,6 +207,35 @@ SCHEDULES = {
     "segments-members-export": ("0 7 * * *", False),  # writes personal data to files
 }
 
+SEGMENT_CHANGES = [f"botpenguin.segment.{what}" for what in ("changed", "created", "removed")]
+TRIGGERS: dict[str, list[tuple[bool, list[str], dict[str, str]]]] = {
+    "segments-export": [
+        (
+            True,  # nothing fires until a watch or sync run (off by default) finds changes
+            SEGMENT_CHANGES,
+            {
+                "account": "{{ event.payload.account }}",
+                "destination": "out/botpenguin-segments-{{ event.resource_in_role.account.id "
+                "| replace('botpenguin.account.', '') }}.csv",
+            },
+        )
+    ],
+    "segments-members-export": [
+        (
+            False,  # writes personal data: someone chooses where first
+            ["botpenguin.segment.members.changed"],
+            {
+                "account": "{{ event.payload.account }}",
+                "destination": "out/botpenguin-members-{{ event.resource_in_role.account.id "
+                "| replace('botpenguin.account.', '') }}.parquet",
+            },
+        )
+    ],
+}
+"""Per deployment, its triggers: (enabled, expected events, parameters from the event)."""
+HEARTBEAT_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60"}
+HEARTBEATS = {"segments-watch", "segments-sync"}
+
 SPECS = {spec["name"]: spec for spec in load_deployment_specs()}
 
 
@@ -297,7 +328,9 @@ def test_credentials_are_referenced_by_block_name_only():
     assert "BOTPENGUIN_API_TOKEN" not in text
     for spec in SPECS.values():
         assert spec["parameters"]["credentials"] == "default"
-        assert spec["work_pool"]["job_variables"] == {}, "no env vars smuggling a token"
+        env = HEARTBEAT_ENV if spec["name"] in HEARTBEATS else None
+        expected = {"env": env} if env else {}
+        assert spec["work_pool"]["job_variables"] == expected, "no env vars smuggling a token"
 
 
 def test_workers_run_the_installed_package_not_a_checkout():
@@ -328,3 +361,80 @@ def test_serve_builds_the_deployments_prefect_yaml_describes():
             for s in deployment.schedules or []
         ] == [(s["cron"], s["timezone"], s["active"]) for s in spec["schedules"]]
         assert deployment.work_pool_name is None, "served by the process itself"
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_triggers_are_pinned(name):
+    triggers = SPECS[name].get("triggers") or []
+    assert [(t["enabled"], sorted(t["expect"]), t["parameters"]) for t in triggers] == TRIGGERS.get(
+        name, []
+    )
+    for trigger in triggers:
+        # One run per account, for the first change of a burst; the account's own events only.
+        assert trigger["match"] == {"prefect.resource.id": "botpenguin.segment.*"}
+        assert trigger["match_related"] == {
+            "prefect.resource.role": "account",
+            "prefect.resource.id": "botpenguin.account.*",
+        }
+        assert trigger["for_each"] == ["related:account:prefect.resource.id"]
+        assert (trigger["posture"], trigger["threshold"], trigger["within"]) == ("Reactive", 1, 60)
+        assert trigger["description"].endswith(".")
+
+
+def _automation(trigger: Any, deployment_id: Any) -> dict[str, Any]:
+    trigger.set_deployment_id(deployment_id)
+    return dict(trigger.as_automation().model_dump(mode="json"))
+
+
+def test_serve_registers_the_automations_prefect_deploy_registers():
+    import copy
+    import uuid
+
+    from prefect.cli.deploy._triggers import _initialize_deployment_triggers
+
+    deployment_id = uuid.uuid4()
+    served = {deployment.name: deployment for deployment in build_deployments()}
+    for name, spec in SPECS.items():
+        # What `prefect deploy` creates: its own parser, on the file's (untemplated) specs.
+        deployed = _initialize_deployment_triggers(name, copy.deepcopy(spec.get("triggers") or []))
+        assert [_automation(t, deployment_id) for t in served[name].triggers] == [
+            _automation(t, deployment_id) for t in deployed
+        ], name
+        assert [_automation(t, deployment_id) for t in build_triggers(spec)] == [
+            _automation(t, deployment_id) for t in deployed
+        ]
+
+
+@pytest.mark.parametrize("name", list(TRIGGERS))
+def test_trigger_parameters_render_from_a_change_event_into_valid_flow_parameters(name):
+    """Rendered the way Prefect's RunDeployment action renders them, from a real event."""
+    from datetime import UTC, datetime
+
+    from prefect.server.events.actions import RunDeployment
+    from prefect.server.events.schemas.events import ReceivedEvent
+    from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+
+    from prefect_botpenguin.changes import change_event_specs
+    from prefect_botpenguin.core.diff import diff_segments
+    from prefect_botpenguin.core.models import Segment
+
+    created = Segment.model_validate({"_id": "seg-1", "segmentName": "VIP"})
+    diff = diff_segments([], [created])
+    spec = change_event_specs(diff, "Larkspur Tea Co.", fetched_at=datetime.now(UTC))[0]
+    event = ReceivedEvent.model_validate({**spec, "event": TRIGGERS[name][0][1][0]})
+    parameters = dict(SPECS[name]["triggers"][0]["parameters"])
+    RunDeployment._upgrade_v1_templates(parameters)
+    context = HydrationContext(render_jinja=True, jinja_context={"event": event})
+    rendered = hydrate(parameters, context)
+    suffix = ".csv" if name == "segments-export" else ".parquet"
+    kind = "segments" if name == "segments-export" else "members"
+    assert rendered == {
+        "account": "Larkspur Tea Co.",
+        "destination": f"out/botpenguin-{kind}-larkspur-tea-co{suffix}",
+    }
+    schema = parameter_schema(load_flow(SPECS[name]["entrypoint"])).model_dump_for_openapi()
+    validate({**SPECS[name]["parameters"], **rendered}, schema, raise_on_error=True)
+
+
+def test_serve_passes_the_pools_heartbeat_frequency_to_its_runs():
+    assert pool_environment(list(SPECS.values())) == HEARTBEAT_ENV

@@ -138,6 +138,7 @@ def test_the_wheel_ships_only_prefect_botpenguin(installed_wheel):
     assert "prefect_botpenguin/__init__.py" in names
     assert "prefect_botpenguin/flows/__init__.py" in names
     assert "prefect_botpenguin/deployments/prefect.yaml" in names
+    assert "prefect_botpenguin/deployments/EVENTS.md" in names, "the event contract ships"
     strays = [
         name
         for name in names

@@ -13,12 +13,27 @@ from typing import Any
 from .data import SAMPLE_SEGMENTS, SANDBOX_TOKEN, ContactBook
 from .server import DEFAULT_PORT, SandboxServer
 
+CONTROL_API_HELP = """\
+control API (no authentication; loopback only), to change the data while it runs so the next
+watch run emits botpenguin.segment.* events (see deployments/EVENTS.md):
+  POST /_sandbox/segments  {"segments": [...], "token": optional}  replace an account's segments
+  POST /_sandbox/members   {"contact_id": ..., "from": ..., "to": ..., "token": ...}  move a contact
+  POST /_sandbox/faults    a fault or a list of faults (status, body, latency, drop, ...)
+  GET  /_sandbox/stats     request counts and log
+  POST /_sandbox/reset     forget faults and statistics (not data)
+example:
+  curl -X POST http://127.0.0.1:8765/_sandbox/segments \\
+    -d '{"segments": [{"_id": "6a1c0ffee5a1e0000b0a7e03", "segmentName": "Newsletter"}]}'
+"""
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM; exit code 0 when stopped."""
     parser = argparse.ArgumentParser(
         prog="python -m prefect_botpenguin.sandbox",
         description="Serve invented BotPenguin sample data on loopback, for offline demos.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CONTROL_API_HELP,
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="loopback address (default: %(default)s)"

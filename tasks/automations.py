@@ -1,0 +1,221 @@
+"""The automations a team wants around the pack, as code: created or updated by name.
+
+Prefect's own objects (``Automation``, ``EventTrigger``, ``SendNotification``,
+``ChangeFlowRunState``), so they work with every notification block and on Prefect Cloud:
+
+- ``botpenguin: segment changes -> notify``: one message per account and burst of
+  ``botpenguin.segment.*`` events (see deployments/EVENTS.md), through a notification block;
+- ``botpenguin: failed sync -> notify``: a ``botpenguin-segments-sync`` run that fails;
+- ``botpenguin: silent watch -> Crashed``: a watch or sync run that stops sending flow-run
+  heartbeats (its worker or process was killed) is marked Crashed, so the next one can run.
+
+Flow runs are matched by deployment and flow *names*, never ids, so re-creating the deployments
+(``prefect deploy``, ``botpenguin serve``) does not break these automations; and they are not
+owned by a deployment, so ``prefect deploy`` does not delete them. Applying again compares
+each automation with what the server has and changes only what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from prefect.automations import Automation
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState, SendNotification
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+from prefect.exceptions import ObjectNotFound
+
+from .changes import EVENT_CHANGED, EVENT_CREATED, EVENT_REMOVED
+from .core.accounts import account_slug
+from .core.errors import ConfigurationError, NotificationError
+
+PREFIX = "botpenguin: "
+SEGMENT_CHANGES = f"{PREFIX}segment changes -> notify"
+FAILED_SYNC = f"{PREFIX}failed sync -> notify"
+SILENT_WATCH = f"{PREFIX}silent watch -> Crashed"
+SYNC_FLOW = "botpenguin-segments-sync"
+WATCHED_FLOWS = ["botpenguin-segments-watch", "botpenguin-segments-sync"]
+"""Matched by flow name: Prefect's heartbeat events name the flow, not the deployment."""
+BURST = timedelta(seconds=60)
+"""A watch run emits all its events at once: one message per account within this window."""
+SILENCE = timedelta(minutes=10)
+"""No heartbeat for this long means the run's process is gone: 10 missed beats at the 60 s
+the deployments send (deployments/prefect.yaml), 3 at Prefect's default of 180 s."""
+
+CHANGE_SUBJECT = "BotPenguin segments changed in {{ event.payload.account }}"
+CHANGE_BODY = """\
+The segments of BotPenguin account {{ event.payload.account }} changed.
+First change: {{ event.event | replace('botpenguin.segment.', '') }} segment \
+{{ event.resource.name }} ({{ event.resource.id | replace('botpenguin.segment.', '') }})\
+{% if event.payload.fields %}, fields: {{ event.payload.fields | join(', ') }}{% endif %}\
+{% if event.payload.before and event.payload.before.contactCount is defined %}, \
+contacts before: {{ event.payload.before.contactCount }}{% endif %}\
+{% if event.payload.after and event.payload.after.contactCount is defined %}, \
+contacts after: {{ event.payload.after.contactCount }}{% endif %}.
+Every change is in the watch run's change summary artifact and in the event feed \
+(botpenguin.segment.* events of {{ event.resource_in_role.account.id }})."""
+FAILED_SUBJECT = "BotPenguin sync failed: {{ flow_run.name }}"
+FAILED_BODY = """\
+Flow run {{ flow_run.name }} of {{ flow.name }} ended {{ flow_run.state.name }}: \
+{{ flow_run.state.message }}
+{{ flow_run|ui_url }}"""
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``apply_automations`` did (or, in a dry run, would do) to one automation."""
+
+    name: str
+    outcome: Outcome
+    id: UUID | None
+    changed: tuple[str, ...] = ()
+
+
+def wanted_automations(
+    notify_block_id: UUID | None = None,
+    account: str | None = None,
+    *,
+    silence: timedelta = SILENCE,
+) -> list[Automation]:
+    """The automations to apply: the crash detector always, the two messages with a block.
+
+    ``account`` limits the change messages to one account (and names the automation after
+    it, so each account can have its own); ``silence`` is how long a run may go without a
+    heartbeat before it is marked Crashed.
+    """
+    automations = [_silent_watch(silence)]
+    if notify_block_id is not None:
+        automations.insert(0, _segment_changes(notify_block_id, account))
+        automations.insert(1, _failed_sync(notify_block_id))
+    return automations
+
+
+def _segment_changes(block_id: UUID, account: str | None) -> Automation:
+    slug = account_slug(account) if account else "*"
+    name = SEGMENT_CHANGES if account is None else f"{PREFIX}segment changes in {account} -> notify"
+    return Automation(
+        name=name,
+        description="Message through a notification block when an account's segments change "
+        "(one message per account and watch run).",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "botpenguin.segment.*"},
+            match_related={
+                "prefect.resource.role": "account",
+                "prefect.resource.id": f"botpenguin.account.{slug}",
+            },
+            expect={EVENT_CREATED, EVENT_REMOVED, EVENT_CHANGED},
+            for_each={"related:account:prefect.resource.id"},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=BURST,
+        ),
+        actions=[
+            SendNotification(block_document_id=block_id, subject=CHANGE_SUBJECT, body=CHANGE_BODY)
+        ],
+    )
+
+
+def _failed_sync(block_id: UUID) -> Automation:
+    return Automation(
+        name=FAILED_SYNC,
+        description=f"Message through a notification block when a {SYNC_FLOW} run fails.",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={"prefect.resource.role": "flow", "prefect.resource.name": SYNC_FLOW},
+            expect={"prefect.flow-run.Failed"},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[
+            SendNotification(block_document_id=block_id, subject=FAILED_SUBJECT, body=FAILED_BODY)
+        ],
+    )
+
+
+def _silent_watch(silence: timedelta) -> Automation:
+    return Automation(
+        name=SILENT_WATCH,
+        description="Mark a watch or sync run Crashed when its heartbeats stop for "
+        f"{int(silence.total_seconds())} s (its process is gone), so the "
+        "deployment's one-at-a-time limit lets the next run start.",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={"prefect.resource.role": "flow", "prefect.resource.name": WATCHED_FLOWS},
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.*"},  # a heartbeat or any state change
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=silence,
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"No heartbeat for {int(silence.total_seconds())} s: the process "
+                "running this flow run is gone (marked by the 'botpenguin: silent watch' "
+                "automation).",
+            )
+        ],
+    )
+
+
+def _comparable(automation: Automation) -> dict[str, Any]:
+    """The fields that define an automation, without server-assigned ids."""
+    data = automation.model_dump(exclude={"id", "owner_resource"})
+    data["trigger"].pop("id", None)
+    return data
+
+
+async def notification_block_id(name: str) -> UUID:
+    """The id of the saved notification block ``name`` (or ``<block-type-slug>/<name>``)."""
+    from .notifications import _find_block_name
+
+    missing = ConfigurationError(
+        f"No notification block {name!r} on this Prefect server; create one in the UI "
+        "(Blocks) or with Python, then pass its name (or <block-type-slug>/<name>) to --notify."
+    )
+    try:
+        full_name = name if "/" in name else await _find_block_name(name)
+    except NotificationError as exc:  # none, or several types share the name
+        raise (missing if "No notification block" in str(exc) else exc) from None
+    slug, _, block_name = full_name.partition("/")
+    async with get_client() as client:
+        try:
+            document = await client.read_block_document_by_name(block_name, slug)
+        except ObjectNotFound:
+            raise missing from None
+    return document.id
+
+
+async def apply_automations(
+    automations: list[Automation], *, dry_run: bool = False
+) -> list[Applied]:
+    """Create each automation missing on the server, update those that differ, by name."""
+    results: list[Applied] = []
+    async with get_client() as client:
+        for wanted in automations:
+            existing = await client.read_automations_by_name(wanted.name)
+            if not existing:
+                core = AutomationCore(**wanted.model_dump(exclude={"id", "owner_resource"}))
+                new_id = None if dry_run else await client.create_automation(core)
+                results.append(Applied(wanted.name, "created", new_id))
+                continue
+            current = Automation(**existing[0].model_dump())
+            before, after = _comparable(current), _comparable(wanted)
+            changed = tuple(key for key in after if before.get(key) != after[key])
+            if not changed:
+                results.append(Applied(wanted.name, "unchanged", current.id))
+                continue
+            if not dry_run:
+                assert current.id is not None
+                core = AutomationCore(**wanted.model_dump(exclude={"id", "owner_resource"}))
+                await client.update_automation(current.id, core)  # every field, in place
+            results.append(Applied(wanted.name, "updated", current.id, changed))
+    return results
