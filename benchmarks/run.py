@@ -37,6 +37,7 @@ class Sizes:
     segments: int
     import_reps: int
     flow_pause: float
+    members: tuple[int, int] = (2_000, 500)  # e. audience sizes: large, small
 
 
 FULL = Sizes(
@@ -48,6 +49,7 @@ FULL = Sizes(
     segments=20_000,
     import_reps=7,
     flow_pause=8.0,
+    members=(100_000, 10_000),
 )
 QUICK = Sizes(
     accounts=40,
@@ -76,6 +78,7 @@ def run(sizes: Sizes, prefect: str) -> list[Result]:
     """Every case at ``sizes``; flow rows only when a Prefect API is available."""
     from benchmarks.fanout import engine_rows, flow_rows
     from benchmarks.imports import import_rows
+    from benchmarks.members import member_rows
     from benchmarks.sandbox_process import RemoteSandbox, SandboxConfig
     from benchmarks.single import export_rows, fetch_rows
 
@@ -104,6 +107,9 @@ def run(sizes: Sizes, prefect: str) -> list[Result]:
         results += export_rows(segments, records, sizes.reps, Path(directory))
     step("d. import time")
     results += import_rows(sizes.import_reps)
+    with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+        step("e. segment members")
+        results += member_rows(sizes.members, sizes.reps, Path(directory))
     step("done")
     return results
 

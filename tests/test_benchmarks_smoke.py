@@ -15,6 +15,13 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CASES = ("a. 40 accounts", "a. same, as Prefect flows", "a. same, task granularity", "b. ", "c. ")
+MEMBER_CASES = (
+    "e. members: 2,000 of one segment to CSV",
+    "e. members: 2,000 of one segment to PARQUET",
+    "e. members: 500 of one segment to CSV",
+    "e. members: 500 of one segment to PARQUET",
+    "e. members: pack peak memory, 2,000 vs 500 members",
+)
 
 
 @pytest.mark.integration
@@ -37,8 +44,10 @@ def test_quick_benchmark_prints_and_writes_the_table(prefect_api_url: str, tmp_p
     written = output.read_text(encoding="utf-8")
     assert "| Case | Variant | Median wall |" in written
     assert "**Machine:**" in written
-    for case in (*CASES, "d. import time"):
+    for case in (*CASES, "d. import time", *MEMBER_CASES):
         assert f"| {case}" in written, case
     assert "pack core: import prefect_botpenguin.core.client" in written
     assert "pack: from prefect_botpenguin import fetch_segments" in written
     assert "baseline: httpx + json.loads into dicts" in written
+    assert "pack: write_members_export (export_segment_members' core), parquet" in written
+    assert "baseline: httpx + json.loads + pyarrow ParquetWriter" in written
