@@ -78,7 +78,7 @@ async def baseline_export(url: str, token: str, segment_id: str, path: Path, fmt
         writer: Any = None
         async for page in _baseline_pages(url, token, segment_id):
             records = [_flat(segment_id, contact) for contact in page]
-            if fmt == "csv":
+            if text is not None:
                 if writer is None:
                     columns = sorted({key for record in records for key in record})
                     writer = csv.writer(text)
@@ -129,8 +129,14 @@ def _format_rows(
         if value != size:
             raise RuntimeError(f"{name}: wrote {value} of {size} members")
 
-    timings = alternate(reps, {pack: lambda: run(pack), baseline: lambda: run(baseline)}, check)
-    memory = {name: peak_megabytes(lambda name=name: run(name)) for name in (pack, baseline)}
+    def run_pack() -> int:
+        return run(pack)
+
+    def run_baseline() -> int:
+        return run(baseline)
+
+    timings = alternate(reps, {pack: run_pack, baseline: run_baseline}, check)
+    memory = {pack: peak_megabytes(run_pack), baseline: peak_megabytes(run_baseline)}
     time_ratio = ratio(timings[pack].median, timings[baseline].median)
     rows = []
     for name in (pack, baseline):
