@@ -219,8 +219,15 @@ async def _write_file(
     writer: RecordWriter | None = None
     try:
         writer = record_writer(format, file, fields)
+        # A local file takes a page in about a millisecond: writing it here costs less than
+        # handing it to a thread (GIL hand-offs, benchmarks/NOTES.md, e); other back-ends
+        # may block on the network, so they write from a thread.
+        local = target.url.startswith("file://")
         async for page in _read_ahead(pages):
-            await asyncio.to_thread(_write_page, writer, page, fields)
+            if local:
+                _write_page(writer, page, fields)
+            else:
+                await asyncio.to_thread(_write_page, writer, page, fields)
             counts[page.segment_id] += len(page.contacts)
             rows += len(page.contacts)
         await asyncio.to_thread(writer.close)
