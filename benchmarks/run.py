@@ -40,6 +40,7 @@ class Sizes:
     curve_segments: tuple[int, ...]
     curve_accounts: tuple[int, ...]
     curve_reps: int
+    members: tuple[int, int] = (2_000, 500)  # h. audience sizes: large, small
 
 
 FULL = Sizes(
@@ -54,6 +55,7 @@ FULL = Sizes(
     curve_segments=(1_000, 10_000, 100_000, 300_000),
     curve_accounts=(100, 1_000, 5_000),
     curve_reps=3,
+    members=(100_000, 10_000),
 )
 QUICK = Sizes(
     accounts=40,
@@ -87,6 +89,7 @@ def run(sizes: Sizes, prefect: str, curves: bool = False) -> list[Result]:
     from benchmarks.curves import account_curve, segment_curve
     from benchmarks.fanout import engine_rows, flow_rows
     from benchmarks.imports import import_rows
+    from benchmarks.members import member_rows
     from benchmarks.peer import one_account_rows, partner_rows
     from benchmarks.processes import process_rows
     from benchmarks.sandbox_process import RemoteSandbox, SandboxConfig
@@ -138,6 +141,9 @@ def run(sizes: Sizes, prefect: str, curves: bool = False) -> list[Result]:
         results += account_curve(
             sizes.curve_accounts, sizes.latency, sizes.concurrency, sizes.curve_reps
         )
+    with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+        step("h. segment members")
+        results += member_rows(sizes.members, sizes.reps, Path(directory))
     step("done")
     return results
 

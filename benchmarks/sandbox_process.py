@@ -23,6 +23,8 @@ class SandboxConfig:
     segments_per_account: int | None = None
     latency: float = 0.0
     page_size: int = 20
+    contacts_per_segment: int = 0
+    member_page_size: int = 500
 
 
 def _serve(config: SandboxConfig, conn: Connection) -> None:
@@ -31,6 +33,8 @@ def _serve(config: SandboxConfig, conn: Connection) -> None:
         segments_per_account=config.segments_per_account,
         latency=config.latency,
         page_size=config.page_size,
+        contacts_per_segment=config.contacts_per_segment,
+        member_page_size=config.member_page_size,
     )
     with server:
         conn.send((server.url, server.account_tokens, server.partner_token))

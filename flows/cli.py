@@ -106,6 +106,7 @@ def _watch(args: argparse.Namespace, console: Console) -> int:
             state=args.state or DEFAULT_STATE_DIR,
             notify=args.notify,
             always_notify=args.always_notify,
+            members=args.members,
         )
     )
     sample = " (SAMPLE DATA from the sandbox)" if args.sandbox else ""
@@ -410,6 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--always-notify",
         action="store_true",
         help="notify on every run, also without changes or on the first (baseline) run",
+    )
+    watch.add_argument(
+        "--members",
+        nargs="+",
+        metavar="ID",
+        help="also report who joined and left these segments ('all' for every segment); "
+        "counts only, contact ids kept beside the snapshot",
     )
     watch.set_defaults(handler=_watch)
     sync = commands.add_parser(

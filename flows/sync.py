@@ -17,6 +17,7 @@ from ..artifacts import publish_segments_artifact
 from ..core.errors import BotPenguinError, SyncStepsFailedError
 from ..core.formats import ExportFormat, format_for
 from ..exports import ExportResult, export_segments, load_filesystem
+from ..membership import collect_membership
 from ..notifications import check_notification_targets
 from ..segments import fetch_segments
 from ..snapshots import DEFAULT_STATE_DIR
@@ -70,6 +71,13 @@ class WatchStep(BaseModel):
     )
     always_notify: bool = Field(
         default=False, description="Send a message on every run, also when nothing changed."
+    )
+    members: list[str] | None = Field(
+        default=None,
+        description=(
+            'Also report who joined and left segments: segment ids, or ["all"]; empty: off. '
+            "Contact ids are kept beside the snapshot; messages carry counts only."
+        ),
     )
 
 
@@ -141,6 +149,9 @@ async def segments_sync(
     watch_result = None
     if watch.enabled:
         try:
+            membership = None
+            if watch.members:
+                membership = await collect_membership(target.credentials, watch.members, segments)
             watch_result = await track_changes(
                 segments,
                 account=target.label,
@@ -148,6 +159,7 @@ async def segments_sync(
                 notify=watch.notify,
                 always_notify=watch.always_notify,
                 source=target.source,
+                membership=membership,
             )
         except BotPenguinError as exc:
             logger.error("Watch step failed: %s", exc)

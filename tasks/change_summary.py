@@ -6,7 +6,7 @@ so a large change stays readable (the events carry everything).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
+from .core.membership_diff import MembershipChange
 from .core.models import Segment
 
 MESSAGE_LIST_LIMIT = 20
@@ -90,11 +91,22 @@ def describe_changes(
     *,
     segment_count: int,
     previous_fetched_at: datetime | None = None,
+    members: Sequence[MembershipChange] | None = None,
 ) -> ChangeMessage:
     """Readable text naming every created, removed, renamed and changed segment (capped).
 
-    ``diff=None`` means there was no snapshot yet: the run recorded a baseline.
+    ``diff=None`` means there was no snapshot yet: the run recorded a baseline. ``members``
+    adds who joined and left watched segments, as counts per segment.
     """
+    if members:
+        message = describe_changes(
+            diff, account, segment_count=segment_count, previous_fetched_at=previous_fetched_at
+        )
+        counts = members_summary(members)
+        subject = message.subject if diff else f"BotPenguin {account}: {counts}"
+        if diff:
+            subject += f"; {counts}"
+        return ChangeMessage(subject, "\n".join([message.body, "", *_members_section(members)]))
     if diff is None:
         return ChangeMessage(
             subject=f"BotPenguin {account}: baseline recorded ({segment_count} segments)",
@@ -120,6 +132,25 @@ def describe_changes(
     )
 
 
+def members_summary(members: Sequence[MembershipChange]) -> str:
+    """``members changed in 2 segment(s): 5 joined, 1 left``."""
+    joined = sum(len(c.joined) for c in members)
+    left = sum(len(c.left) for c in members)
+    return f"members changed in {len(members)} segment(s): {joined} joined, {left} left"
+
+
+def _members_section(members: Sequence[MembershipChange]) -> list[str]:
+    """Counts per segment: contacts are personal data, so none is named here."""
+    return _section(
+        "Members",
+        [
+            f'"{_one_line(c.name)}" [{c.segment_id}]: +{len(c.joined)} joined, '
+            f"-{len(c.left)} left, {c.members} now"
+            for c in members
+        ],
+    )
+
+
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -141,8 +172,34 @@ def changes_markdown(
     segment_count: int,
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
+    members: Sequence[MembershipChange] | None = None,
 ) -> str:
-    """The artifact: a headline, then a table per kind of change with old and new values."""
+    """The artifact: a headline, then a table per kind of change with old and new values.
+
+    ``members`` adds a table of joined/left/member counts per watched segment (no contacts).
+    """
+    text = _changes_markdown(diff, account, segment_count, previous_fetched_at, fetched_at)
+    if not members:
+        return text
+    lines = [text, "", f"## Members ({members_summary(members)})", ""]
+    lines += ["| Segment | ID | Joined | Left | Members |", "|---|---|---:|---:|---:|"]
+    lines += [
+        f"| {_cell(_one_line(c.name))} | `{c.segment_id}` | {len(c.joined)} | {len(c.left)} "
+        f"| {c.members} |"
+        for c in members[:ARTIFACT_ROW_LIMIT]
+    ]
+    if len(members) > ARTIFACT_ROW_LIMIT:
+        lines.append(f"\n... and {len(members) - ARTIFACT_ROW_LIMIT} more; see the events.")
+    return "\n".join(lines)
+
+
+def _changes_markdown(
+    diff: SegmentDiff | None,
+    account: str,
+    segment_count: int,
+    previous_fetched_at: datetime | None,
+    fetched_at: datetime | None,
+) -> str:
     fetched = _when(fetched_at or datetime.now(UTC))
     lines = [f"# BotPenguin segment changes: {_cell(account)}", ""]
     if diff is None:
@@ -208,6 +265,7 @@ async def _publish_changes_artifact(
     segment_count: int,
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
+    members: list[MembershipChange] | None = None,
 ) -> str:
     """Record a markdown summary of the diff under ``botpenguin-changes-<account>``.
 
@@ -217,6 +275,7 @@ async def _publish_changes_artifact(
         segment_count: How many segments the account has now.
         previous_fetched_at: When the compared snapshot was taken.
         fetched_at: When the new segments were fetched.
+        members: Who joined and left watched segments; shown as counts per segment.
 
     Returns:
         The artifact's key.
@@ -247,8 +306,11 @@ async def _publish_changes_artifact(
         segment_count=segment_count,
         previous_fetched_at=previous_fetched_at,
         fetched_at=fetched_at,
+        members=members,
     )
     outcome = "baseline" if diff is None else summary_counts(diff)
+    if members:
+        outcome += f"; {members_summary(members)}"
     await acreate_markdown_artifact(
         markdown,
         key=key,

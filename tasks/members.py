@@ -213,11 +213,17 @@ async def _write_file(
     writer: RecordWriter | None = None
     try:
         writer = record_writer(format, file, fields)
-        async for page in pages:
-            records = [contact.to_record(page.segment_id, fields) for contact in page.contacts]
-            await asyncio.to_thread(writer.write, records)
-            counts[page.segment_id] += len(records)
-            rows += len(records)
+        # A local file takes a page in about a millisecond: writing it here costs less than
+        # handing it to a thread (GIL hand-offs, benchmarks/NOTES.md, e); other back-ends
+        # may block on the network, so they write from a thread.
+        local = target.url.startswith("file://")
+        async for page in _read_ahead(pages):
+            if local:
+                _write_page(writer, page, fields)
+            else:
+                await asyncio.to_thread(_write_page, writer, page, fields)
+            counts[page.segment_id] += len(page.contacts)
+            rows += len(page.contacts)
         await asyncio.to_thread(writer.close)
         size = file.tell()
     except BaseException as exc:
@@ -235,6 +241,38 @@ async def _write_file(
     except Exception as exc:
         raise _write_error(target.shown, exc, target.atomic) from None
     return MemberFile(destination=target.shown, url=target.url, count=rows, size_bytes=size)
+
+
+def _write_page(writer: RecordWriter, page: MemberPage, fields: Sequence[str] | None) -> None:
+    writer.write([contact.to_record(page.segment_id, fields) for contact in page.contacts])
+
+
+async def _read_ahead(pages: AsyncIterator[MemberPage]) -> AsyncIterator[MemberPage]:
+    """``pages``, with the next page fetched while the caller writes this one.
+
+    At most one page is fetched ahead, so memory stays bounded by two pages; the pages and
+    their errors arrive in the same order as without it. Ending early cancels the fetch.
+    """
+
+    async def following() -> MemberPage:
+        return await anext(pages)
+
+    ahead = asyncio.ensure_future(following())
+    try:
+        while True:
+            try:
+                page = await ahead
+            except StopAsyncIteration:
+                return
+            ahead = asyncio.ensure_future(following())
+            yield page
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
+        with contextlib.suppress(Exception):
+            await pages.aclose()  # type: ignore[attr-defined]
 
 
 def _abandon(stream: Any, exc: BaseException) -> None:

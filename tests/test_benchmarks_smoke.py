@@ -36,6 +36,13 @@ PEER_VARIANTS = (
     "pack: botpenguin report --sandbox (warm botpenguin server)",
     "baseline: python -c, an empty flow on the same server",
 )
+MEMBER_CASES = (
+    "h. members: 2,000 of one segment to CSV",
+    "h. members: 2,000 of one segment to PARQUET",
+    "h. members: 500 of one segment to CSV",
+    "h. members: 500 of one segment to PARQUET",
+    "h. members: pack peak memory, 2,000 vs 500 members",
+)
 
 
 @pytest.mark.integration
@@ -61,7 +68,7 @@ def test_quick_benchmark_prints_and_writes_the_table(prefect_api_url: str, tmp_p
     written = output.read_text(encoding="utf-8")
     assert "| Case | Variant | Median wall |" in written
     assert "**Machine:**" in written
-    for case in CASES:
+    for case in (*CASES, *MEMBER_CASES):
         assert f"| {case}" in written, case
     for variant in PEER_VARIANTS:
         assert f"| {variant} |" in written, variant
@@ -70,3 +77,5 @@ def test_quick_benchmark_prints_and_writes_the_table(prefect_api_url: str, tmp_p
     assert "pack core: import prefect_botpenguin.core.client" in written
     assert "pack: from prefect_botpenguin import fetch_segments" in written
     assert "baseline: httpx + json.loads into dicts" in written
+    assert "pack: write_members_export (export_segment_members' core), parquet" in written
+    assert "baseline: httpx + json.loads + pyarrow ParquetWriter" in written

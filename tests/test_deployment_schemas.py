@@ -99,6 +99,13 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             False,
             "Send a message on every run, also when nothing changed or a baseline was recorded.",
         ),
+        "members": (
+            "array[string] | null",
+            None,
+            'Also report who joined and left segments: segment ids, or ["all"]. Their contact '
+            "ids (ids only) are kept in a second snapshot beside the segments'; events, "
+            "artifact and message carry counts and a few ids, never contact details.",
+        ),
     },
     "segments-sync": {
         "credentials": CREDENTIALS,
@@ -156,6 +163,12 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "boolean",
             False,
             "Send a message on every run, also when nothing changed.",
+        ),
+        "watch.members": (
+            "array[string] | null",
+            None,
+            'Also report who joined and left segments: segment ids, or ["all"]; empty: off. '
+            "Contact ids are kept beside the snapshot; messages carry counts only.",
         ),
     },
     "segments-members-export": {

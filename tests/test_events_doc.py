@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from prefect_botpenguin import changes
+from prefect_botpenguin import changes, membership
 from prefect_botpenguin.changes import _without_values, change_event_specs
 from prefect_botpenguin.core.diff import diff_segments
+from prefect_botpenguin.core.membership_diff import MembershipChange
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.membership import membership_event_specs
 from prefect_botpenguin.sandbox import SandboxServer
 from prefect_botpenguin.sandbox.cli import CONTROL_API_HELP
 
@@ -34,7 +36,12 @@ def every_kind_of_event() -> list[dict[str, Any]]:
     created = Segment.model_validate({"_id": "c3", "segmentName": "New"})
     diff = diff_segments([kept, removed], [renamed, created])
     specs = change_event_specs(diff, "Larkspur", fetched_at=datetime.now(UTC))
-    return specs + [_without_values(spec) for spec in specs]
+    members = [MembershipChange(segment_id="a1", joined=("c1",), left=(), members=5, name="VIP")]
+    return [
+        *specs,
+        *[_without_values(spec) for spec in specs],
+        *membership_event_specs(members, "Larkspur", fetched_at=datetime.now(UTC)),
+    ]
 
 
 def test_every_event_name_the_watch_emits_is_documented():
@@ -42,7 +49,8 @@ def test_every_event_name_the_watch_emits_is_documented():
     emitted = {spec["event"] for spec in specs}
     declared = {
         value
-        for name, value in vars(changes).items()
+        for module in (changes, membership)
+        for name, value in vars(module).items()
         if name.startswith("EVENT_") and isinstance(value, str)
     }
     assert emitted == declared

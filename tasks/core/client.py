@@ -348,7 +348,10 @@ class BotPenguinClient:
                 f"answer arrived ({type(exc).__name__}); try again later."
             )
             raise _RetryableFailure(error, "connection broke") from None
-        return self._check(response, method, path)
+        try:
+            return self._check(response, method, path)
+        finally:
+            _release(response)
 
     def _check(self, response: httpx.Response, method: str, path: str) -> Envelope:
         """Map one HTTP response to an envelope or to the right error."""
@@ -479,6 +482,16 @@ def _message_text(message: Any, data: Any) -> str:
 def _one_line(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _release(response: httpx.Response) -> None:
+    """Let the response (and its body) go as soon as it is parsed.
+
+    An httpx ``Response`` and its stream refer to each other, so without this every answer
+    -- a whole page of contacts in a member listing -- waits for Python's next full garbage
+    collection; over a long listing those pages pile up (benchmarks/NOTES.md, e).
+    """
+    response.stream = httpx.ByteStream(b"")
 
 
 def _detail(message: str) -> str:

@@ -36,7 +36,9 @@ def read_json(content: bytes) -> tuple[Any, int, int]:
     try:
         # pydantic-core's parser: 2.5x faster than the json module on a large account's
         # answer (see BENCHMARKS.md). It refuses both cases above, which take the slow path.
-        return from_json(body, allow_inf_nan=False), 0, 0
+        # Only keys are cached: values may be contacts' personal data, and pydantic-core's
+        # string cache is process-wide.
+        return from_json(body, allow_inf_nan=False, cache_strings="keys"), 0, 0
     except ValueError:
         pass
     constants = 0

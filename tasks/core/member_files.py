@@ -184,25 +184,31 @@ class ParquetWriter:
         if self._writer is None:
             self._start(records)
         columns = self._columns.fix(records)
-        arrays: dict[str, list[Any]] = {column: [] for column in columns}
-        extras: list[str | None] = []
-        for record in records:
-            extra: dict[str, Any] = {}
-            for column in columns:
-                value = record.get(column)
-                if _fits(self._kinds[column], value):
-                    arrays[column].append(_convert(self._kinds[column], value))
-                else:
-                    arrays[column].append(None)
-                    extra[column] = value
-            extra.update((k, v) for k, v in record.items() if k not in arrays)
-            extras.append(_dumps(extra) if extra else None)
+        # Column by column, checking a whole column's types at once: per-cell Python calls
+        # made this writer 2x slower than pyarrow's own from_pylist (benchmarks/NOTES.md, e).
+        extras: list[dict[str, Any] | None] = [None] * len(records)
+        arrays = []
+        for column in columns:
+            kind = self._kinds[column]
+            values = [record.get(column) for record in records]
+            if not _column_fits(kind, values):
+                for index, value in enumerate(values):
+                    if not _fits(kind, value):
+                        values[index] = None
+                        extras[index] = {**(extras[index] or {}), column: value}
+            if kind == "json":
+                values = [None if v is None else _dumps(v) for v in values]
+            elif kind == "float64":
+                values = [None if v is None else float(v) for v in values]
+            arrays.append(pa.array(values, type=_arrow_type(kind)))
+        known = set(columns)
+        for index, record in enumerate(records):
+            if not known.issuperset(record):
+                unknown = {k: v for k, v in record.items() if k not in known}
+                extras[index] = {**(extras[index] or {}), **unknown}
+        extra_texts = [None if extra is None else _dumps(extra) for extra in extras]
         table = pa.Table.from_arrays(
-            [
-                *(pa.array(arrays[c], type=_arrow_type(self._kinds[c])) for c in columns),
-                pa.array(extras, type=pa.string()),
-            ],
-            schema=self._writer.schema,
+            [*arrays, pa.array(extra_texts, type=pa.string())], schema=self._writer.schema
         )
         self._writer.write_table(table)
 
@@ -277,11 +283,22 @@ def _fits(kind: str, value: Any) -> bool:
     return False
 
 
-def _convert(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
+_NONE = type(None)
+_COLUMN_TYPES = {
+    "string": {str, _NONE},
+    "bool": {bool, _NONE},
+    "int64": {int, _NONE},
+    "float64": {float, _NONE},
+}
+
+
+def _column_fits(kind: str, values: list[Any]) -> bool:
+    """``_fits`` for every value at once: True only when no value needs a closer look."""
     if kind == "json":
-        return _dumps(value)
-    if kind == "float64":
-        return float(value)
-    return value
+        return True
+    if not set(map(type, values)) <= _COLUMN_TYPES[kind]:
+        return False  # another type, a subclass (bool is an int), or ints in a float column
+    if kind != "int64":
+        return True
+    numbers = [value for value in values if value is not None]
+    return not numbers or (min(numbers) in _INT64 and max(numbers) in _INT64)
