@@ -85,22 +85,15 @@ def local_file_replacement(path: Path, *, private: bool = False) -> Iterator[Bin
 
 def replace_fsspec_file(fs: Any, path: str, data: bytes) -> None:
     """One put on object stores; elsewhere a temp object beside ``path``, then ``fs.mv``."""
-    parent, _, name = path.rpartition("/")
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
     protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
     if protocols & SINGLE_PUT_PROTOCOLS:
-        fs.pipe_file(path, data)
+        parent = path.rpartition("/")[0]
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        fs.pipe_file(path, data)  # all of it at once: no spool file needed
         return
-    temp = f"{parent}/{temp_name(name)}" if parent else temp_name(name)
-    try:
-        fs.pipe_file(temp, data)
-        fs.mv(temp, path)
-    except BaseException:
-        with contextlib.suppress(Exception):  # cleanup must not hide the original failure
-            if fs.exists(temp):
-                fs.rm(temp)
-        raise
+    with fsspec_file_replacement(fs, path) as file:
+        file.write(data)
 
 
 @contextlib.contextmanager
