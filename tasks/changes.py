@@ -57,6 +57,18 @@ def account_resource(account: str) -> dict[str, str]:
 # -- events ---------------------------------------------------------------------------------
 
 
+def change_id(
+    diff: SegmentDiff, account: str, *, previous_fetched_at: datetime | None = None
+) -> str:
+    """One id for a change (this diff from this snapshot); its events and message carry it.
+
+    Repeatable when anchored to a snapshot, so a re-run after a failure finds the same id.
+    """
+    digest = hashlib.sha256(canonical_json(diff.to_dict()).encode()).hexdigest()
+    anchor = previous_fetched_at.isoformat() if previous_fetched_at else uuid.uuid4().hex
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{account_slug(account)}|{anchor}|{digest}"))
+
+
 def change_event_specs(
     diff: SegmentDiff,
     account: str,
@@ -74,6 +86,7 @@ def change_event_specs(
     digest = hashlib.sha256(canonical_json(diff.to_dict()).encode()).hexdigest()
     anchor = previous_fetched_at.isoformat() if previous_fetched_at else uuid.uuid4().hex
     seed = f"{account_slug(account)}|{anchor}|{digest}"
+    change_ref = str(uuid.uuid5(EVENT_ID_NAMESPACE, seed))  # = change_id(...)
     related = [account_resource(account)]
 
     def spec(
@@ -91,7 +104,7 @@ def change_event_specs(
             "resource": resource,
             "related": related,
             "occurred": occurred,
-            "payload": {"account": account, **payload},
+            "payload": {"account": account, "change": change_ref, **payload},
             "id": uuid.uuid5(EVENT_ID_NAMESPACE, f"{seed}|{name}|{segment_id}"),
         }
 

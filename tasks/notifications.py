@@ -153,6 +153,13 @@ async def _send(target: _Target, body: str, subject: str | None) -> None:
         ) from None
 
 
+async def deliver_message(target: str, body: str, subject: str | None = None) -> str:
+    """Send one message to one target; its safe label, or a ``NotificationError`` naming it."""
+    resolved = await _resolve(target)
+    await _send(resolved, body, subject)
+    return resolved.label
+
+
 @task(name="check-botpenguin-notification-targets", tags=["botpenguin"], cache_policy=NO_CACHE)
 async def check_notification_targets(targets: list[str]) -> list[str]:
     """Fail early when a target is unknown or malformed, before anything is sent or saved.
@@ -220,14 +227,13 @@ async def send_notification(body: str, targets: list[str], subject: str | None =
     failures: list[str] = []
     for target in targets:
         try:
-            resolved = await _resolve(target)
-            await _send(resolved, body, subject)
+            label = await deliver_message(target, body, subject)
         except NotificationError as exc:
             logger.error("%s", exc)
             failures.append(str(exc))
         else:
-            logger.info("Notification sent to %s", resolved.label)
-            sent.append(resolved.label)
+            logger.info("Notification sent to %s", label)
+            sent.append(label)
     if len(failures) == 1:
         raise NotificationError(failures[0])
     if failures:
