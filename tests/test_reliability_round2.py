@@ -1,0 +1,462 @@
+"""Issue 12: no alert lost or doubled, no false alarm.
+
+Each test runs ``segments_watch`` over real HTTP against the sandbox, on the session's Prefect
+test server, with loopback webhook receivers; the state is a real snapshot file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.concurrency.asyncio import concurrency
+from prefect.events import Event
+from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+
+from prefect_botpenguin.core.accounts import account_slug
+from prefect_botpenguin.core.errors import NotificationError, SnapshotError, WatchLockError
+from prefect_botpenguin.core.watch_state import target_key
+from prefect_botpenguin.flows.cli import main
+from prefect_botpenguin.flows.watch import segments_watch
+from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
+from prefect_botpenguin.snapshots import snapshot_location
+from prefect_botpenguin.watch_lock import _ensure_limit, watch_lock_name
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+TOKEN = "6a1c0ffee5a1e0000b0a7e12"
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    path: str
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def change(self) -> str | None:
+        for line in str(self.body.get("message", "")).splitlines():
+            if line.startswith("Change id: "):
+                return line.removeprefix("Change id: ")
+        return None
+
+
+@dataclass
+class Hooks:
+    """Webhook endpoints on 127.0.0.1; each path answers ``status[path]`` (default 200)."""
+
+    port: int = 0
+    status: dict[str, int] = field(default_factory=dict)
+    received: list[Delivery] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.port}{path}"
+
+    def accepted(self, path: str | None = None) -> list[Delivery]:
+        return [d for d in self.received if d.status == 200 and path in (None, d.path)]
+
+
+@pytest.fixture
+def hooks() -> Iterator[Hooks]:
+    state = Hooks()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                status = state.status.get(self.path, 200)
+                state.received.append(Delivery(self.path, status, json.loads(body or b"{}")))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
+    with SandboxServer(accounts={TOKEN: SAMPLE_SEGMENTS}) as server:
+        monkeypatch.setenv("BOTPENGUIN_BASE_URL", server.url)
+        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", TOKEN)
+        monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
+        yield server
+
+
+def label() -> str:
+    return f"Larkspur {uuid.uuid4().hex[:8]}"
+
+
+def renamed_first() -> list[dict[str, Any]]:
+    records = copy.deepcopy(SAMPLE_SEGMENTS)
+    records[0]["segmentName"] = "VIP tea circle"
+    return records
+
+
+def state_document(state: Path, name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        Path(snapshot_location(str(state), name)).read_text(encoding="utf-8")
+    )
+    return document
+
+
+async def events_of(name: str, prefix: str = "botpenguin.segment.") -> list[Event]:
+    async with get_client() as client:
+        page = await client.read_events(
+            EventFilter(
+                event=EventNameFilter(prefix=[prefix]),
+                related=EventRelatedFilter(id=[f"botpenguin.account.{account_slug(name)}"]),
+            ),
+            limit=50,
+        )
+    return page.events
+
+
+async def account_events(name: str, event: str) -> list[Event]:
+    """Events whose *resource* is the account (the drop guard's), by exact name."""
+    async with get_client() as client:
+        page = await client.read_events(
+            EventFilter(event=EventNameFilter(name=[event])),
+            limit=50,
+        )
+    resource = f"botpenguin.account.{account_slug(name)}"
+    return [e for e in page.events if e.resource.id == resource]
+
+
+# -- 1. outbox -------------------------------------------------------------------------------
+
+
+async def test_a_message_a_target_refused_goes_to_that_target_only_on_the_next_run(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path
+) -> None:
+    name = label()
+    run = dict(account=name, state=str(tmp_path), notify=[hooks.url("/ok"), hooks.url("/down")])
+    await segments_watch(**run)
+    account.set_segments(renamed_first(), token=TOKEN)
+    hooks.status["/down"] = 500
+
+    failed = await segments_watch(**run, return_state=True)
+
+    assert failed.is_failed()
+    with pytest.raises(NotificationError, match=r"1 undelivered change message\(s\) stay"):
+        await failed.result()
+    (first,) = hooks.accepted("/ok")
+    assert [d.path for d in hooks.received] == ["/ok", "/down"]
+    (kept,) = state_document(tmp_path, name)["pending"]
+    assert kept["id"] == first.change
+    assert kept["delivered"] == [target_key(hooks.url("/ok"))]
+    assert "127.0.0.1" not in json.dumps(kept["owed"]).replace("json://127.0.0.1", "")
+    assert state_document(tmp_path, name)["segments"] == renamed_first(), "snapshot advanced"
+
+    hooks.status["/down"] = 200
+    retried = await segments_watch(**run)
+
+    assert not retried.changed
+    assert retried.notified == ["json://127.0.0.1"]
+    assert retried.pending == 0
+    (late,) = hooks.accepted("/down")
+    assert late.change == first.change
+    assert late.body["title"] == first.body["title"]
+    assert late.body["message"].startswith("Delivered late: this message was due at")
+    assert len(hooks.accepted("/ok")) == 1, "the target that had it never gets it twice"
+    assert state_document(tmp_path, name)["pending"] == []
+
+    await segments_watch(**run)
+    assert len(hooks.received) == 3, "nothing left to send"
+
+
+async def test_drop_pending_gives_up_undelivered_messages(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path
+) -> None:
+    name = label()
+    run = dict(account=name, state=str(tmp_path), notify=[hooks.url("/down")])
+    await segments_watch(**run)
+    account.set_segments(renamed_first(), token=TOKEN)
+    hooks.status["/down"] = 500
+    assert (await segments_watch(**run, return_state=True)).is_failed()
+    assert len(state_document(tmp_path, name)["pending"]) == 1
+
+    dropped = await segments_watch(**run, drop_pending=True)
+
+    assert dropped.pending == 0
+    assert state_document(tmp_path, name)["pending"] == []
+    assert len(hooks.received) == 1, "the dropped message is not tried again"
+
+
+async def test_a_message_owed_to_a_target_this_run_lacks_waits_for_a_run_with_it(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path
+) -> None:
+    name = label()
+    await segments_watch(account=name, state=str(tmp_path))
+    account.set_segments(renamed_first(), token=TOKEN)
+    hooks.status["/down"] = 500
+    with_target = dict(account=name, state=str(tmp_path), notify=[hooks.url("/down")])
+    assert (await segments_watch(**with_target, return_state=True)).is_failed()
+
+    terminal = await segments_watch(account=name, state=str(tmp_path))  # no --notify
+
+    assert terminal.pending == 1
+    hooks.status["/down"] = 200
+    await segments_watch(**with_target)
+    assert [d.status for d in hooks.received] == [500, 200]
+    assert state_document(tmp_path, name)["pending"] == []
+
+
+async def test_a_version_1_snapshot_is_read_and_rewritten_as_version_2(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path
+) -> None:
+    name = label()
+    (tmp_path / f"{account_slug(name)}.json").write_text(
+        json.dumps(
+            {
+                "format": "prefect-botpenguin/segments-snapshot",
+                "version": 1,
+                "account": name,
+                "fetched_at": "2025-01-01T00:00:00+00:00",
+                "source": None,
+                "segment_count": len(SAMPLE_SEGMENTS),
+                "segments": SAMPLE_SEGMENTS,
+            }
+        ),
+        encoding="utf-8",
+    )
+    account.set_segments(renamed_first(), token=TOKEN)
+
+    result = await segments_watch(account=name, state=str(tmp_path), notify=[hooks.url("/a")])
+
+    assert result.changed
+    assert len(hooks.accepted()) == 1
+    document = state_document(tmp_path, name)
+    assert document["version"] == 2
+    assert document["pending"] == []
+    assert document["held_drops"] == 0
+
+
+# -- 2. drop guard ---------------------------------------------------------------------------
+
+
+async def test_an_empty_answer_after_a_full_snapshot_is_held_not_reported_as_removals(
+    account: SandboxServer,
+    hooks: Hooks,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    name = label()
+    run = dict(account=name, state=str(tmp_path), notify=[hooks.url("/a")])
+    await segments_watch(**run)
+    saved = state_document(tmp_path, name)
+    account.inject(Fault(body={"success": True, "message": "", "data": [], "code": 200}))
+
+    held = await segments_watch(**run)
+
+    assert held.held_drop
+    assert not held.changed
+    assert held.event_ids
+    assert hooks.received == [], "no message about a drop that is not trusted yet"
+    assert await events_of(name) == [], "no removal events"
+    (suspicious,) = await account_events(name, "botpenguin.segments.suspicious-drop")
+    assert suspicious.payload["previous_count"] == 6
+    assert suspicious.payload["current_count"] == 0
+    assert "Suspicious drop held" in caplog.text
+    after = state_document(tmp_path, name)
+    assert after["segments"] == saved["segments"]
+    assert after["fetched_at"] == saved["fetched_at"]
+    assert after["held_drops"] == 1
+
+    recovered = await segments_watch(**run)  # the API answers in full again
+
+    assert not recovered.changed
+    assert not recovered.held_drop
+    assert hooks.received == []
+    assert await events_of(name) == [], "nothing created either"
+    assert state_document(tmp_path, name)["held_drops"] == 0
+
+
+async def test_a_drop_seen_on_consecutive_runs_is_accepted_and_reported(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path
+) -> None:
+    name = label()
+    run = dict(account=name, state=str(tmp_path), notify=[hooks.url("/a")])
+    await segments_watch(**run)
+    account.set_segments(SAMPLE_SEGMENTS[:1], token=TOKEN)  # 5 of 6 gone
+
+    first = await segments_watch(**run)
+    second = await segments_watch(**run)
+
+    assert first.held_drop
+    assert second.diff is not None
+    assert len(second.diff.removed) == 5
+    assert len(await events_of(name)) == 5
+    (message,) = hooks.accepted()
+    assert "5 removed" in message.body["title"]
+
+
+async def test_accept_drop_reports_a_drop_at_once(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path
+) -> None:
+    name = label()
+    await segments_watch(account=name, state=str(tmp_path))
+    account.set_segments([], token=TOKEN)
+
+    accepted = await segments_watch(account=name, state=str(tmp_path), accept_drop=True)
+
+    assert accepted.diff is not None
+    assert len(accepted.diff.removed) == 6
+    assert state_document(tmp_path, name)["segments"] == []
+
+
+async def test_the_drop_guard_share_is_configurable_and_a_smaller_loss_is_reported_at_once(
+    account: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = label()
+    await segments_watch(account=name, state=str(tmp_path))
+    account.set_segments(SAMPLE_SEGMENTS[:3], token=TOKEN)  # half gone: not "more than half"
+
+    reported = await segments_watch(account=name, state=str(tmp_path))
+    assert reported.diff is not None
+    assert len(reported.diff.removed) == 3
+
+    monkeypatch.setenv("BOTPENGUIN_DROP_GUARD_SHARE", "0.3")
+    account.set_segments(SAMPLE_SEGMENTS[:1], token=TOKEN)  # 2 of 3 gone
+    assert (await segments_watch(account=name, state=str(tmp_path))).held_drop
+
+
+# -- 3. one watch per account ----------------------------------------------------------------
+
+
+async def test_two_concurrent_watches_of_one_account_report_a_change_once(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path
+) -> None:
+    name = label()
+    run = dict(account=name, state=str(tmp_path), notify=[hooks.url("/a")])
+    await segments_watch(**run)
+    account.set_segments(renamed_first(), token=TOKEN)
+    account.set_latency(0.3)  # both fetches are in flight together
+
+    results = await asyncio.gather(segments_watch(**run), segments_watch(**run))
+
+    assert sorted(r.changed for r in results) == [False, True]
+    (message,) = hooks.accepted()
+    assert "1 renamed" in message.body["title"]
+    (event,) = await events_of(name)
+    assert event.event == "botpenguin.segment.changed"
+    assert state_document(tmp_path, name)["segments"] == renamed_first()
+
+
+async def test_a_watch_that_cannot_get_the_account_lock_says_another_watch_is_running(
+    account: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = label()
+    monkeypatch.setenv("BOTPENGUIN_WATCH_LOCK_TIMEOUT", "1")
+    await _ensure_limit(watch_lock_name(name))
+
+    async with concurrency(watch_lock_name(name), occupy=1, strict=True):
+        blocked = await segments_watch(account=name, state=str(tmp_path), return_state=True)
+
+    with pytest.raises(WatchLockError, match=rf"Another watch of account '{name}' is running"):
+        await blocked.result()
+    assert list(tmp_path.iterdir()) == [], "nothing saved"
+    assert (await segments_watch(account=name, state=str(tmp_path))).baseline, "lock released"
+
+
+# -- 4. state you can trust ------------------------------------------------------------------
+
+
+def _truncate(document: bytes, name: str) -> bytes:
+    return document[: len(document) // 2]
+
+
+def _recount(document: bytes, name: str) -> bytes:
+    data = json.loads(document)
+    data["segments"] = data["segments"][:-1]
+    return json.dumps(data).encode()
+
+
+def _other_account(document: bytes, name: str) -> bytes:
+    data = json.loads(document)
+    data["account"] = name.upper()
+    return json.dumps(data).encode()
+
+
+def _newer(document: bytes, name: str) -> bytes:
+    data = json.loads(document)
+    data["version"] = 3
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        (_truncate, "is truncated or corrupted"),
+        (_recount, "is corrupted: it says 6 segments but holds 5"),
+        (_other_account, "belongs to account 'LARKSPUR"),
+        (_newer, "was written by a newer prefect-botpenguin"),
+    ],
+    ids=["truncated", "corrupted", "another account", "newer format"],
+)
+async def test_an_untrusted_snapshot_is_an_error_naming_the_file_and_reset_state_rebuilds_it(
+    account: SandboxServer, tmp_path: Path, spoil: Any, problem: str
+) -> None:
+    name = label()
+    await segments_watch(account=name, state=str(tmp_path))
+    path = Path(snapshot_location(str(tmp_path), name))
+    path.write_bytes(spoil(path.read_bytes(), name))
+    spoiled = path.read_bytes()
+    account.set_segments(renamed_first(), token=TOKEN)
+
+    refused = await segments_watch(account=name, state=str(tmp_path), return_state=True)
+
+    with pytest.raises(SnapshotError) as raised:
+        await refused.result()
+    assert problem in str(raised.value)
+    assert str(path) in str(raised.value)
+    assert "--reset-state" in str(raised.value)
+    assert path.read_bytes() == spoiled, "the file is left for the user to inspect"
+
+    rebuilt = await segments_watch(account=name, state=str(tmp_path), reset_state=True)
+    assert rebuilt.baseline
+    assert state_document(tmp_path, name)["segments"] == renamed_first()
+
+
+def test_watch_command_refuses_a_corrupted_snapshot_until_reset_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = label()
+    path = Path(snapshot_location(str(tmp_path), name))
+    path.write_bytes(b'{"format": "prefect-botpenguin/segments-snapshot", "vers')
+    argv = ["watch", "--sandbox", "--state", str(tmp_path), "--account", name]
+
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: Snapshot ")
+    assert "--reset-state" in error
+    assert len(error.strip().splitlines()) == 1
+
+    assert main([*argv, "--reset-state"]) == 0
+    assert "baseline recorded" in capsys.readouterr().out
