@@ -3,9 +3,14 @@
 Two watches of one account comparing against the same snapshot would both report the same
 change (two messages), or the slower one would save an older fetch over a newer snapshot. A
 Prefect global concurrency limit ``botpenguin-watch-<account-slug>`` of one slot, created on
-first use, serialises them on the Prefect server they share; the slot is a lease, so a
-watcher that dies frees it when the lease expires. A second watch waits for the first (up to
-``BOTPENGUIN_WATCH_LOCK_TIMEOUT`` seconds), then compares against the snapshot the first saved.
+first use, serialises them on the Prefect server they share. A second watch waits for the
+first (up to ``BOTPENGUIN_WATCH_LOCK_TIMEOUT``, 120 s), then compares against the snapshot the
+first saved.
+
+The slot is a lease of ``LEASE_SECONDS`` (Prefect's minimum), renewed while the watch runs: a
+watcher killed outright holds it until the lease expires and the server's repossessor frees it
+(about a minute and a quarter). To free it at once, delete the limit (UI: Concurrency); the
+next watch creates it again.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from prefect import get_run_logger
 
 from .core.accounts import account_slug
 from .core.errors import WatchLockError
+
+LEASE_SECONDS = 60.0
 
 
 def watch_lock_name(account: str) -> str:
@@ -56,7 +63,13 @@ async def watch_lock(account: str, *, timeout: float) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         try:
             await stack.enter_async_context(
-                concurrency(name, occupy=1, timeout_seconds=timeout, strict=True)
+                concurrency(
+                    name,
+                    occupy=1,
+                    timeout_seconds=timeout,
+                    lease_duration=LEASE_SECONDS,
+                    strict=True,
+                )
             )
         except AcquireConcurrencySlotTimeoutError:
             raise WatchLockError(
