@@ -10,6 +10,9 @@ The resource is ``botpenguin.segment.<id>`` (named after the segment, with the l
 renames without reading payloads); the account is the related resource
 ``botpenguin.account.<slug>`` with role ``account``.
 
+Every payload carries ``change``: the id of the whole change (``change_id``), which the
+change message names too ("Change id: ..."), so an event and a message can be matched.
+
 Event ids are derived from the account, the previous snapshot and the diff, so a watch run
 that fails after emitting and is run again re-sends the *same* events, which the Prefect
 server stores once. ``emit_change_events`` waits until the API returns every event it sent, so none

@@ -11,6 +11,8 @@ import copy
 import json
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -355,23 +357,72 @@ async def test_the_drop_guard_share_is_configurable_and_a_smaller_loss_is_report
 # -- 3. one watch per account ----------------------------------------------------------------
 
 
-async def test_two_concurrent_watches_of_one_account_report_a_change_once(
-    account: SandboxServer, hooks: Hooks, tmp_path: Path
+WATCHER = r"""
+import asyncio, sys, time
+from pathlib import Path
+
+ready, go, state, name, hook = sys.argv[1:6]
+from prefect_botpenguin.flows.watch import segments_watch
+
+Path(ready).write_text("ready")
+while not Path(go).exists():
+    time.sleep(0.01)
+result = asyncio.run(segments_watch(account=name, state=state, notify=[hook]))
+print("RESULT", "changed" if result.changed else "stale" if result.stale else "quiet")
+"""
+
+
+def start_watcher(
+    n: int, workdir: Path, name: str, hook: str, api_url: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A watch of ``name`` in its own process (like a deployment and a terminal), held at a gate."""
+    script = workdir / "watcher.py"
+    script.write_text(WATCHER, encoding="utf-8")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(workdir / f"home-{n}"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    ready = workdir / f"ready-{n}"
+    argv = [str(ready), str(workdir / "go"), str(workdir / "state"), name, hook]
+    log = workdir / f"watcher-{n}.log"
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [sys.executable, str(script), *argv], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return child, ready
+
+
+async def test_two_watches_of_one_account_in_two_processes_report_a_change_once(
+    account: SandboxServer, hooks: Hooks, tmp_path: Path, prefect_api_url: str
 ) -> None:
     name = label()
-    run = dict(account=name, state=str(tmp_path), notify=[hooks.url("/a")])
-    await segments_watch(**run)
+    state = tmp_path / "state"
+    await segments_watch(account=name, state=str(state), notify=[hooks.url("/a")])
     account.set_segments(renamed_first(), token=TOKEN)
-    account.set_latency(0.3)  # both fetches are in flight together
+    account.set_latency(1.0)  # both fetches are in flight together
+    watchers = [start_watcher(n, tmp_path, name, hooks.url("/a"), prefect_api_url) for n in (1, 2)]
+    deadline = time.monotonic() + 120
+    while not all(ready.exists() for _, ready in watchers):  # both imported Prefect
+        assert time.monotonic() < deadline, "the watchers did not start"
+        assert all(child.poll() is None for child, _ in watchers)
+        await asyncio.sleep(0.05)
 
-    results = await asyncio.gather(segments_watch(**run), segments_watch(**run))
+    (tmp_path / "go").write_text("go")
+    codes = [await asyncio.to_thread(child.wait, 180) for child, _ in watchers]
 
-    assert sorted(r.changed for r in results) == [False, True]
+    logs = [(tmp_path / f"watcher-{n}.log").read_text(errors="replace") for n in (1, 2)]
+    assert codes == [0, 0], logs
+    results = [line.split()[1] for log in logs for line in log.splitlines() if "RESULT" in line]
+    outcomes = sorted(results)
+    assert outcomes[0] == "changed"
+    assert outcomes[1] in ("quiet", "stale")
     (message,) = hooks.accepted()
     assert "1 renamed" in message.body["title"]
     (event,) = await events_of(name)
     assert event.event == "botpenguin.segment.changed"
-    assert state_document(tmp_path, name)["segments"] == renamed_first()
+    assert state_document(state, name)["segments"] == renamed_first()
 
 
 async def test_a_watch_that_cannot_get_the_account_lock_says_another_watch_is_running(
