@@ -200,7 +200,7 @@ async def _track_locked(
         diff, account, segment_count=len(segments), previous_fetched_at=previous_at
     )
     change = change_id(diff, account, previous_fetched_at=previous_at) if diff else None
-    if change and run.notify:
+    if change and run.notify and change not in {message.id for message in pending}:
         pending.append(pending_message(change, message, run.notify, created_at=run.fetched_at))
     save = _saver(segments, run, fetched_at=run.fetched_at, source=run.source)
     location = await save(pending)
