@@ -101,7 +101,7 @@ async def track_changes(
     that its fetch is older than the snapshot saved meanwhile.
     """
     settings = load_watch_settings()
-    async with watch_lock(account, timeout=settings.watch_lock_timeout):
+    async with watch_lock(account, timeout=settings.watch_lock_timeout, state=state):
         return await _track_locked(
             segments,
             _Run(

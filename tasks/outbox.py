@@ -78,10 +78,9 @@ async def deliver_pending(
     waiting = 0
     for message in messages:
         delivered = list(message.delivered)
-        for key in message.missing():
-            if key not in configured:
-                waiting += 1  # owed to a target this run does not have: kept for a run that has
-                continue
+        missing = message.missing()
+        waiting += sum(1 for key in missing if key not in configured)  # kept for a run with it
+        for key in (key for key in configured if key in missing):  # in the run's order
             late = message.id != current
             body = f"{_late_note(message)}\n\n{message.body}" if late else message.body
             try:

@@ -148,6 +148,14 @@ def _filesystem(location: str) -> tuple[Any, str]:
     return open_fsspec(location, SnapshotError, "open state location")
 
 
+def local_state_directory(state: str) -> Path | None:
+    """The directory of a local ``state`` location (path or ``file://``), else None."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, path = _filesystem(state)
+    return Path(path) if isinstance(fs, LocalFileSystem) else None
+
+
 def read_snapshot(location: str) -> Snapshot | None:
     """The snapshot at ``location``, or None when there is none yet (the first run)."""
     fs, path = _filesystem(location)

@@ -441,6 +441,28 @@ async def test_a_watch_that_cannot_get_the_account_lock_says_another_watch_is_ru
     assert (await segments_watch(account=name, state=str(tmp_path))).baseline, "lock released"
 
 
+async def test_a_watch_on_another_prefect_server_is_kept_out_by_the_local_state_lock(
+    account: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A terminal run on its own temporary Prefect server shares no concurrency limit with a
+    # deployment; the OS lock on the local state directory is what keeps them apart.
+    import fcntl
+
+    name = label()
+    monkeypatch.setenv("BOTPENGUIN_WATCH_LOCK_TIMEOUT", "1")
+    other = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)  # what the other watch holds while it runs
+        blocked = await segments_watch(account=name, state=str(tmp_path), return_state=True)
+    finally:
+        os.close(other)  # closing releases it, as the OS does for a killed process
+
+    with pytest.raises(WatchLockError, match=rf"state directory {tmp_path} is running"):
+        await blocked.result()
+    assert list(tmp_path.iterdir()) == [], "nothing saved"
+    assert (await segments_watch(account=name, state=str(tmp_path))).baseline
+
+
 # -- 4. state you can trust ------------------------------------------------------------------
 
 
