@@ -107,15 +107,22 @@ def _watch(args: argparse.Namespace, console: Console) -> int:
             notify=args.notify,
             always_notify=args.always_notify,
             members=args.members,
+            accept_drop=args.accept_drop,
+            reset_state=args.reset_state,
+            drop_pending=args.drop_pending,
         )
     )
     sample = " (SAMPLE DATA from the sandbox)" if args.sandbox else ""
     console.print(f"{result.message.subject}{sample}")
+    if result.held_drop:
+        console.print(result.message.body, soft_wrap=True)
     if not result.baseline and result.changed:
         console.print(result.message.body, soft_wrap=True)
     console.print(f"Snapshot: {result.snapshot}", soft_wrap=True)
     if result.notified:
         console.print(f"Notified: {', '.join(result.notified)}")
+    if result.pending:
+        console.print(f"Undelivered change messages kept for the next run: {result.pending}")
     return 0
 
 
@@ -135,6 +142,9 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
         state=args.state or DEFAULT_STATE_DIR,
         notify=args.notify or [],
         always_notify=args.always_notify,
+        accept_drop=args.accept_drop,
+        reset_state=args.reset_state,
+        drop_pending=args.drop_pending,
     )
     result = asyncio.run(
         segments_sync(
@@ -337,6 +347,25 @@ def _sandbox_environment(
             yield
 
 
+def _state_options(command: argparse.ArgumentParser) -> None:
+    """The watch's ways to overrule its own caution, shared by ``watch`` and ``sync``."""
+    command.add_argument(
+        "--accept-drop",
+        action="store_true",
+        help="trust a fetch that lost all or most segments at once (held for a run otherwise)",
+    )
+    command.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="record a new baseline on purpose, replacing the saved snapshot and its outbox",
+    )
+    command.add_argument(
+        "--drop-pending",
+        action="store_true",
+        help="give up on change messages earlier runs could not deliver",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -419,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also report who joined and left these segments ('all' for every segment); "
         "counts only, contact ids kept beside the snapshot",
     )
+    _state_options(watch)
     watch.set_defaults(handler=_watch)
     sync = commands.add_parser(
         "sync",
@@ -434,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--always-notify", action="store_true", help="notify on every run")
     sync.add_argument("--no-watch", action="store_true", help="skip change detection")
     sync.add_argument("--no-artifacts", action="store_true", help="skip the segments artifacts")
+    _state_options(sync)
     sync.set_defaults(handler=_sync)
     fanout = commands.add_parser(
         "fanout", help="collect the segments of many accounts at once (saved blocks or a partner)"

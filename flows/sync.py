@@ -9,6 +9,7 @@ written. The run fails if any step failed, naming each.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,6 +80,24 @@ class WatchStep(BaseModel):
             "Contact ids are kept beside the snapshot; messages carry counts only."
         ),
     )
+    accept_drop: bool = Field(
+        default=False,
+        description=(
+            "Trust a fetch that lost all or most segments at once, instead of holding it until "
+            "the next run sees it too."
+        ),
+    )
+    reset_state: bool = Field(
+        default=False,
+        description=(
+            "Record a new baseline on purpose, replacing the saved state (e.g. one that is "
+            "corrupted, of another account or of a newer format)."
+        ),
+    )
+    drop_pending: bool = Field(
+        default=False,
+        description="Give up on change messages that earlier runs could not deliver.",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,7 @@ async def segments_sync(
         await check_notification_targets.aio(watch.notify)
     target = await resolve_account(credentials, account)
 
+    fetched_at = datetime.now(UTC)
     segments = await fetch_segments.aio(target.credentials)
     failures: list[tuple[str, BotPenguinError]] = []
 
@@ -160,6 +180,10 @@ async def segments_sync(
                 always_notify=watch.always_notify,
                 source=target.source,
                 membership=membership,
+                fetched_at=fetched_at,
+                accept_drop=watch.accept_drop,
+                reset_state=watch.reset_state,
+                drop_pending=watch.drop_pending,
             )
         except BotPenguinError as exc:
             logger.error("Watch step failed: %s", exc)

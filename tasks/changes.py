@@ -10,6 +10,9 @@ The resource is ``botpenguin.segment.<id>`` (named after the segment, with the l
 renames without reading payloads); the account is the related resource
 ``botpenguin.account.<slug>`` with role ``account``.
 
+Every payload carries ``change``: the id of the whole change (``change_id``), which the
+change message names too ("Change id: ..."), so an event and a message can be matched.
+
 Event ids are derived from the account, the previous snapshot and the diff, so a watch run
 that fails after emitting and is run again re-sends the *same* events, which the Prefect
 server stores once. ``emit_change_events`` waits until the API returns every event it sent, so none
@@ -59,6 +62,18 @@ def account_resource(account: str) -> dict[str, str]:
 # -- events ---------------------------------------------------------------------------------
 
 
+def change_id(
+    diff: SegmentDiff, account: str, *, previous_fetched_at: datetime | None = None
+) -> str:
+    """One id for a change (this diff from this snapshot); its events and message carry it.
+
+    Repeatable when anchored to a snapshot, so a re-run after a failure finds the same id.
+    """
+    digest = hashlib.sha256(canonical_json(diff.to_dict()).encode()).hexdigest()
+    anchor = previous_fetched_at.isoformat() if previous_fetched_at else uuid.uuid4().hex
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{account_slug(account)}|{anchor}|{digest}"))
+
+
 def change_event_specs(
     diff: SegmentDiff,
     account: str,
@@ -76,6 +91,7 @@ def change_event_specs(
     digest = hashlib.sha256(canonical_json(diff.to_dict()).encode()).hexdigest()
     anchor = previous_fetched_at.isoformat() if previous_fetched_at else uuid.uuid4().hex
     seed = f"{account_slug(account)}|{anchor}|{digest}"
+    change_ref = str(uuid.uuid5(EVENT_ID_NAMESPACE, seed))  # = change_id(...)
     related = [account_resource(account)]
 
     def spec(
@@ -93,7 +109,7 @@ def change_event_specs(
             "resource": resource,
             "related": related,
             "occurred": occurred,
-            "payload": {"account": account, **payload},
+            "payload": {"account": account, "change": change_ref, **payload},
             "id": uuid.uuid5(EVENT_ID_NAMESPACE, f"{seed}|{name}|{segment_id}"),
         }
 

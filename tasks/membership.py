@@ -133,6 +133,18 @@ async def _prepare_membership(
     )
 
 
+def membership_change_id(
+    changes: list[MembershipChange],
+    account: str,
+    *,
+    previous_fetched_at: datetime | None = None,
+) -> str:
+    """One id for a membership change (like ``changes.change_id``), for the watch's outbox."""
+    digest = hashlib.sha256(membership_digest_seed(changes).encode()).hexdigest()
+    anchor = previous_fetched_at.isoformat() if previous_fetched_at else uuid.uuid4().hex
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{account_slug(account)}|{anchor}|members|{digest}"))
+
+
 def membership_event_specs(
     changes: list[MembershipChange],
     account: str,

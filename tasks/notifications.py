@@ -164,6 +164,15 @@ async def _send(target: _Target, body: str, subject: str | None) -> None:
         ) from None
 
 
+async def deliver_message(
+    target: str, body: str, subject: str | None = None, position: int | None = None
+) -> str:
+    """Send one message to one target; its safe label, or a ``NotificationError`` naming it."""
+    resolved = await _resolve(target, position)
+    await _send(resolved, body, subject)
+    return resolved.label
+
+
 async def _check_notification_targets(targets: list[str]) -> list[str]:
     """Fail early when a target is unknown or malformed, before anything is sent or saved.
 
@@ -246,14 +255,13 @@ async def _send_notification(
     failures: list[str] = []
     for target, position in zip(targets, _positions(targets), strict=True):
         try:
-            resolved = await _resolve(target, position)
-            await _send(resolved, body, subject)
+            label = await deliver_message(target, body, subject, position)
         except NotificationError as exc:
             logger.error("%s", exc)
             failures.append(str(exc))
         else:
-            logger.info("Notification sent to %s", resolved.label)
-            sent.append(resolved.label)
+            logger.info("Notification sent to %s", label)
+            sent.append(label)
     if len(failures) == 1:
         raise NotificationError(failures[0])
     if failures:

@@ -3,10 +3,18 @@
 One JSON file per account, ``<state>/<account-slug>.json``, where ``state`` is a local
 directory or an fsspec URL (``memory://``, ``s3://bucket/prefix``, ... when that back-end is
 installed). The file records the account's label; a run for another label that maps to the
-same file is refused. Writes are atomic so a failed run leaves the previous snapshot
-byte-identical: locally a temporary file in the same directory is renamed over the old one;
-on object stores the snapshot is one single-object PUT, which readers see entirely or not at
-all; on other fsspec back-ends a temporary object is written and then moved into place.
+same file is refused. Writes are atomic so a failed run leaves the previous snapshot byte-identical:
+locally a temporary file in the same directory is renamed over the old one; on object stores
+the snapshot is one single-object PUT, which readers see entirely or not at all; on other
+fsspec back-ends a temporary object is written and then moved into place.
+
+Version 2 of the format also keeps the watch's own state with the segments, in the same write:
+change messages not yet delivered to every target (the outbox) and how many consecutive runs
+have seen a suspicious drop. Version 1 files are read as having neither.
+
+A snapshot that cannot be trusted -- truncated, corrupted, of another account, of a newer
+format -- is an error naming the file and the way out (``--reset-state`` / ``reset_state``),
+never a silent new baseline, which would hide every change made since.
 """
 
 from __future__ import annotations
@@ -29,12 +37,18 @@ from .core.errors import SnapshotError
 from .core.jsontext import read_json
 from .core.locations import display_location, open_fsspec
 from .core.models import Segment, SegmentTuple
+from .core.watch_state import PendingMessage
 
 DEFAULT_STATE_DIR = ".botpenguin/snapshots"
 """Where ``segments_watch`` keeps snapshots unless told otherwise (relative to the cwd)."""
 
 SNAPSHOT_FORMAT = "prefect-botpenguin/segments-snapshot"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+RESET_HINT = (
+    "run the watch once with --reset-state (flow parameter reset_state=True) to record a "
+    "new baseline on purpose, or move the file aside"
+)
 
 
 class Snapshot(BaseModel):
@@ -46,6 +60,10 @@ class Snapshot(BaseModel):
     fetched_at: AwareDatetime
     source: str | None = None
     segments: SegmentTuple
+    pending: tuple[PendingMessage, ...] = ()
+    """Change messages some target has not accepted yet, oldest first (the outbox)."""
+    held_drops: int = 0
+    """Consecutive runs that fetched a suspicious drop, held instead of reported."""
 
     def to_json_bytes(self) -> bytes:
         """The file's content: metadata, then ``Segment.to_api_dict()`` of each segment."""
@@ -56,6 +74,8 @@ class Snapshot(BaseModel):
             "fetched_at": self.fetched_at.isoformat(),
             "source": self.source,
             "segment_count": len(self.segments),
+            "held_drops": self.held_drops,
+            "pending": [message.model_dump(mode="json") for message in self.pending],
             "segments": [segment.to_api_dict() for segment in self.segments],
         }
         text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
@@ -64,35 +84,48 @@ class Snapshot(BaseModel):
     @classmethod
     def from_json_bytes(cls, data: bytes, location: str) -> Snapshot:
         """Parse a snapshot file; anything unexpected is a ``SnapshotError`` naming the file."""
-        fix = "move it aside to record a new baseline"
+        shown = display_location(location)
         try:
             document = read_json(data)[0]  # the API client's rule: U+FFFD and null
         except ValueError:
             raise SnapshotError(
-                f"Snapshot {display_location(location)} is not valid UTF-8 JSON; {fix}."
+                f"Snapshot {shown} is truncated or corrupted (not valid UTF-8 JSON), so changes "
+                f"cannot be told from it; {RESET_HINT}."
             ) from None
         if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
             raise SnapshotError(
-                f"{display_location(location)} is not a prefect-botpenguin snapshot; "
-                f"choose another state location or {fix}."
+                f"{shown} is not a prefect-botpenguin snapshot; choose another state location "
+                f"or {RESET_HINT}."
             )
-        if document.get("version") != SNAPSHOT_VERSION:
+        version = document.get("version")
+        if isinstance(version, int) and version > SNAPSHOT_VERSION:
             raise SnapshotError(
-                f"Snapshot {display_location(location)} has version "
-                f"{document.get('version')!r}, this pack reads {SNAPSHOT_VERSION}; "
-                f"upgrade prefect-botpenguin or {fix}."
+                f"Snapshot {shown} was written by a newer prefect-botpenguin (format version "
+                f"{version}, this one reads up to {SNAPSHOT_VERSION}); upgrade prefect-botpenguin "
+                f"here, or {RESET_HINT}."
             )
+        if version not in READABLE_VERSIONS:
+            raise SnapshotError(
+                f"Snapshot {shown} has an unknown format version {version!r}; {RESET_HINT}."
+            )
+        keys = ("account", "fetched_at", "source", "segments", "pending", "held_drops")
+        fields = {key: document[key] for key in keys if key in document}
         try:
-            return cls.model_validate(
-                {key: document.get(key) for key in ("account", "fetched_at", "source", "segments")}
-            )
+            snapshot = cls.model_validate(fields)
         except ValidationError as exc:
             where = ", ".join(
                 sorted({".".join(str(p) for p in e["loc"][:2]) for e in exc.errors()})
             )
             raise SnapshotError(
-                f"Snapshot {display_location(location)} has invalid {where or 'content'}; {fix}."
+                f"Snapshot {shown} is corrupted (invalid {where or 'content'}); {RESET_HINT}."
             ) from None
+        count = document.get("segment_count", len(snapshot.segments))
+        if count != len(snapshot.segments):
+            raise SnapshotError(
+                f"Snapshot {shown} is corrupted: it says {count!r} "
+                f"segments but holds {len(snapshot.segments)}; {RESET_HINT}."
+            )
+        return snapshot
 
 
 def snapshot_location(state: str, account: str) -> str:
@@ -112,13 +145,21 @@ def check_snapshot_account(snapshot: Snapshot, account: str, location: str) -> N
             f"Snapshot {display_location(location)} was recorded for account {recorded!r}, "
             f"not {account!r}; two labels share that file name. Give this account a label that "
             "differs in more than case and punctuation, or use another state location "
-            "(the snapshot is left as it is)."
+            f"(the snapshot is left as it is), or {RESET_HINT}."
         )
 
 
 def _filesystem(location: str) -> tuple[Any, str]:
     """fsspec's filesystem and path for ``location``, or a ``SnapshotError`` saying why not."""
     return open_fsspec(location, SnapshotError, "open state location")
+
+
+def local_state_directory(state: str) -> Path | None:
+    """The directory of a local ``state`` location (path or ``file://``), else None."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, path = _filesystem(state)
+    return Path(path) if isinstance(fs, LocalFileSystem) else None
 
 
 def read_snapshot(location: str) -> Snapshot | None:
@@ -213,6 +254,8 @@ async def _save_segments_snapshot(
     state: str = DEFAULT_STATE_DIR,
     fetched_at: datetime | None = None,
     source: str | None = None,
+    pending: list[PendingMessage] | None = None,
+    held_drops: int = 0,
 ) -> str:
     """Save an account's segments as its new snapshot, atomically.
 
@@ -222,6 +265,8 @@ async def _save_segments_snapshot(
         state: Directory (local path or fsspec URL) that holds one snapshot per account.
         fetched_at: When the segments were fetched (default: now, UTC).
         source: Where they came from (the API host), kept as metadata.
+        pending: Change messages still owed to some notification target (the outbox).
+        held_drops: Consecutive runs that held a suspicious drop.
 
     Returns:
         The snapshot's location, without any credentials it may contain.
@@ -247,6 +292,8 @@ async def _save_segments_snapshot(
         fetched_at=fetched_at or datetime.now(UTC),
         source=source,
         segments=tuple(segments),
+        pending=tuple(pending or ()),
+        held_drops=held_drops,
     )
     await asyncio.to_thread(write_snapshot, snapshot, location)
     shown = display_location(location)

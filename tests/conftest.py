@@ -14,6 +14,9 @@ import pytest
 
 # Offline machines: no telemetry, and keep each test session's Prefect home to itself.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Watch runs wait until their events are readable; the server's persister flushes every 5 s by
+# default, which made each run with a change take seconds (and the soak test minutes).
+os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.25")
 
 from prefect_botpenguin.sandbox import SandboxServer
 

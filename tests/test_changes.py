@@ -245,7 +245,7 @@ def test_snapshot_in_fsspec_memory_round_trips_without_temporary_objects() -> No
         (
             b'{"format": "prefect-botpenguin/segments-snapshot", "version": 1, "account": "a",'
             b' "fetched_at": "2025-01-01T00:00:00Z", "segments": [{"segmentName": "no id"}]}',
-            "has invalid segments.0",
+            "is corrupted \\(invalid segments.0\\)",
         ),
     ],
 )
@@ -256,7 +256,8 @@ def test_an_unreadable_snapshot_is_an_error_not_a_new_baseline(
     location.write_bytes(content)
     with pytest.raises(SnapshotError, match=problem) as raised:
         read_snapshot(str(location))
-    assert "move it aside" in str(raised.value)
+    assert "--reset-state" in str(raised.value)
+    assert "move the file aside" in str(raised.value)
 
 
 def test_a_snapshot_file_with_a_lone_surrogate_or_nan_reads_by_the_client_rule(

@@ -23,10 +23,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
 
 from prefect_botpenguin.core.models import Segment
 from prefect_botpenguin.flows.sync import ExportStep, SyncResult, WatchStep, segments_sync
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, SandboxServer
+from prefect_botpenguin.watch_lock import watch_lock_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -188,6 +190,11 @@ async def test_sigkill_mid_export_or_mid_snapshot_loses_nothing_and_the_next_run
             assert export.read_bytes() == good_export
         else:  # the export step had finished before the snapshot was written
             assert json.loads(export.read_bytes()) == records(killed_data)
+
+    # The killed watch still holds the account's watch lock until its lease expires (about a
+    # minute); free it as an operator would, by deleting the limit (the next watch recreates it).
+    async with get_client() as client:
+        await client.delete_global_concurrency_limit_by_name(watch_lock_name(ACCOUNT))
 
     # The next runs, on the first run's data: one that took the temporary file (the killed
     # run's data) for the snapshot would report the rename undone as a change.

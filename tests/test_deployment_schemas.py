@@ -99,6 +99,23 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             False,
             "Send a message on every run, also when nothing changed or a baseline was recorded.",
         ),
+        "accept_drop": (
+            "boolean",
+            False,
+            "Trust a fetch that lost all or most segments at once, instead of holding it until "
+            "the next run sees it too.",
+        ),
+        "reset_state": (
+            "boolean",
+            False,
+            "Record a new baseline on purpose, replacing the saved state (e.g. one that is "
+            "corrupted, of another account or of a newer format).",
+        ),
+        "drop_pending": (
+            "boolean",
+            False,
+            "Give up on change messages that earlier runs could not deliver.",
+        ),
         "members": (
             "array[string] | null",
             None,
@@ -169,6 +186,23 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             None,
             'Also report who joined and left segments: segment ids, or ["all"]; empty: off. '
             "Contact ids are kept beside the snapshot; messages carry counts only.",
+        ),
+        "watch.accept_drop": (
+            "boolean",
+            False,
+            "Trust a fetch that lost all or most segments at once, instead of holding it until "
+            "the next run sees it too.",
+        ),
+        "watch.reset_state": (
+            "boolean",
+            False,
+            "Record a new baseline on purpose, replacing the saved state (e.g. one that is "
+            "corrupted, of another account or of a newer format).",
+        ),
+        "watch.drop_pending": (
+            "boolean",
+            False,
+            "Give up on change messages that earlier runs could not deliver.",
         ),
     },
     "segments-members-export": {

@@ -17,6 +17,7 @@
     ├── ChangeDetectionError        two fetches cannot be compared (e.g. a segment id twice)
     ├── EventDeliveryError          change events did not reach the Prefect API; snapshot kept
     ├── NotificationError           a notification target is unknown or refused the message
+    ├── WatchLockError              another watch of the same account is running; nothing done
     ├── FanoutFailedError           some accounts of a fan-out failed; the others were saved
     └── SyncStepsFailedError        several steps of a sync failed; each is named
 
@@ -120,6 +121,12 @@ class NotificationError(BotPenguinError):
     """A notification target is unknown, invalid or refused the message (names it, no secrets)."""
 
 
+class WatchLockError(BotPenguinError):
+    """Another watch of the same account held its lock too long; this run changed nothing."""
+
+    retryable = True
+
+
 class FanoutFailedError(BotPenguinError):
     """Some accounts of a fan-out failed; every other account was collected and saved.
 
@@ -159,4 +166,5 @@ __all__ = [
     "SyncStepsFailedError",
     "TLSCertificateError",
     "TransientError",
+    "WatchLockError",
 ]

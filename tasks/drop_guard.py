@@ -1,0 +1,83 @@
+"""The drop guard: a fetch that suddenly lost most segments is held, not reported.
+
+An API that answers an empty list once (a glitch, a wrong token scope, a half-migrated
+account) would otherwise be reported as "every segment removed", and the next good answer as
+"every segment created". A fetch that lost all segments, or more than
+``BOTPENGUIN_DROP_GUARD_SHARE`` (0.5) of them, after a non-empty snapshot is therefore held:
+no removal events, no message, the snapshot kept; instead one
+``botpenguin.segments.suspicious-drop`` event and a warning. The drop is accepted when
+``BOTPENGUIN_DROP_GUARD_RUNS`` (2) consecutive runs see it, or at once with ``--accept-drop``
+(flow parameter ``accept_drop=True``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from .changes import EVENT_ID_NAMESPACE, account_resource, confirm_events_delivered
+from .core.accounts import account_slug
+from .core.errors import EventDeliveryError
+
+EVENT_SUSPICIOUS_DROP = "botpenguin.segments.suspicious-drop"
+
+
+@task(name="hold-botpenguin-suspicious-drop", tags=["botpenguin"], cache_policy=NO_CACHE)
+async def report_suspicious_drop(
+    account: str,
+    *,
+    previous_count: int,
+    current_count: int,
+    lost: int,
+    held_runs: int,
+    runs_needed: int,
+    previous_fetched_at: datetime,
+    fetched_at: datetime | None = None,
+) -> str | None:
+    """Warn and emit ``botpenguin.segments.suspicious-drop`` for a held fetch; its event id."""
+    from prefect.events import emit_event
+    from prefect.events.worker import should_emit_events
+
+    fetched_at = fetched_at or datetime.now(UTC)
+    left = runs_needed - held_runs
+    get_run_logger().warning(
+        "Suspicious drop held for account %r: the API returned %d segment(s) where the snapshot "
+        "of %s has %d (%d gone). Nothing is reported and the snapshot is kept; it is accepted if "
+        "%d more run(s) in a row see it, or now with --accept-drop (accept_drop=True).",
+        account,
+        current_count,
+        previous_fetched_at.isoformat(),
+        previous_count,
+        lost,
+        left,
+    )
+    if not should_emit_events():
+        return None
+    seed = f"{account_slug(account)}|{previous_fetched_at.isoformat()}|drop|{held_runs}"
+    event = emit_event(
+        event=EVENT_SUSPICIOUS_DROP,
+        resource={
+            k: v for k, v in account_resource(account).items() if k != "prefect.resource.role"
+        },
+        occurred=fetched_at,
+        payload={
+            "account": account,
+            "previous_count": previous_count,
+            "current_count": current_count,
+            "lost": lost,
+            "held_runs": held_runs,
+            "runs_needed": runs_needed,
+            "previous_fetched_at": previous_fetched_at.isoformat(),
+        },
+        id=uuid.uuid5(EVENT_ID_NAMESPACE, seed),
+    )
+    if event is None:
+        raise EventDeliveryError(
+            f"Prefect could not emit {EVENT_SUSPICIOUS_DROP} for account {account!r}; see the "
+            "Prefect log above for the cause."
+        )
+    await confirm_events_delivered([event])  # by id, in a window from its own time
+    return str(event.id)
