@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -44,6 +45,22 @@ def sandbox_env(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Sand
     monkeypatch.setenv("BOTPENGUIN_API_TOKEN", sandbox.token)
     monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
     return sandbox
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every log record at DEBUG, Prefect's run loggers included (they do not propagate),
+    for the tests that check nothing secret or personal reaches a log."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("prefect", "httpx", "httpcore", "botpenguin"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    prefect_logger = logging.getLogger("prefect")
+    attach = not prefect_logger.propagate
+    if attach:
+        prefect_logger.addHandler(caplog.handler)
+    yield caplog
+    if attach:
+        prefect_logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -75,20 +74,6 @@ async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
             page = await client.read_events_page(page.next_page)
             parts += [event.model_dump(mode="json") for event in page.events]
     return json.dumps(parts, ensure_ascii=False, default=str), len(runs)
-
-
-@pytest.fixture
-def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    caplog.set_level(logging.DEBUG)
-    for name in ("prefect", "httpx", "httpcore", "botpenguin"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    prefect_logger = logging.getLogger("prefect")
-    attach = not prefect_logger.propagate
-    if attach:
-        prefect_logger.addHandler(caplog.handler)
-    yield caplog
-    if attach:
-        prefect_logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ watch runs in-process against a real Prefect API and a loopback notification rec
 from __future__ import annotations
 
 import json
-import logging
 import os
 import stat
 import uuid
@@ -56,21 +55,6 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
         monkeypatch.setenv("BOTPENGUIN_API_TOKEN", server.token)
         monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
         yield server
-
-
-@pytest.fixture
-def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Every log record at DEBUG, Prefect's run loggers included (they do not propagate)."""
-    caplog.set_level(logging.DEBUG)
-    for name in ("prefect", "httpx", "httpcore", "botpenguin"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    prefect_logger = logging.getLogger("prefect")
-    attach = not prefect_logger.propagate
-    if attach:
-        prefect_logger.addHandler(caplog.handler)
-    yield caplog
-    if attach:
-        prefect_logger.removeHandler(caplog.handler)
 
 
 def move(server: SandboxServer, contact_id: str, source: str | None, target: str | None) -> None:

@@ -17,7 +17,6 @@ except that one subprocess. ``repr()``/``str()`` of settings, block and client a
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -130,21 +129,6 @@ async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
         blocks = await client.read_block_documents(include_secrets=False)
         parts += [block.model_dump(mode="json") for block in blocks]
     return json.dumps(parts, ensure_ascii=False, default=str), len(runs)
-
-
-@pytest.fixture
-def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Every log record at DEBUG, Prefect's, httpx's and httpcore's included."""
-    caplog.set_level(logging.DEBUG)
-    for name in ("prefect", "httpx", "httpcore", "botpenguin"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    prefect_logger = logging.getLogger("prefect")
-    attach = not prefect_logger.propagate
-    if attach:
-        prefect_logger.addHandler(caplog.handler)
-    yield caplog
-    if attach:
-        prefect_logger.removeHandler(caplog.handler)
 
 
 def assert_logs_clean(caplog: pytest.LogCaptureFixture) -> None:
