@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,10 @@ from .core.models import Segment
 
 SCALAR_TYPES = (str, int, float, bool, type(None))
 SUMMARY_NAME_LIMIT = 50
+CELL_JSON_LIMIT = 1_000
+"""Longest JSON text a nested field gets in a table cell; longer text is cut and ends in "…"."""
+CONTACT_COUNT_FIELDS = ("contactCount", "contactsCount", "totalContacts")
+"""API fields that hold a segment's contact count (not documented; the first one sent wins)."""
 TABLE_ROW_LIMIT = 5_000
 """Most rows a table artifact gets: the UI cannot page more, and exports hold every segment."""
 EXPORT_HINT = "use `botpenguin export` for all"
@@ -25,32 +30,51 @@ def segments_artifact_key(account: str) -> str:
 
 
 def segment_table_rows(segments: list[Segment]) -> list[dict[str, Any]]:
-    """One row per segment: ``id``, ``name``, then every scalar field any segment has, sorted.
+    """One row per segment: ``id``, ``name``, then every other field any segment has, sorted.
 
-    Nested fields are left out of the table (the UI cannot show them); exports keep them.
-    Every row carries every column so the table renders with a stable header.
+    Nested fields (lists, objects) are shown as compact JSON text (sorted keys, no spaces,
+    Unicode as is), cut at ``CELL_JSON_LIMIT`` (1,000) characters with a trailing "…": the
+    UI shows text, and a cell that long is unreadable anyway; exports keep every value whole.
+    Every row carries every column (``None`` where a segment lacks the field) so the table
+    renders with a stable header.
     """
     records = [segment.to_record() for segment in segments]
-    others = sorted(
-        {
-            key
-            for record in records
-            for key, value in record.items()
-            if key not in ("id", "name") and isinstance(value, SCALAR_TYPES)
-        }
-    )
+    others = sorted({key for record in records for key in record if key not in ("id", "name")})
     rows = []
     for record in records:
         row = {"id": record["id"], "name": record["name"]}
         for key in others:
-            value = record.get(key)
-            row[key] = value if isinstance(value, SCALAR_TYPES) else None
+            row[key] = table_cell(record.get(key))
         rows.append(row)
     return rows
 
 
+def table_cell(value: Any) -> Any:
+    """A scalar as it is; a list or object as compact JSON text, capped (``segment_table_rows``)."""
+    if isinstance(value, SCALAR_TYPES):
+        return value
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=str)
+    if len(text) > CELL_JSON_LIMIT:
+        return text[: CELL_JSON_LIMIT - 1] + "…"
+    return text
+
+
+def contact_count(segment: Segment) -> int | None:
+    """The segment's contact count when the API sent one (``CONTACT_COUNT_FIELDS``), else None."""
+    extra = segment.model_extra or {}
+    for field in CONTACT_COUNT_FIELDS:
+        value = extra.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
 def segments_summary_markdown(segments: list[Segment], account: str, source: str) -> str:
-    """A short human summary: how many segments, from where, when, and their names."""
+    """A short human summary: how many segments, from where, when, their names and, when the
+    API sends contact counts (``CONTACT_COUNT_FIELDS``), how many contacts each holds.
+
+    Counts are shown per segment only: segments overlap, so a total would count contacts twice.
+    """
     fetched_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [
         f"# BotPenguin segments: {_md(account)}",
@@ -59,11 +83,19 @@ def segments_summary_markdown(segments: list[Segment], account: str, source: str
         "",
     ]
     if segments:
-        lines += ["| Name | ID |", "|---|---|"]
-        lines += [
-            f"| {_md(segment.name or '(unnamed)')} | `{segment.id}` |"
-            for segment in segments[:SUMMARY_NAME_LIMIT]
-        ]
+        listed = segments[:SUMMARY_NAME_LIMIT]
+        counts = [contact_count(segment) for segment in listed]
+        if any(count is not None for count in counts):
+            lines += ["| Name | Contacts | ID |", "|---|---:|---|"]
+            lines += [
+                f"| {_md(segment.name or '(unnamed)')} | {_count(count)} | `{segment.id}` |"
+                for segment, count in zip(listed, counts, strict=True)
+            ]
+        else:
+            lines += ["| Name | ID |", "|---|---|"]
+            lines += [
+                f"| {_md(segment.name or '(unnamed)')} | `{segment.id}` |" for segment in listed
+            ]
         if len(segments) > TABLE_ROW_LIMIT:
             lines.append(
                 f"\nThe table shows the first {TABLE_ROW_LIMIT} of {len(segments)}; {EXPORT_HINT}."
@@ -73,6 +105,11 @@ def segments_summary_markdown(segments: list[Segment], account: str, source: str
     else:
         lines.append("The account has no segments.")
     return "\n".join(lines)
+
+
+def _count(count: int | None) -> str:
+    """A contact count for the summary: thousands separated, "-" when the API sent none."""
+    return "-" if count is None else f"{count:,}"
 
 
 def _md(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from prefect_readback import latest_artifact, table_rows
 
@@ -25,12 +27,13 @@ async def test_report_publishes_table_and_summary_keyed_per_account(
     assert [row["name"] for row in rows] == [s["segmentName"] for s in SAMPLE_SEGMENTS]
     assert list(rows[0])[:2] == ["id", "name"]
     assert all(set(row) == set(rows[0]) for row in rows), "every row has every column"
-    assert "filters" not in rows[0], "nested fields stay out of the table"
+    assert json.loads(rows[0]["filters"]) == SAMPLE_SEGMENTS[0]["filters"], "nested as JSON"
+    assert rows[1]["stats"] is None
 
     summary = (await latest_artifact("botpenguin-segments-larkspur-tea-co-summary")).data
     assert isinstance(summary, str)
     assert "**6** segment(s)" in summary
-    assert "Clientes de São Paulo" in summary
+    assert "| Clientes de São Paulo | 1,287 | `6a1c0ffee5a1e0000b0a7e02` |" in summary
 
 
 async def test_report_uses_a_saved_credentials_block(sandbox: SandboxServer) -> None:
