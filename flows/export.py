@@ -51,4 +51,5 @@ async def segments_export(
         format=format,
         filesystem=block,
         account=target.label,
+        source=target.source,
     )

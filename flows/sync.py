@@ -162,6 +162,7 @@ async def segments_sync(
                 format=export.format,
                 filesystem=filesystem,
                 account=target.label,
+                source=target.source,
             )
         except BotPenguinError as exc:
             logger.error("Export step failed: %s", exc)

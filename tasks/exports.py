@@ -15,6 +15,9 @@ the previous export or the complete new one. How, per destination:
   object store's put is).
 
 A failed write removes its temp file, so no stray files are left behind.
+
+A complete export is recorded as a Prefect asset materialization (key: its location; upstream:
+the account), and a failed one records none; see ``assets``.
 """
 
 from __future__ import annotations
@@ -31,12 +34,24 @@ from typing import Any, BinaryIO
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_link_artifact
+from prefect.assets import Asset
 from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._dispatch import dual_task
+from .assets import (
+    account_asset,
+    arecord_materialization,
+    block_asset_key,
+    export_asset,
+    file_asset_key,
+    link_text,
+    url_asset_key,
+    where_note,
+    worker_host,
+)
 from .core.accounts import account_slug
 from .core.atomic import (
     fsspec_file_replacement,
@@ -63,6 +78,9 @@ class ExportResult(BaseModel):
     format: ExportFormat = Field(description="The file format written.")
     count: int = Field(ge=0, description="How many segments the export holds.")
     size_bytes: int = Field(ge=0, description="Size of the written file in bytes.")
+    asset_key: str = Field(
+        description="The Prefect asset the export is recorded as: its location as a URI."
+    )
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,7 @@ class _Target:
 
     shown: str
     url: str
+    asset_key: str
     write: Callable[[bytes], Awaitable[Any]]
     stream: Callable[[], AbstractContextManager[BinaryIO]]
     """Opens a file to stream into (blocking I/O: call it off the event loop); it becomes the
@@ -131,6 +150,7 @@ async def write_export(
         format=chosen,
         count=len(segments),
         size_bytes=len(data),
+        asset_key=target.asset_key,
     )
 
 
@@ -140,6 +160,7 @@ async def _export_segments(
     format: ExportFormat | None = None,
     filesystem: WritableFileSystem | None = None,
     account: str = "default",
+    source: str | None = None,
 ) -> ExportResult:
     """Write every segment, with every field, to a file atomically and link it as an artifact.
 
@@ -148,6 +169,11 @@ async def _export_segments(
     stores nested and mixed-type columns as JSON text (see ``core.formats.to_parquet``). The
     write is atomic (see this module's docstring): a failure leaves the previous export as it
     was and no temp files behind. Not retried: a failed write is reported, not repeated.
+
+    A complete export is recorded as a Prefect asset materialization: the asset's key is the
+    file's location (``file:///...``, ``s3://...``), its upstream asset the account
+    (``botpenguin://<api-host>/<account>/segments``), its metadata the format and counts. A
+    failed export records none (see ``prefect_botpenguin.assets``).
 
     Args:
         segments: Segments from ``fetch_segments``.
@@ -159,6 +185,8 @@ async def _export_segments(
             ``RemoteFileSystem``, ...) to write into.
         account: The account's label; the link artifact's key is
             ``botpenguin-export-<account>`` (lowercased, dashes only).
+        source: The API base URL the segments came from, naming the upstream account
+            asset; default ``BOTPENGUIN_BASE_URL``. Only its host is used.
 
     Returns:
         Where the export went, its format, how many segments and how many bytes.
@@ -179,13 +207,17 @@ async def _export_segments(
         ```
     """
     result = await write_export(segments, destination, format=format, filesystem=filesystem)
+    await arecord_materialization(
+        [(export_asset_of(result, account), export_metadata(result, account))],
+        upstream=account_asset(account, source, "segments"),
+    )
     await acreate_link_artifact(
         link=result.url,
-        link_text=result.destination,
+        link_text=link_text(result.destination, result.url),
         key=export_artifact_key(account),
         description=(
             f"Export of BotPenguin account {account!r}: {result.count} segment(s) as "
-            f"{result.format.upper()} ({result.size_bytes} bytes)."
+            f"{result.format.upper()} ({result.size_bytes} bytes).{where_note(result.url)}"
         ),
     )
     get_run_logger().info(
@@ -196,6 +228,32 @@ async def _export_segments(
         result.size_bytes,
     )
     return result
+
+
+def export_asset_of(result: ExportResult, account: str) -> Asset:
+    """The asset a segments export materializes (see ``prefect_botpenguin.assets``)."""
+    return export_asset(
+        result.asset_key,
+        name=f"BotPenguin segments export: {account} ({result.format.upper()})",
+        description=(
+            f"Every segment of BotPenguin account {account!r}, exported by prefect-botpenguin "
+            f"as {result.format.upper()} to {result.destination}."
+        ),
+    )
+
+
+def export_metadata(result: ExportResult, account: str) -> dict[str, Any]:
+    """What a materialization records: counts and format, never a token or a segment."""
+    metadata: dict[str, Any] = {
+        "account": account,
+        "format": result.format,
+        "segments": result.count,
+        "size_bytes": result.size_bytes,
+        "destination": result.destination,
+    }
+    if result.url.startswith(("file://", "memory://")):
+        metadata["worker_host"] = worker_host()
+    return metadata
 
 
 aexport_segments, export_segments = dual_task(
@@ -229,6 +287,7 @@ def _local_target(path: Path) -> _Target:
     return _Target(
         shown=str(path),
         url=path.as_uri(),
+        asset_key=file_asset_key(path.as_uri()),
         write=lambda data: asyncio.to_thread(_replace_local, path, data),
         stream=lambda: _stream_local(path),
     )
@@ -240,6 +299,7 @@ def _fsspec_target(url: str, fs: Any = None) -> _Target:
     return _Target(
         shown=shown,
         url=shown,
+        asset_key=url_asset_key(url),
         write=lambda data: asyncio.to_thread(_replace_fsspec, fs, path, data),
         stream=lambda: _stream_fsspec(fs, path),
     )
@@ -263,7 +323,8 @@ def _block_target(filesystem: WritableFileSystem, path: str) -> _Target:
             if inspect.isawaitable(written):
                 asyncio.run(_awaited(written))  # called from a worker thread: no running loop
 
-    return _Target(shown=shown, url=path, write=write, stream=stream, atomic=False)
+    key = block_asset_key(filesystem.get_block_type_slug(), filesystem._block_document_name, path)
+    return _Target(shown=shown, url=path, asset_key=key, write=write, stream=stream, atomic=False)
 
 
 async def _awaited(value: Awaitable[Any]) -> Any:

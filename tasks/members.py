@@ -12,6 +12,11 @@ stays as it was and no temp file is left (``core.atomic``). Destinations are the
 segment exports' (local path, fsspec URL, filesystem block; see ``exports.py``); a block
 that is neither a Local nor a Remote File System gets one ``write_path`` of the whole file,
 so only there the file passes through memory once at the end.
+
+Each file of a complete export is recorded as a Prefect asset materialization (upstream: the
+account's members, ``botpenguin://<api-host>/<account>/members``; metadata: counts and
+format, never a contact). A failed export records none, also when it wrote some of its
+per-segment files before failing (see ``assets``).
 """
 
 from __future__ import annotations
@@ -26,11 +31,20 @@ from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_link_artifact
+from prefect.assets import Asset
 from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._dispatch import dual_task
+from .assets import (
+    account_asset,
+    arecord_materialization,
+    export_asset,
+    link_text,
+    where_note,
+    worker_host,
+)
 from .core.accounts import account_slug
 from .core.client import BotPenguinClient
 from .core.errors import BotPenguinError, ExportError
@@ -68,6 +82,9 @@ class MemberFile(BaseModel):
     url: str = Field(description="A link to the file (file:// for local files).")
     count: int = Field(ge=0, description="Rows (memberships) in the file.")
     size_bytes: int = Field(ge=0, description="Size of the file in bytes.")
+    asset_key: str = Field(
+        description="The Prefect asset the file is recorded as: its location as a URI."
+    )
 
 
 class MembersExportResult(BaseModel):
@@ -240,7 +257,13 @@ async def _write_file(
         raise
     except Exception as exc:
         raise _write_error(target.shown, exc, target.atomic) from None
-    return MemberFile(destination=target.shown, url=target.url, count=rows, size_bytes=size)
+    return MemberFile(
+        destination=target.shown,
+        url=target.url,
+        count=rows,
+        size_bytes=size,
+        asset_key=target.asset_key,
+    )
 
 
 def _write_page(writer: RecordWriter, page: MemberPage, fields: Sequence[str] | None) -> None:
@@ -350,14 +373,23 @@ async def _export_segment_members(
             filesystem=filesystem,
             fields=fields,
         )
+        source = client.base_url
+    await arecord_materialization(
+        [
+            (_file_asset(file, result, account), _file_metadata(file, result, account))
+            for file in result.files
+        ],
+        upstream=account_asset(account, source, "members"),
+    )
+    link = result.files[0].url if result.files else result.destination
     await acreate_link_artifact(
-        link=result.files[0].url if len(result.files) == 1 else result.destination,
-        link_text=result.destination,
+        link=link,
+        link_text=link_text(result.destination, link),
         key=members_artifact_key(account),
         description=(
             f"Segment members of BotPenguin account {account!r}: {result.count} row(s) from "
             f"{len(result.segments)} segment(s) in {len(result.files)} file(s) as "
-            f"{result.format.upper()} ({result.size_bytes} bytes)."
+            f"{result.format.upper()} ({result.size_bytes} bytes).{where_note(link)}"
         ),
     )
     logger.info(
@@ -370,6 +402,33 @@ async def _export_segment_members(
         result.size_bytes,
     )
     return result
+
+
+def _file_asset(file: MemberFile, result: MembersExportResult, account: str) -> Asset:
+    """The asset one member file materializes (see ``prefect_botpenguin.assets``)."""
+    return export_asset(
+        file.asset_key,
+        name=f"BotPenguin members export: {account} ({result.format.upper()})",
+        description=(
+            f"Segment members (contacts) of BotPenguin account {account!r}, exported by "
+            f"prefect-botpenguin as {result.format.upper()} to {file.destination}. Personal data."
+        ),
+    )
+
+
+def _file_metadata(file: MemberFile, result: MembersExportResult, account: str) -> dict[str, Any]:
+    """What a materialization records: counts and format, never a contact."""
+    metadata: dict[str, Any] = {
+        "account": account,
+        "format": result.format,
+        "rows": file.count,
+        "segments": len(result.segments) if len(result.files) == 1 else 1,
+        "size_bytes": file.size_bytes,
+        "destination": file.destination,
+    }
+    if file.url.startswith(("file://", "memory://")):
+        metadata["worker_host"] = worker_host()
+    return metadata
 
 
 _RETRIED_LIKE_FETCH: dict[str, Any] = {
