@@ -43,6 +43,8 @@ from .core.settings import DEFAULT_BASE_URL
 
 MATERIALIZED_BY = "prefect-botpenguin"
 """Shown as the tool that materialized each export (related resource ``asset-materialized-by``)."""
+RECORD_TASK_NAME = "record-botpenguin-export-asset"
+"""The child task run that records a complete export's materialization."""
 ACCOUNT_SCHEME = "botpenguin"
 BLOCK_SCHEME = "block"
 Kind = Literal["segments", "members"]
@@ -159,7 +161,7 @@ async def arecord_materialization(
     task = materialize(
         *(asset for asset, _ in assets),
         by=MATERIALIZED_BY,
-        name="record-botpenguin-export-asset",
+        name=RECORD_TASK_NAME,
         asset_deps=[upstream],
         tags=["botpenguin"],
         cache_policy=NO_CACHE,

@@ -87,3 +87,42 @@ def test_every_sandbox_control_endpoint_is_documented_and_in_its_help(sandbox: S
         for method in methods:
             assert f"`{method} {path}`" in DOC
             assert re.search(rf"{method}\s+{re.escape(path)}\b", CONTROL_API_HELP), path
+
+
+def test_every_asset_key_form_and_materialization_payload_key_is_documented():
+    from prefect_botpenguin.assets import MATERIALIZED_BY, RECORD_TASK_NAME
+    from prefect_botpenguin.exports import ExportResult, export_metadata
+    from prefect_botpenguin.members import MemberFile, MembersExportResult, _file_metadata
+
+    local = "file:///srv/exports/segments.csv"
+    export = ExportResult(
+        destination="/srv/exports/segments.csv",
+        url=local,
+        format="csv",
+        count=6,
+        size_bytes=10,
+        asset_key=local,
+    )
+    file = MemberFile(
+        destination="/srv/m.csv", url="file:///srv/m.csv", count=3, size_bytes=5, asset_key=local
+    )
+    members = MembersExportResult(
+        destination="/srv/m.csv",
+        format="csv",
+        count=3,
+        segments={"a1": 3},
+        files=[file],
+        size_bytes=5,
+    )
+    keys = set(export_metadata(export, "Larkspur")) | set(_file_metadata(file, members, "L"))
+    assert keys <= CODE, f"undocumented materialization payload keys: {sorted(keys - CODE)}"
+    for documented in (
+        "botpenguin://<api-host>/<account-slug>/segments",
+        "botpenguin://<api-host>/<account-slug>/members",
+        "block://<block-type>/<block-name>/<path>",
+        "prefect.asset.materialization.succeeded",
+        "prefect.asset.referenced",
+        RECORD_TASK_NAME,
+        MATERIALIZED_BY,
+    ):
+        assert documented in CODE, documented
