@@ -47,6 +47,7 @@ from .assets import (
     block_asset_key,
     export_asset,
     file_asset_key,
+    is_on_worker,
     link_text,
     url_asset_key,
     where_note,
@@ -251,7 +252,7 @@ def export_metadata(result: ExportResult, account: str) -> dict[str, Any]:
         "size_bytes": result.size_bytes,
         "destination": result.destination,
     }
-    if result.url.startswith(("file://", "memory://")):
+    if is_on_worker(result.url):
         metadata["worker_host"] = worker_host()
     return metadata
 

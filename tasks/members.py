@@ -41,6 +41,7 @@ from .assets import (
     account_asset,
     arecord_materialization,
     export_asset,
+    is_on_worker,
     link_text,
     where_note,
     worker_host,
@@ -426,7 +427,7 @@ def _file_metadata(file: MemberFile, result: MembersExportResult, account: str) 
         "size_bytes": file.size_bytes,
         "destination": file.destination,
     }
-    if file.url.startswith(("file://", "memory://")):
+    if is_on_worker(file.url):
         metadata["worker_host"] = worker_host()
     return metadata
 
