@@ -115,6 +115,20 @@ def test_export_triggered_through_the_api_writes_the_file(sqlite_stack, tmp_path
     artifacts = {a["key"]: a for a in sqlite_stack.run_artifacts(run["id"])}
     link = artifacts["botpenguin-export-e2e-export"]["data"]  # Prefect keeps links as markdown
     assert str(destination) in link
+    assert "a path on the worker machine" in link
+
+    # The worker's run recorded the file as an asset materialized from the account.
+    key = f"file://{destination}"
+    deadline = time.monotonic() + 30
+    while not (materialized := sqlite_stack.events("prefect.asset.materialization.", key)):
+        assert time.monotonic() < deadline, f"no materialization of {key} stored"
+        time.sleep(1)
+    assert [event["event"] for event in materialized] == ["prefect.asset.materialization.succeeded"]
+    upstream = {r["prefect.resource.id"] for r in materialized[0]["related"]}
+    assert f"botpenguin://{sqlite_stack.sandbox.url.split('://')[1]}/e2e-export/segments" in (
+        upstream
+    )
+    assert materialized[0]["payload"]["segments"] == len(SAMPLE_IDS)
 
 
 def test_watch_triggered_through_the_api_emits_change_events(sqlite_stack, tmp_path):
