@@ -161,6 +161,7 @@ async def test_a_failed_export_records_no_materialization(
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.filterwarnings("ignore:Logger .prefect.task_runs. attempted to send logs")
 def test_the_task_records_a_materialization_outside_any_flow(
     sandbox_env: SandboxServer, tmp_path: Path
 ) -> None:
