@@ -383,6 +383,7 @@ async def test_remote_filesystem_block_writes_through_fsspec() -> None:
     result = await write_export(SEGMENTS, "segments.json", filesystem=block)
 
     assert result.destination == "memory://block-exports/base/segments.json"
+    assert result.asset_key == "memory://block-exports/base/segments.json"
     with fsspec.open(result.destination, "rb") as file:
         assert json.loads(file.read()) == EXPECTED
 
@@ -409,3 +410,4 @@ async def test_other_filesystem_blocks_get_the_whole_file_in_one_write_path_call
     table = pq.read_table(io.BytesIO(block.files["deep/segments.parquet"]))
     assert table.column("id").to_pylist() == [raw["_id"] for raw in SAMPLE_SEGMENTS]
     assert result.size_bytes == len(block.files["deep/segments.parquet"])
+    assert result.asset_key == "block://test-in-memory-file-system/unsaved/deep/segments.parquet"
