@@ -79,6 +79,7 @@ def test_every_prefect_yaml_deployment_is_on_the_server_as_written(sqlite_stack)
             {"prefect.deployments.steps.set_working_directory": {"directory": "."}}
         ], "a worker runs the installed package, from wherever it was started"
         assert deployment["entrypoint"] == spec["entrypoint"], "a module path, not a file"
+        assert deployment["job_variables"] == spec["work_pool"]["job_variables"]
         assert deployment["global_concurrency_limit"]["limit"] == 1
         assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
         assert [
