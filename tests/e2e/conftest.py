@@ -629,7 +629,13 @@ class Stack:
                 for key, value in automation.items()
                 if key not in ("id", "created", "updated")
             }
-            normalised["trigger"] = {k: v for k, v in automation["trigger"].items() if k != "id"}
+            normalised["trigger"] = {
+                # Sets on the client (expect, after, for_each): their JSON order is the order
+                # of one process's string hashes, so it differs between two processes.
+                key: sorted(value) if key in SET_FIELDS else value
+                for key, value in automation["trigger"].items()
+                if key != "id"
+            }
             normalised["actions"] = [
                 {**a, "deployment_id": name} if a is action else a for a in automation["actions"]
             ]
@@ -649,6 +655,10 @@ class Stack:
             ["uv", "run", "python", "-c", script, token, self.sandbox.url, block_name],
             f"save credentials block {block_name}",
         )
+
+
+SET_FIELDS = frozenset({"expect", "after", "for_each"})
+"""The fields of an event trigger that are sets."""
 
 
 def artifact_rows(artifact: dict[str, Any]) -> list[dict[str, Any]]:
