@@ -137,7 +137,12 @@ async def remove_orphaned_triggers(deployments: list[RunnerDeployment]) -> list[
     Only automations named like a trigger of ``deployments`` whose every run-deployment action
     names a deployment the server no longer has: they can never run anything again.
     """
-    names = {trigger.name for deployment in deployments for trigger in deployment.triggers}
+    names = {
+        name
+        for deployment in deployments
+        for trigger in deployment.triggers
+        if isinstance(name := getattr(trigger, "name", None), str)  # deployment triggers
+    }
     removed: list[str] = []
     async with get_client() as client:
         for name in sorted(names):
