@@ -11,7 +11,10 @@ Stopping the process (Ctrl-C) pauses the schedules until it is started again.
 
 Serve *instead of* deploying to a work pool, not on top of it: Prefect updates an existing
 pool deployment in place and leaves it unrunnable, so this refuses to start when one of the
-names is already deployed to a pool, and says which to delete.
+names is already deployed to a pool, and says which to delete. Deleting a deployment leaves
+its triggers behind (Prefect keeps automations whose deployment is gone, and each fails
+whenever its event comes), so before serving this removes those of ours: an automation named
+like one of the triggers it registers whose deployment no longer exists.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import yaml
 from prefect import Flow, get_client, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events.actions import RunDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Schedule
@@ -127,6 +131,41 @@ async def refuse_pool_deployments(deployments: list[RunnerDeployment]) -> None:
                 )
 
 
+async def remove_orphaned_triggers(deployments: list[RunnerDeployment]) -> list[str]:
+    """Delete our triggers left by deleted deployments; the names of those deleted.
+
+    Only automations named like a trigger of ``deployments`` whose every run-deployment action
+    names a deployment the server no longer has: they can never run anything again.
+    """
+    names = {
+        name
+        for deployment in deployments
+        for trigger in deployment.triggers
+        if isinstance(name := getattr(trigger, "name", None), str)  # deployment triggers
+    }
+    removed: list[str] = []
+    async with get_client() as client:
+        for name in sorted(names):
+            for automation in await client.read_automations_by_name(name):
+                targets = [
+                    action.deployment_id
+                    for action in automation.actions
+                    if isinstance(action, RunDeployment) and action.deployment_id is not None
+                ]
+                if not targets:
+                    continue
+                missing = 0
+                for deployment_id in targets:
+                    try:
+                        await client.read_deployment(deployment_id)
+                    except ObjectNotFound:
+                        missing += 1
+                if missing == len(targets):
+                    await client.delete_automation(automation.id)
+                    removed.append(automation.name)
+    return removed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve every deployment until interrupted; 1 when one is already on a work pool."""
     argparse.ArgumentParser(
@@ -144,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for name in asyncio.run(remove_orphaned_triggers(deployments)):
+        print(f"removed the trigger {name!r} of a deleted deployment")
     serve(*deployments)
     return 0
 

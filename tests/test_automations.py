@@ -310,3 +310,35 @@ def test_a_segment_event_starts_one_export_run_per_account_with_the_events_param
                 await client.delete_deployment(deployment_id)
 
         asyncio.run(clean_up())
+
+
+def test_serve_removes_the_triggers_deleted_deployments_left_and_keeps_the_others():
+    """Deleting a deployment (as serve's refusal says to) leaves its trigger, which would fail
+    on every change event; `botpenguin serve` removes it before registering its own."""
+    from prefect_botpenguin.deployments.serve import build_deployments, remove_orphaned_triggers
+
+    (export,) = [d for d in build_deployments() if d.name == "segments-export"]
+    (trigger_name,) = [trigger.name for trigger in export.triggers]
+
+    async def scenario():
+        async with get_client() as client:
+            export.name = "segments-export-orphan-test"
+            deleted = await export.apply()
+            export.name = "segments-export-kept-test"
+            kept = await export.apply()
+            await client.delete_deployment(deleted)
+            removed = await remove_orphaned_triggers([export])
+            again = await remove_orphaned_triggers([export])
+            left = [
+                action.deployment_id
+                for automation in await client.read_automations_by_name(trigger_name)
+                for action in automation.actions
+            ]
+            await client.delete_resource_owned_automations(f"prefect.deployment.{kept}")
+            await client.delete_deployment(kept)
+            return kept, removed, again, left
+
+    kept, removed, again, left = asyncio.run(scenario())
+    assert removed == [trigger_name]
+    assert again == []
+    assert left == [kept], "the live deployment's trigger stays"

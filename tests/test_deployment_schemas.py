@@ -376,7 +376,7 @@ def test_credentials_are_referenced_by_block_name_only():
     for spec in SPECS.values():
         assert spec["parameters"]["credentials"] == "default"
         env = HEARTBEAT_ENV if spec["name"] in HEARTBEATS else None
-        expected = {"env": env} if env else {}
+        expected = {"working_dir": ".", **({"env": env} if env else {})}
         assert spec["work_pool"]["job_variables"] == expected, "no env vars smuggling a token"
 
 

@@ -592,6 +592,58 @@ class Stack:
         events: list[dict[str, Any]] = page["events"]
         return events
 
+    def automations(self) -> list[dict[str, Any]]:
+        """Every automation on the server, by name."""
+        result: list[dict[str, Any]] = self.api("POST", "/automations/filter", json={})
+        return result
+
+    def deployment_triggers(self) -> dict[str, list[dict[str, Any]]]:
+        """The automations that run a deployment, by its ``flow/deployment`` name, normalised.
+
+        What ``triggers:`` in prefect.yaml becomes on the server, without the ids the server
+        assigns (automation, trigger, deployment), so what ``prefect deploy`` and ``botpenguin
+        serve`` registered can be compared. An automation whose deployment no longer exists
+        is listed under ``"<missing deployment>"``: it would fail each time it fires.
+        """
+        from prefect_botpenguin.deployments.serve import load_deployment_specs, load_flow
+
+        names: dict[str, str] = {}
+        for spec in load_deployment_specs():
+            name = f"{load_flow(spec['entrypoint']).name}/{spec['name']}"
+            found = self.http.get(f"/deployments/name/{name}")
+            if found.status_code == 200:
+                names[found.json()["id"]] = name
+        found_ids = {str(d["id"]) for d in self.api("POST", "/deployments/filter", json={})}
+        triggers: dict[str, list[dict[str, Any]]] = {}
+        for automation in self.automations():
+            targets = [a for a in automation["actions"] if a["type"] == "run-deployment"]
+            if not targets:
+                continue
+            (action,) = targets
+            deployment_id = str(action["deployment_id"])
+            name = names.get(deployment_id) or (
+                "<other deployment>" if deployment_id in found_ids else "<missing deployment>"
+            )
+            normalised = {
+                key: value
+                for key, value in automation.items()
+                if key not in ("id", "created", "updated")
+            }
+            normalised["trigger"] = {
+                # Sets on the client (expect, after, for_each): their JSON order is the order
+                # of one process's string hashes, so it differs between two processes.
+                key: sorted(value) if key in SET_FIELDS else value
+                for key, value in automation["trigger"].items()
+                if key != "id"
+            }
+            normalised["actions"] = [
+                {**a, "deployment_id": name} if a is action else a for a in automation["actions"]
+            ]
+            triggers.setdefault(name, []).append(normalised)
+        for found in triggers.values():
+            found.sort(key=lambda automation: str(automation["name"]))
+        return triggers
+
     def save_credentials(self, block_name: str, token: str) -> None:
         """Save a credentials block for one sandbox account (setup beyond the README's own)."""
         script = (
@@ -603,6 +655,10 @@ class Stack:
             ["uv", "run", "python", "-c", script, token, self.sandbox.url, block_name],
             f"save credentials block {block_name}",
         )
+
+
+SET_FIELDS = frozenset({"expect", "after", "for_each"})
+"""The fields of an event trigger that are sets."""
 
 
 def artifact_rows(artifact: dict[str, Any]) -> list[dict[str, Any]]:
@@ -634,6 +690,27 @@ def sqlite_stack(sandbox: Sandbox) -> Iterator[Stack]:
     try:
         for command in readme_commands(SERVER_SECTION):
             if not command.matches(SERVE_COMMAND):
+                stack.execute(command)
+        yield stack
+    finally:
+        stack.stop()
+
+
+SETUP_ONLY = (*SETUP_AGAIN, "prefect server start", "prefect worker start")
+"""The README's setup steps, without the demonstrations (a run, an event stream, serve)."""
+
+
+@pytest.fixture(scope="module")
+def fresh_stack(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A fresh server set up by the README's steps only: server, block, pool, deploy, worker.
+
+    For tests that count what happens on the server (runs a trigger started, messages an
+    automation sent), so no other test may write to it.
+    """
+    stack = Stack(request.module.__name__.removeprefix("test_"), sandbox)
+    try:
+        for command in readme_commands(SERVER_SECTION):
+            if any(command.matches(fragment) for fragment in SETUP_ONLY):
                 stack.execute(command)
         yield stack
     finally:

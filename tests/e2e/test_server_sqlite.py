@@ -79,6 +79,7 @@ def test_every_prefect_yaml_deployment_is_on_the_server_as_written(sqlite_stack)
             {"prefect.deployments.steps.set_working_directory": {"directory": "."}}
         ], "a worker runs the installed package, from wherever it was started"
         assert deployment["entrypoint"] == spec["entrypoint"], "a module path, not a file"
+        assert deployment["job_variables"] == spec["work_pool"]["job_variables"]
         assert deployment["global_concurrency_limit"]["limit"] == 1
         assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
         assert [
@@ -282,6 +283,11 @@ def test_readme_serve_refuses_pool_deployments_then_serves_without_a_worker(sqli
     refused = sqlite_stack.start("serve-refused", sqlite_stack.argv(command))
     assert refused.process.wait(timeout=120) == 1
     assert f"error: {REPORT} is deployed to work pool 'botpenguin'" in refused.output()
+    deployed = sqlite_stack.deployment_triggers()  # what `prefect deploy` registered
+    assert {name: len(triggers) for name, triggers in deployed.items()} == {
+        EXPORT: 1,
+        "botpenguin-segments-members-export/segments-members-export": 1,
+    }
     for spec in load_deployment_specs():  # what the message says to do
         flow = load_flow(spec["entrypoint"])
         deployment = sqlite_stack.deployment(f"{flow.name}/{spec['name']}")
@@ -290,6 +296,9 @@ def test_readme_serve_refuses_pool_deployments_then_serves_without_a_worker(sqli
     sqlite_stack.execute(command)
     serve = sqlite_stack.service("serve")
     assert sqlite_stack.deployment(REPORT)["work_pool_name"] is None
+    # The same triggers, and none left pointing at the deleted deployments (serve removed them).
+    assert sqlite_stack.deployment_triggers() == deployed
+    assert "removed the trigger 'segments-export on botpenguin.segment changes'" in serve.output()
     run = sqlite_stack.run_deployment(REPORT, {"account": "e2e-served"})
     assert run["id"] in serve.output(), "the serve process ran it"
     assert sqlite_stack.latest_rows("botpenguin-segments-e2e-served") == expected_rows(
