@@ -61,7 +61,13 @@ from ..snapshots import (
     snapshot_location,
 )
 from ..watch_lock import watch_lock
-from .common import resolve_account
+from .common import (
+    CredentialsParam,
+    FilesystemParam,
+    resolve_account,
+    resolve_filesystem,
+    state_location,
+)
 
 
 @dataclass(frozen=True)
@@ -398,9 +404,10 @@ def _stale(run: _Run, previous: Snapshot, *, segment_count: int) -> WatchResult:
 
 @flow(name="botpenguin-segments-watch", log_prints=False)
 async def segments_watch(
-    credentials: str | None = None,
+    credentials: CredentialsParam = None,
     account: str | None = None,
     state: str = DEFAULT_STATE_DIR,
+    state_filesystem: FilesystemParam = None,
     notify: list[str] | None = None,
     always_notify: bool = False,
     accept_drop: bool = False,
@@ -413,12 +420,17 @@ async def segments_watch(
     Prefect's UI shows the Args below as each parameter's help text.
 
     Args:
-        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
-            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
+            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
+            variables.
         account: Label for this account in snapshots, events and artifact keys; defaults to
             the block name, else BOTPENGUIN_ACCOUNT.
         state: Directory that keeps one snapshot per account: a local path or an fsspec URL
-            such as s3://bucket/botpenguin (the back-end's package must be installed).
+            such as s3://bucket/botpenguin (the back-end's package must be installed), or a
+            path inside state_filesystem.
+        state_filesystem: A saved filesystem block holding the state directory (pick one, or
+            give BLOCK-TYPE/NAME): shared storage lets any worker run the watch. Leave empty
+            for state alone.
         notify: Where to send the change message: names of saved notification blocks (Slack,
             Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given
             here are stored with the flow run, so keep secret ones in a block.
@@ -433,6 +445,7 @@ async def segments_watch(
             contact ids (ids only) are kept in a second snapshot beside the segments'; events,
             artifact and message carry counts and a few ids, never contact details.
     """
+    location = state_location(state, await resolve_filesystem(state_filesystem))
     target = await resolve_account(credentials, account)
     if notify:
         await check_notification_targets.aio(notify)  # fail before anything is saved
@@ -444,7 +457,7 @@ async def segments_watch(
     return await track_changes(
         segments,
         account=target.label,
-        state=state,
+        state=location,
         notify=notify,
         always_notify=always_notify,
         source=target.source,
