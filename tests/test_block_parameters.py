@@ -161,7 +161,8 @@ async def test_sync_watch_step_keeps_its_state_in_a_filesystem_block_given_by_na
         publish_artifacts=False,
         watch=WatchStep(state="snapshots", state_filesystem=f"local-file-system/{name}"),
     )
-    assert result.watch is not None and result.watch.baseline
+    assert result.watch is not None
+    assert result.watch.baseline
     assert Path(result.watch.snapshot).parent == tmp_path / "snapshots"
 
 
