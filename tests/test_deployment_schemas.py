@@ -508,3 +508,21 @@ def test_trigger_parameters_render_from_a_change_event_into_valid_flow_parameter
 
 def test_serve_passes_the_pools_heartbeat_frequency_to_its_runs():
     assert pool_environment(list(SPECS.values())) == HEARTBEAT_ENV
+
+
+def test_readme_scale_out_snippets_are_valid_parameters_and_pull_steps():
+    """The README's shared-storage parameters fit the watch's form; its pull steps exist."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Scale out", 1)[1].split("\n## ", 1)[0]
+    parameters_block, pull_block = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    parameters = yaml.safe_load(parameters_block)["parameters"]
+    watch = SPECS["segments-watch"]
+    schema = parameter_schema(load_flow(watch["entrypoint"])).model_dump_for_openapi()
+    validate({**watch["parameters"], **parameters}, schema, raise_on_error=True)
+    for step in yaml.safe_load(pull_block)["pull"]:
+        (qualified,) = step
+        module, _, name = qualified.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), qualified
