@@ -238,7 +238,11 @@ def test_custom_run_from_the_ui_shows_the_segments_table(chromium, sqlite_stack)
             parameter("account").locator("textarea").fill("UI E2E")
             submit_run_form(page, failed)
 
-            page.get_by_role("link", name=run_name, exact=True).first.click()
+            # Listed once a worker has started it (not while Scheduled), which a busy SQLite
+            # server may take a while to do.
+            page.get_by_role("link", name=run_name, exact=True).first.click(
+                timeout=FLOW_RUN_SECONDS * 1000
+            )
             state = page.locator(".state-badge").first
             expect(state).to_have_text(
                 re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
@@ -304,15 +308,17 @@ def test_custom_run_form_picks_a_saved_credentials_block(chromium, sqlite_stack)
             credentials = page.locator(".schema-form-property").filter(has=label)
             expect(credentials).to_contain_text("BotPenguin Credentials block")
             page.locator(".flow-run-name-input input").fill(run_name)
-            kind = credentials.get_by_role("button", name="BotPenguinCredentials", exact=True)
-            if kind.count():  # anyOf(block, null): the block option, if not already chosen
-                kind.click()
-            credentials.locator(".block-document-input__select").click()
+            # The deployment's own reference (by slug) leaves the picker blank; open it and pick.
+            credentials.locator(".block-document-input__select button").first.press("ArrowDown")
             page.get_by_role("option", name=block_name, exact=True).click()
             expect(credentials).to_contain_text(block_name)
             submit_run_form(page, failed)
 
-            page.get_by_role("link", name=run_name, exact=True).first.click()
+            # Listed once a worker has started it (not while Scheduled), which a busy SQLite
+            # server may take a while to do.
+            page.get_by_role("link", name=run_name, exact=True).first.click(
+                timeout=FLOW_RUN_SECONDS * 1000
+            )
             state = page.locator(".state-badge").first
             expect(state).to_have_text(
                 re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
