@@ -210,3 +210,17 @@ async def test_serve_refusal_names_every_deployment_on_a_work_pool() -> None:
                     f"{deployment.flow_name}/{deployment.name}"
                 )
                 await client.delete_deployment(found.id)
+
+
+def test_watch_command_keeps_state_in_a_filesystem_block_given_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect_botpenguin.flows.cli import main
+
+    name = unique("cli-state")
+    LocalFileSystem(basepath=str(tmp_path)).save(name)
+    argv = ["watch", "--sandbox", "--state", "snaps", "--state-filesystem"]
+    code = main([*argv, f"local-file-system/{name}", "--account", name])
+    assert code == 0
+    assert f"Snapshot: {tmp_path / 'snaps'}" in capsys.readouterr().out
+    assert list((tmp_path / "snaps").glob("*.json")), "the snapshot is inside the block's base path"
