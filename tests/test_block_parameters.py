@@ -224,3 +224,16 @@ def test_watch_command_keeps_state_in_a_filesystem_block_given_by_name(
     assert code == 0
     assert f"Snapshot: {tmp_path / 'snaps'}" in capsys.readouterr().out
     assert list((tmp_path / "snaps").glob("*.json")), "the snapshot is inside the block's base path"
+
+
+def test_every_deployment_quick_runs_with_its_stored_parameters_alone() -> None:
+    """A Quick run submits the deployment's parameters as they are: every flow must accept
+    them, with the slug reference resolved to the saved ``default`` block."""
+    from prefect_botpenguin.deployments.serve import load_deployment_specs, load_flow
+
+    BotPenguinCredentials(api_token="quick-run-token").save("default", overwrite=True)
+    for spec in load_deployment_specs():
+        flow = load_flow(spec["entrypoint"])
+        parameters = flow.validate_parameters(copy.deepcopy(spec["parameters"]))
+        assert isinstance(parameters["credentials"], BotPenguinCredentials), spec["name"]
+        assert parameters["credentials"]._block_document_name == "default"
