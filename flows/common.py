@@ -11,6 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prefect.blocks.abstract import NotificationBlock
+from prefect.blocks.notifications import (
+    CustomWebhookNotificationBlock,
+    DiscordWebhook,
+    MicrosoftTeamsWebhook,
+    SlackWebhook,
+)
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic.json_schema import SkipJsonSchema
 
@@ -27,6 +34,39 @@ FilesystemParam = (
 )
 """A saved filesystem block (the UI offers Local and Remote File System blocks), any other
 writable filesystem block given from Python, or a block as ``BLOCK-TYPE/NAME``."""
+
+
+NotifyTarget = (
+    str
+    | SlackWebhook
+    | MicrosoftTeamsWebhook
+    | DiscordWebhook
+    | CustomWebhookNotificationBlock
+    | SkipJsonSchema[NotificationBlock]
+)
+"""One notification target: an Apprise URL or a block's name (typed), or a saved Slack, Teams,
+Discord or Custom Webhook block picked in the UI (any saved notification block from Python)."""
+
+
+def notification_targets(targets: list[NotifyTarget] | None) -> list[str]:
+    """Every target as text; a block as ``<block-type-slug>/<name>``.
+
+    The watch's outbox remembers which targets accepted each message by that text, and the
+    notification code loads a block by it again, so a picked block behaves as its name.
+    """
+    names: list[str] = []
+    for target in targets or []:
+        if isinstance(target, str):
+            names.append(target)
+        elif target._block_document_name and not target._is_anonymous:
+            names.append(f"{target.get_block_type_slug()}/{target._block_document_name}")
+        else:
+            raise ConfigurationError(
+                f"A {type(target).__name__} given to notify must be a saved block (the watch "
+                "remembers each target by name to retry it); save it with .save(NAME), or "
+                "pass an Apprise URL."
+            )
+    return names
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from ..snapshots import DEFAULT_STATE_DIR
 from .common import (
     CredentialsParam,
     FilesystemParam,
+    NotifyTarget,
+    notification_targets,
     resolve_account,
     resolve_filesystem,
     state_location,
@@ -82,11 +84,12 @@ class WatchStep(BaseModel):
             "storage lets any worker run the sync. Empty: state alone."
         ),
     )
-    notify: list[str] = Field(
+    notify: list[NotifyTarget] = Field(
         default_factory=list,
         description=(
-            "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
-            "given here are stored with the flow run, so keep secret ones in a block."
+            "Saved notification blocks (picked, or by name) and/or Apprise URLs to tell about "
+            "changes; URLs given here are stored with the flow run, so keep secret ones in a "
+            "block."
         ),
     )
     always_notify: bool = Field(
@@ -161,8 +164,9 @@ async def segments_sync(
         format_for(export.destination, export.format)
     filesystem = await resolve_filesystem(export.filesystem)
     state = state_location(watch.state, await resolve_filesystem(watch.state_filesystem))
-    if watch.enabled and watch.notify:
-        await check_notification_targets.aio(watch.notify)
+    targets = notification_targets(watch.notify)
+    if watch.enabled and targets:
+        await check_notification_targets.aio(targets)
     target = await resolve_account(credentials, account)
 
     fetched_at = datetime.now(UTC)
@@ -197,7 +201,7 @@ async def segments_sync(
                 segments,
                 account=target.label,
                 state=state,
-                notify=watch.notify,
+                notify=targets,
                 always_notify=watch.always_notify,
                 source=target.source,
                 membership=membership,

@@ -64,6 +64,8 @@ from ..watch_lock import watch_lock
 from .common import (
     CredentialsParam,
     FilesystemParam,
+    NotifyTarget,
+    notification_targets,
     resolve_account,
     resolve_filesystem,
     state_location,
@@ -408,7 +410,7 @@ async def segments_watch(
     account: str | None = None,
     state: str = DEFAULT_STATE_DIR,
     state_filesystem: FilesystemParam = None,
-    notify: list[str] | None = None,
+    notify: list[NotifyTarget] | None = None,
     always_notify: bool = False,
     accept_drop: bool = False,
     reset_state: bool = False,
@@ -431,9 +433,10 @@ async def segments_watch(
         state_filesystem: A saved filesystem block holding the state directory (pick one, or
             give BLOCK-TYPE/NAME): shared storage lets any worker run the watch. Leave empty
             for state alone.
-        notify: Where to send the change message: names of saved notification blocks (Slack,
-            Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given
-            here are stored with the flow run, so keep secret ones in a block.
+        notify: Where to send the change message: saved notification blocks (pick Slack,
+            Teams, Discord or Custom Webhook ones; any other by name) and/or Apprise URLs such
+            as slack://... . URLs given here are stored with the flow run, so keep secret ones
+            in a block.
         always_notify: Send a message on every run, also when nothing changed or a baseline
             was recorded.
         accept_drop: Trust a fetch that lost all or most segments at once, instead of holding
@@ -446,9 +449,10 @@ async def segments_watch(
             artifact and message carry counts and a few ids, never contact details.
     """
     location = state_location(state, await resolve_filesystem(state_filesystem))
+    targets = notification_targets(notify)
     target = await resolve_account(credentials, account)
-    if notify:
-        await check_notification_targets.aio(notify)  # fail before anything is saved
+    if targets:
+        await check_notification_targets.aio(targets)  # fail before anything is saved
     fetched_at = datetime.now(UTC)
     segments = await fetch_segments.aio(target.credentials)
     membership = None
@@ -458,7 +462,7 @@ async def segments_watch(
         segments,
         account=target.label,
         state=location,
-        notify=notify,
+        notify=targets,
         always_notify=always_notify,
         source=target.source,
         fetched_at=fetched_at,

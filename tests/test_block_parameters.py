@@ -237,3 +237,48 @@ def test_every_deployment_quick_runs_with_its_stored_parameters_alone() -> None:
         parameters = flow.validate_parameters(copy.deepcopy(spec["parameters"]))
         assert isinstance(parameters["credentials"], BotPenguinCredentials), spec["name"]
         assert parameters["credentials"]._block_document_name == "default"
+
+
+async def test_watch_notifies_a_picked_notification_block_and_keeps_only_its_reference(
+    sandbox: SandboxServer, tmp_path: Path, receiver: Any
+) -> None:
+    """A notification block picked in the form (stored as a reference) gets the change
+    message; the run keeps the reference, not the webhook's secret."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    _, credentials_id = await saved_credentials(sandbox)
+    webhook_id = await CustomWebhookNotificationBlock(
+        name="BotPenguin alerts",
+        url=receiver.url("/picked"),
+        json_data={"subject": "{{subject}}", "token": "{{token}}"},
+        secrets={"token": "picked-webhook-secret"},
+    ).save(unique("picked-webhook"))
+    picked = {"$ref": {"block_document_id": str(webhook_id)}}
+    parameters = {
+        "credentials": {"$ref": {"block_document_id": str(credentials_id)}},
+        "account": unique("Notified"),
+        "state": str(tmp_path),
+        "notify": [picked],
+    }
+    await run_id_of(segments_watch, **parameters)  # the baseline: no message
+    changed = copy.deepcopy(SAMPLE_SEGMENTS)
+    changed[1]["segmentName"] = "Renamed for the picked block"
+    sandbox.set_segments(changed, token=sandbox.token)
+    result, run_id = await run_id_of(segments_watch, **parameters)
+
+    (message,) = receiver.requests
+    assert message.json()["token"] == "picked-webhook-secret"
+    assert "renamed" in message.json()["subject"]
+    assert result.notified, "the picked block accepted the message"
+    stored = await stored_parameters(run_id)
+    assert stored["notify"] == [picked]
+    assert "picked-webhook-secret" not in json.dumps(stored)
+
+
+def test_an_unsaved_notification_block_is_refused_with_the_way_out() -> None:
+    from prefect.blocks.notifications import SlackWebhook
+
+    from prefect_botpenguin.flows.common import notification_targets
+
+    with pytest.raises(ConfigurationError, match="must be a saved block"):
+        notification_targets([SlackWebhook(url="https://hooks.slack.com/services/x")])

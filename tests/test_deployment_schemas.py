@@ -41,6 +41,10 @@ FILESYSTEM = (
     "A saved filesystem block to write into (pick one, or give BLOCK-TYPE/NAME such as "
     "local-file-system/exports). Leave empty to write to the destination directly.",
 )
+NOTIFY_TARGET = (
+    "string | block[slack-webhook] | block[ms-teams-webhook] | block[discord-webhook] | "
+    "block[custom-webhook]"
+)
 EXPORT_DESTINATION = "out/botpenguin-segments-default.csv"
 SNAPSHOTS = ".botpenguin/snapshots"
 
@@ -99,11 +103,12 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "state alone.",
         ),
         "notify": (
-            "array[string] | null",
+            f"array[{NOTIFY_TARGET}] | null",
             None,
-            "Where to send the change message: names of saved notification blocks (Slack, "
-            "Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given "
-            "here are stored with the flow run, so keep secret ones in a block.",
+            "Where to send the change message: saved notification blocks (pick Slack, Teams, "
+            "Discord or Custom Webhook ones; any other by name) and/or Apprise URLs such as "
+            "slack://... . URLs given here are stored with the flow run, so keep secret ones "
+            "in a block.",
         ),
         "always_notify": (
             "boolean",
@@ -190,10 +195,11 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "storage lets any worker run the sync. Empty: state alone.",
         ),
         "watch.notify": (
-            "array[string]",
+            f"array[{NOTIFY_TARGET}]",
             [],
-            "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
-            "given here are stored with the flow run, so keep secret ones in a block.",
+            "Saved notification blocks (picked, or by name) and/or Apprise URLs to tell about "
+            "changes; URLs given here are stored with the flow run, so keep secret ones in a "
+            "block.",
         ),
         "watch.always_notify": (
             "boolean",
