@@ -36,26 +36,33 @@ FilesystemParam = (
 writable filesystem block given from Python, or a block as ``BLOCK-TYPE/NAME``."""
 
 
-NotifyTarget = (
-    str
-    | SlackWebhook
+NotifyTarget = str | SkipJsonSchema[NotificationBlock]
+"""An item of ``notify``: an Apprise URL or a saved notification block's name (the run form
+shows a text box per item: it renders a list of blocks as raw JSON), or from Python a saved
+notification block."""
+
+NotifyBlockParam = (
+    SlackWebhook
     | MicrosoftTeamsWebhook
     | DiscordWebhook
     | CustomWebhookNotificationBlock
-    | SkipJsonSchema[NotificationBlock]
+    | SkipJsonSchema[NotificationBlock | str]
+    | None
 )
-"""One notification target: an Apprise URL or a block's name (typed), or a saved Slack, Teams,
-Discord or Custom Webhook block picked in the UI (any saved notification block from Python)."""
+"""One more target, picked in the run form from the saved Slack, Teams, Discord and Custom
+Webhook blocks (any saved notification block, or its name, from Python)."""
 
 
-def notification_targets(targets: list[NotifyTarget] | None) -> list[str]:
-    """Every target as text; a block as ``<block-type-slug>/<name>``.
+def notification_targets(
+    targets: list[NotifyTarget] | None, block: NotificationBlock | str | None = None
+) -> list[str]:
+    """Every target (``block`` last) as text; a block as ``<block-type-slug>/<name>``.
 
     The watch's outbox remembers which targets accepted each message by that text, and the
     notification code loads a block by it again, so a picked block behaves as its name.
     """
     names: list[str] = []
-    for target in targets or []:
+    for target in [*(targets or []), *([block] if block is not None else [])]:
         if isinstance(target, str):
             names.append(target)
         elif target._block_document_name and not target._is_anonymous:

@@ -25,6 +25,7 @@ from ..snapshots import DEFAULT_STATE_DIR
 from .common import (
     CredentialsParam,
     FilesystemParam,
+    NotifyBlockParam,
     NotifyTarget,
     notification_targets,
     resolve_account,
@@ -87,9 +88,15 @@ class WatchStep(BaseModel):
     notify: list[NotifyTarget] = Field(
         default_factory=list,
         description=(
-            "Saved notification blocks (picked, or by name) and/or Apprise URLs to tell about "
-            "changes; URLs given here are stored with the flow run, so keep secret ones in a "
-            "block."
+            "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
+            "given here are stored with the flow run, so keep secret ones in a block."
+        ),
+    )
+    notify_block: NotifyBlockParam = Field(
+        default=None,
+        description=(
+            "One more target: a saved Slack, Teams, Discord or Custom Webhook block, picked "
+            "from a list; the run keeps a reference to it, not its secrets."
         ),
     )
     always_notify: bool = Field(
@@ -164,7 +171,7 @@ async def segments_sync(
         format_for(export.destination, export.format)
     filesystem = await resolve_filesystem(export.filesystem)
     state = state_location(watch.state, await resolve_filesystem(watch.state_filesystem))
-    targets = notification_targets(watch.notify)
+    targets = notification_targets(watch.notify, watch.notify_block)
     if watch.enabled and targets:
         await check_notification_targets.aio(targets)
     target = await resolve_account(credentials, account)

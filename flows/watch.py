@@ -64,6 +64,7 @@ from ..watch_lock import watch_lock
 from .common import (
     CredentialsParam,
     FilesystemParam,
+    NotifyBlockParam,
     NotifyTarget,
     notification_targets,
     resolve_account,
@@ -411,6 +412,7 @@ async def segments_watch(
     state: str = DEFAULT_STATE_DIR,
     state_filesystem: FilesystemParam = None,
     notify: list[NotifyTarget] | None = None,
+    notify_block: NotifyBlockParam = None,
     always_notify: bool = False,
     accept_drop: bool = False,
     reset_state: bool = False,
@@ -433,10 +435,11 @@ async def segments_watch(
         state_filesystem: A saved filesystem block holding the state directory (pick one, or
             give BLOCK-TYPE/NAME): shared storage lets any worker run the watch. Leave empty
             for state alone.
-        notify: Where to send the change message: saved notification blocks (pick Slack,
-            Teams, Discord or Custom Webhook ones; any other by name) and/or Apprise URLs such
-            as slack://... . URLs given here are stored with the flow run, so keep secret ones
-            in a block.
+        notify: Where to send the change message: names of saved notification blocks (Slack,
+            Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given
+            here are stored with the flow run, so keep secret ones in a block.
+        notify_block: One more target: a saved Slack, Teams, Discord or Custom Webhook
+            block, picked from a list. The run keeps a reference to it, not its secrets.
         always_notify: Send a message on every run, also when nothing changed or a baseline
             was recorded.
         accept_drop: Trust a fetch that lost all or most segments at once, instead of holding
@@ -449,7 +452,7 @@ async def segments_watch(
             artifact and message carry counts and a few ids, never contact details.
     """
     location = state_location(state, await resolve_filesystem(state_filesystem))
-    targets = notification_targets(notify)
+    targets = notification_targets(notify, notify_block)
     target = await resolve_account(credentials, account)
     if targets:
         await check_notification_targets.aio(targets)  # fail before anything is saved

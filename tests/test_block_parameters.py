@@ -239,7 +239,7 @@ def test_every_deployment_quick_runs_with_its_stored_parameters_alone() -> None:
         assert parameters["credentials"]._block_document_name == "default"
 
 
-async def test_watch_notifies_a_picked_notification_block_and_keeps_only_its_reference(
+async def test_watch_notifies_the_picked_notify_block_and_keeps_only_its_reference(
     sandbox: SandboxServer, tmp_path: Path, receiver: Any
 ) -> None:
     """A notification block picked in the form (stored as a reference) gets the change
@@ -258,7 +258,7 @@ async def test_watch_notifies_a_picked_notification_block_and_keeps_only_its_ref
         "credentials": {"$ref": {"block_document_id": str(credentials_id)}},
         "account": unique("Notified"),
         "state": str(tmp_path),
-        "notify": [picked],
+        "notify_block": picked,
     }
     await run_id_of(segments_watch, **parameters)  # the baseline: no message
     changed = copy.deepcopy(SAMPLE_SEGMENTS)
@@ -271,7 +271,7 @@ async def test_watch_notifies_a_picked_notification_block_and_keeps_only_its_ref
     assert "renamed" in message.json()["subject"]
     assert result.notified, "the picked block accepted the message"
     stored = await stored_parameters(run_id)
-    assert stored["notify"] == [picked]
+    assert stored["notify_block"] == picked
     assert "picked-webhook-secret" not in json.dumps(stored)
 
 

@@ -41,9 +41,9 @@ FILESYSTEM = (
     "A saved filesystem block to write into (pick one, or give BLOCK-TYPE/NAME such as "
     "local-file-system/exports). Leave empty to write to the destination directly.",
 )
-NOTIFY_TARGET = (
-    "string | block[slack-webhook] | block[ms-teams-webhook] | block[discord-webhook] | "
-    "block[custom-webhook]"
+NOTIFY_BLOCK = (
+    "block[slack-webhook] | block[ms-teams-webhook] | block[discord-webhook] | "
+    "block[custom-webhook] | null"
 )
 EXPORT_DESTINATION = "out/botpenguin-segments-default.csv"
 SNAPSHOTS = ".botpenguin/snapshots"
@@ -103,12 +103,17 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "state alone.",
         ),
         "notify": (
-            f"array[{NOTIFY_TARGET}] | null",
+            "array[string] | null",
             None,
-            "Where to send the change message: saved notification blocks (pick Slack, Teams, "
-            "Discord or Custom Webhook ones; any other by name) and/or Apprise URLs such as "
-            "slack://... . URLs given here are stored with the flow run, so keep secret ones "
-            "in a block.",
+            "Where to send the change message: names of saved notification blocks (Slack, "
+            "Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given "
+            "here are stored with the flow run, so keep secret ones in a block.",
+        ),
+        "notify_block": (
+            NOTIFY_BLOCK,
+            None,
+            "One more target: a saved Slack, Teams, Discord or Custom Webhook block, picked "
+            "from a list. The run keeps a reference to it, not its secrets.",
         ),
         "always_notify": (
             "boolean",
@@ -195,11 +200,16 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "storage lets any worker run the sync. Empty: state alone.",
         ),
         "watch.notify": (
-            f"array[{NOTIFY_TARGET}]",
+            "array[string]",
             [],
-            "Saved notification blocks (picked, or by name) and/or Apprise URLs to tell about "
-            "changes; URLs given here are stored with the flow run, so keep secret ones in a "
-            "block.",
+            "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
+            "given here are stored with the flow run, so keep secret ones in a block.",
+        ),
+        "watch.notify_block": (
+            NOTIFY_BLOCK,
+            None,
+            "One more target: a saved Slack, Teams, Discord or Custom Webhook block, picked "
+            "from a list; the run keeps a reference to it, not its secrets.",
         ),
         "watch.always_notify": (
             "boolean",
