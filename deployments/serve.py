@@ -11,8 +11,8 @@ Stopping the process (Ctrl-C) pauses the schedules until it is started again.
 
 Serve *instead of* deploying to a work pool, not on top of it: Prefect updates an existing
 pool deployment in place and leaves it unrunnable, so this refuses to start when one of the
-names is already deployed to a pool, and says which to delete. Deleting a deployment leaves
-its triggers behind (Prefect keeps automations whose deployment is gone, and each fails
+names is already deployed to a pool, and names every one to delete. Deleting a deployment
+leaves its triggers behind (Prefect keeps automations whose deployment is gone, and each fails
 whenever its event comes), so before serving this removes those of ours: an automation named
 like one of the triggers it registers whose deployment no longer exists.
 """
@@ -115,7 +115,8 @@ def build_deployments(path: Path = PREFECT_FILE) -> list[RunnerDeployment]:
 
 
 async def refuse_pool_deployments(deployments: list[RunnerDeployment]) -> None:
-    """Raise ``ConfigurationError`` if one of ``deployments`` is already deployed to a work pool."""
+    """Raise ``ConfigurationError`` naming every one of ``deployments`` on a work pool."""
+    on_pools: list[tuple[str, str]] = []
     async with get_client() as client:
         for deployment in deployments:
             name = f"{deployment.flow_name}/{deployment.name}"
@@ -124,11 +125,16 @@ async def refuse_pool_deployments(deployments: list[RunnerDeployment]) -> None:
             except ObjectNotFound:
                 continue
             if existing.work_pool_name:
-                raise ConfigurationError(
-                    f"{name} is deployed to work pool {existing.work_pool_name!r}; serve instead "
-                    f"of deploying, not on top: run `prefect deployment delete {name}` first, "
-                    "or keep using a worker."
-                )
+                on_pools.append((name, existing.work_pool_name))
+    if on_pools:
+        pools = sorted({pool for _, pool in on_pools})
+        raise ConfigurationError(
+            f"Already deployed to work pool {', '.join(repr(pool) for pool in pools)}: "
+            f"{', '.join(name for name, _ in on_pools)}. "
+            "Serve instead of deploying, not on top: delete them first with "
+            + "; ".join(f"`prefect deployment delete {name}`" for name, _ in on_pools)
+            + " -- or keep using a worker."
+        )
 
 
 async def remove_orphaned_triggers(deployments: list[RunnerDeployment]) -> list[str]:

@@ -104,6 +104,7 @@ def _watch(args: argparse.Namespace, console: Console) -> int:
             credentials=args.credentials,
             account=args.account,
             state=args.state or DEFAULT_STATE_DIR,
+            state_filesystem=args.state_filesystem,
             notify=args.notify,
             always_notify=args.always_notify,
             members=args.members,
@@ -140,6 +141,7 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
     watch = WatchStep(
         enabled=not args.no_watch,
         state=args.state or DEFAULT_STATE_DIR,
+        state_filesystem=args.state_filesystem,
         notify=args.notify or [],
         always_notify=args.always_notify,
         accept_drop=args.accept_drop,
@@ -348,7 +350,13 @@ def _sandbox_environment(
 
 
 def _state_options(command: argparse.ArgumentParser) -> None:
-    """The watch's ways to overrule its own caution, shared by ``watch`` and ``sync``."""
+    """Where the state lives, and the watch's ways to overrule its own caution."""
+    command.add_argument(
+        "--state-filesystem",
+        metavar="BLOCK",
+        help="saved filesystem block holding the state, as BLOCK-TYPE/NAME (e.g. "
+        "remote-file-system/shared); --state is then a path inside it",
+    )
     command.add_argument(
         "--accept-drop",
         action="store_true",

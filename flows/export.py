@@ -8,9 +8,9 @@ from prefect import flow
 from pydantic import Field
 
 from ..core.formats import ExportFormat, format_for
-from ..exports import ExportResult, export_segments, load_filesystem
+from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
-from .common import resolve_account
+from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -18,10 +18,10 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 @flow(name="botpenguin-segments-export", log_prints=False)
 async def segments_export(
     destination: NonEmpty,
-    credentials: str | None = None,
+    credentials: CredentialsParam = None,
     account: str | None = None,
     format: ExportFormat | None = None,
-    filesystem: str | None = None,
+    filesystem: FilesystemParam = None,
 ) -> ExportResult:
     """Fetch an account's segments and export them; a failed fetch writes nothing.
 
@@ -32,18 +32,20 @@ async def segments_export(
         destination: Where to write: a local path (relative to the worker's directory), an
             fsspec URL such as s3://bucket/segments.parquet, or a path inside the filesystem
             block.
-        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
-            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
+            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
+            variables.
         account: Label for this account in the artifact key; defaults to the block name,
             else BOTPENGUIN_ACCOUNT.
         format: File format (csv, json, jsonl or parquet). Leave empty to take it from the
             destination's extension.
-        filesystem: Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g.
-            local-file-system/exports). Leave empty to write to the destination directly.
+        filesystem: A saved filesystem block to write into (pick one, or give
+            BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
+            destination directly.
     """
     format_for(destination, format)
     target = await resolve_account(credentials, account)
-    block = await load_filesystem(filesystem) if filesystem else None
+    block = await resolve_filesystem(filesystem)
     segments = await fetch_segments.aio(target.credentials)
     return await export_segments.aio(
         segments,

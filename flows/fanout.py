@@ -25,9 +25,10 @@ from ..core.fanout import (
     iter_segments_with_account,
 )
 from ..core.formats import ExportFormat, format_for
-from ..exports import export_segments, load_filesystem
+from ..credentials import BotPenguinCredentials
+from ..exports import export_segments
 from ..fanout import fetch_segments_fanout, publish_fanout_artifacts
-from .common import resolve_account
+from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
 
 ACCOUNT_PLACEHOLDER = "{account}"
 COMBINED_EXPORT_LABEL = "fanout"
@@ -38,14 +39,14 @@ Concurrency = Annotated[int, Field(ge=1, le=256)]
 @flow(name="botpenguin-segments-fanout", log_prints=False)
 async def segments_fanout(
     credentials_blocks: list[str] | None = None,
-    partner_credentials: str | None = None,
+    partner_credentials: CredentialsParam = None,
     partner_from_env: bool = False,
     concurrency: Concurrency = DEFAULT_CONCURRENCY,
     concurrency_limit: str | None = None,
     rate_limit: str | None = None,
     export: str | None = None,
     export_format: ExportFormat | None = None,
-    export_filesystem: str | None = None,
+    export_filesystem: FilesystemParam = None,
 ) -> FanoutSummary:
     """Collect many accounts' segments, publish them, export them, then fail if any failed.
 
@@ -56,8 +57,8 @@ async def segments_fanout(
 
     Args:
         credentials_blocks: Names of saved BotPenguin Credentials blocks, one per account.
-        partner_credentials: Name of a saved BotPenguin Credentials block holding a partner's
-            token: every customer the partner lists is collected too.
+        partner_credentials: A saved BotPenguin Credentials block (pick one, or give its
+            name) holding a partner's token: every customer the partner lists is collected too.
         partner_from_env: Use BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL as the partner's
             credentials instead of a block.
         concurrency: Most BotPenguin API calls in flight at once, across all accounts.
@@ -70,8 +71,9 @@ async def segments_fanout(
             when it contains {account} (e.g. exports/{account}.csv). Leave empty for none.
         export_format: File format (csv, json, jsonl or parquet). Leave empty to take it from
             the export's extension.
-        export_filesystem: Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g.
-            local-file-system/exports). Leave empty to write to the export path directly.
+        export_filesystem: A saved filesystem block to write into (pick one, or give
+            BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
+            export path directly.
     """
     if not (credentials_blocks or partner_credentials or partner_from_env):
         raise ConfigurationError(
@@ -82,7 +84,7 @@ async def segments_fanout(
         raise ConfigurationError("Give partner_credentials or partner_from_env, not both.")
     if export:
         format_for(export, export_format)
-    filesystem = await load_filesystem(export_filesystem) if export_filesystem else None
+    filesystem = await resolve_filesystem(export_filesystem)
     partner = (
         await _partner(partner_credentials) if partner_credentials or partner_from_env else None
     )
@@ -106,9 +108,9 @@ async def segments_fanout(
     return report.summary()
 
 
-async def _partner(block_name: str | None) -> FanoutAccount:
+async def _partner(block: BotPenguinCredentials | str | None) -> FanoutAccount:
     """The partner's account from its block, else from ``BOTPENGUIN_*`` settings."""
-    account = await resolve_account(block_name, None)
+    account = await resolve_account(block, None)
     if account.credentials is not None:
         token = account.credentials.api_token
     else:

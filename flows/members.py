@@ -8,9 +8,8 @@ from prefect import flow
 from pydantic import Field
 
 from ..core.formats import ExportFormat, format_for
-from ..exports import load_filesystem
 from ..members import MembersExportResult, export_segment_members
-from .common import resolve_account
+from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -18,12 +17,12 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 @flow(name="botpenguin-segments-members-export", log_prints=False)
 async def segments_members_export(
     destination: NonEmpty,
-    credentials: str | None = None,
+    credentials: CredentialsParam = None,
     account: str | None = None,
     segments: list[str] | None = None,
     fields: list[str] | None = None,
     format: ExportFormat | None = None,
-    filesystem: str | None = None,
+    filesystem: FilesystemParam = None,
 ) -> MembersExportResult:
     """Export the members (contacts) of an account's segments; a failure writes nothing.
 
@@ -35,20 +34,22 @@ async def segments_members_export(
         destination: Where to write: a local path (relative to the worker's directory), an
             fsspec URL such as s3://bucket/members.parquet, or a path inside the filesystem
             block. Put {segment_id} in it for one file per segment.
-        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
-            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
+            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
+            variables.
         account: Label for this account in the artifact key; defaults to the block name,
             else BOTPENGUIN_ACCOUNT.
         segments: Ids of the segments to export. Leave empty for every segment.
         fields: Contact fields to keep besides segment_id and id. Leave empty for all.
         format: File format (csv, json, jsonl or parquet). Leave empty to take it from the
             destination's extension.
-        filesystem: Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g.
-            local-file-system/exports). Leave empty to write to the destination directly.
+        filesystem: A saved filesystem block to write into (pick one, or give
+            BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
+            destination directly.
     """
     format_for(destination, format)
     target = await resolve_account(credentials, account)
-    block = await load_filesystem(filesystem) if filesystem else None
+    block = await resolve_filesystem(filesystem)
     return await export_segment_members.aio(
         destination,
         segment_ids=segments or None,

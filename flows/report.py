@@ -7,20 +7,21 @@ from prefect import flow
 from ..artifacts import publish_segments_artifact
 from ..core.models import Segment
 from ..segments import fetch_segments
-from .common import resolve_account
+from .common import CredentialsParam, resolve_account
 
 
 @flow(name="botpenguin-segments-report", log_prints=False)
 async def segments_report(
-    credentials: str | None = None, account: str | None = None
+    credentials: CredentialsParam = None, account: str | None = None
 ) -> list[Segment]:
     """Fetch an account's segments and publish them as a table and a summary artifact.
 
     Prefect's UI shows the Args below as each parameter's help text.
 
     Args:
-        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
-            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
+            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
+            variables.
         account: Label for this account in artifact keys; defaults to the block name, else
             BOTPENGUIN_ACCOUNT.
     """

@@ -17,12 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..artifacts import publish_segments_artifact
 from ..core.errors import BotPenguinError, SyncStepsFailedError
 from ..core.formats import ExportFormat, format_for
-from ..exports import ExportResult, export_segments, load_filesystem
+from ..exports import ExportResult, export_segments
 from ..membership import collect_membership
 from ..notifications import check_notification_targets
 from ..segments import fetch_segments
 from ..snapshots import DEFAULT_STATE_DIR
-from .common import resolve_account
+from .common import (
+    CredentialsParam,
+    FilesystemParam,
+    NotifyBlockParam,
+    NotifyTarget,
+    notification_targets,
+    resolve_account,
+    resolve_filesystem,
+    state_location,
+)
 from .watch import WatchResult, track_changes
 
 
@@ -44,9 +53,12 @@ class ExportStep(BaseModel):
         default=None,
         description="csv, json, jsonl or parquet; empty takes it from the extension.",
     )
-    filesystem: str | None = Field(
+    filesystem: FilesystemParam = Field(
         default=None,
-        description="Saved filesystem block to write into, as BLOCK-TYPE/NAME; may be empty.",
+        description=(
+            "A saved filesystem block to write into (or BLOCK-TYPE/NAME); empty writes to the "
+            "destination directly."
+        ),
     )
 
 
@@ -61,13 +73,30 @@ class WatchStep(BaseModel):
     state: str = Field(
         default=DEFAULT_STATE_DIR,
         min_length=1,
-        description="Directory (local path or fsspec URL) keeping one snapshot per account.",
+        description=(
+            "Directory (local path, fsspec URL, or path inside state_filesystem) keeping one "
+            "snapshot per account."
+        ),
     )
-    notify: list[str] = Field(
+    state_filesystem: FilesystemParam = Field(
+        default=None,
+        description=(
+            "A saved filesystem block holding the state directory (or BLOCK-TYPE/NAME): shared "
+            "storage lets any worker run the sync. Empty: state alone."
+        ),
+    )
+    notify: list[NotifyTarget] = Field(
         default_factory=list,
         description=(
             "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
             "given here are stored with the flow run, so keep secret ones in a block."
+        ),
+    )
+    notify_block: NotifyBlockParam = Field(
+        default=None,
+        description=(
+            "One more target: a saved Slack, Teams, Discord or Custom Webhook block, picked "
+            "from a list; the run keeps a reference to it, not its secrets."
         ),
     )
     always_notify: bool = Field(
@@ -113,7 +142,7 @@ class SyncResult:
 
 @flow(name="botpenguin-segments-sync", log_prints=False)
 async def segments_sync(
-    credentials: str | None = None,
+    credentials: CredentialsParam = None,
     account: str | None = None,
     publish_artifacts: bool = True,
     export: ExportStep | None = None,
@@ -124,8 +153,9 @@ async def segments_sync(
     Prefect's UI shows the Args below as each parameter's help text.
 
     Args:
-        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
-            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
+            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
+            variables.
         account: Label for this account in artifact keys, snapshots and events; defaults to
             the block name, else BOTPENGUIN_ACCOUNT.
         publish_artifacts: Publish the segments table and summary artifacts.
@@ -139,9 +169,11 @@ async def segments_sync(
     # destination or a notification target fails before anything is fetched or written.
     if export.enabled:
         format_for(export.destination, export.format)
-    filesystem = await load_filesystem(export.filesystem) if export.filesystem else None
-    if watch.enabled and watch.notify:
-        await check_notification_targets.aio(watch.notify)
+    filesystem = await resolve_filesystem(export.filesystem)
+    state = state_location(watch.state, await resolve_filesystem(watch.state_filesystem))
+    targets = notification_targets(watch.notify, watch.notify_block)
+    if watch.enabled and targets:
+        await check_notification_targets.aio(targets)
     target = await resolve_account(credentials, account)
 
     fetched_at = datetime.now(UTC)
@@ -176,8 +208,8 @@ async def segments_sync(
             watch_result = await track_changes(
                 segments,
                 account=target.label,
-                state=watch.state,
-                notify=watch.notify,
+                state=state,
+                notify=targets,
                 always_notify=watch.always_notify,
                 source=target.source,
                 membership=membership,

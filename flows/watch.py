@@ -61,7 +61,16 @@ from ..snapshots import (
     snapshot_location,
 )
 from ..watch_lock import watch_lock
-from .common import resolve_account
+from .common import (
+    CredentialsParam,
+    FilesystemParam,
+    NotifyBlockParam,
+    NotifyTarget,
+    notification_targets,
+    resolve_account,
+    resolve_filesystem,
+    state_location,
+)
 
 
 @dataclass(frozen=True)
@@ -398,10 +407,12 @@ def _stale(run: _Run, previous: Snapshot, *, segment_count: int) -> WatchResult:
 
 @flow(name="botpenguin-segments-watch", log_prints=False)
 async def segments_watch(
-    credentials: str | None = None,
+    credentials: CredentialsParam = None,
     account: str | None = None,
     state: str = DEFAULT_STATE_DIR,
-    notify: list[str] | None = None,
+    state_filesystem: FilesystemParam = None,
+    notify: list[NotifyTarget] | None = None,
+    notify_block: NotifyBlockParam = None,
     always_notify: bool = False,
     accept_drop: bool = False,
     reset_state: bool = False,
@@ -413,15 +424,22 @@ async def segments_watch(
     Prefect's UI shows the Args below as each parameter's help text.
 
     Args:
-        credentials: Name of a saved BotPenguin Credentials block. Leave empty to use the
-            BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.
+        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
+            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
+            variables.
         account: Label for this account in snapshots, events and artifact keys; defaults to
             the block name, else BOTPENGUIN_ACCOUNT.
         state: Directory that keeps one snapshot per account: a local path or an fsspec URL
-            such as s3://bucket/botpenguin (the back-end's package must be installed).
+            such as s3://bucket/botpenguin (the back-end's package must be installed), or a
+            path inside state_filesystem.
+        state_filesystem: A saved filesystem block holding the state directory (pick one, or
+            give BLOCK-TYPE/NAME): shared storage lets any worker run the watch. Leave empty
+            for state alone.
         notify: Where to send the change message: names of saved notification blocks (Slack,
             Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given
             here are stored with the flow run, so keep secret ones in a block.
+        notify_block: One more target: a saved Slack, Teams, Discord or Custom Webhook
+            block, picked from a list. The run keeps a reference to it, not its secrets.
         always_notify: Send a message on every run, also when nothing changed or a baseline
             was recorded.
         accept_drop: Trust a fetch that lost all or most segments at once, instead of holding
@@ -433,9 +451,11 @@ async def segments_watch(
             contact ids (ids only) are kept in a second snapshot beside the segments'; events,
             artifact and message carry counts and a few ids, never contact details.
     """
+    location = state_location(state, await resolve_filesystem(state_filesystem))
+    targets = notification_targets(notify, notify_block)
     target = await resolve_account(credentials, account)
-    if notify:
-        await check_notification_targets.aio(notify)  # fail before anything is saved
+    if targets:
+        await check_notification_targets.aio(targets)  # fail before anything is saved
     fetched_at = datetime.now(UTC)
     segments = await fetch_segments.aio(target.credentials)
     membership = None
@@ -444,8 +464,8 @@ async def segments_watch(
     return await track_changes(
         segments,
         account=target.label,
-        state=state,
-        notify=notify,
+        state=location,
+        notify=targets,
         always_notify=always_notify,
         source=target.source,
         fetched_at=fetched_at,

@@ -43,12 +43,14 @@ class BotPenguinCredentials(CredentialsBlock):
 
     api_token: SecretStr = Field(
         default=...,
+        title="API token",
         description=(
             "API token from the BotPenguin panel (More -> Developer -> API Access Token)."
         ),
     )
     base_url: str = Field(
         default=DEFAULT_BASE_URL,
+        title="Base URL",
         description=(
             "API host; use https://api.v7.botpenguin.com or a white-label host when yours differs."
         ),

@@ -27,11 +27,23 @@ from prefect_botpenguin.deployments.serve import (
     pool_environment,
 )
 
+DEFAULT_CREDENTIALS = {"$ref": {"block_document_slug": "botpenguin-credentials/default"}}
 CREDENTIALS = (
-    "string | null",
-    "default",
-    "Name of a saved BotPenguin Credentials block. Leave empty to use the "
-    "BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.",
+    "block[botpenguin-credentials] | null",
+    DEFAULT_CREDENTIALS,
+    "A saved BotPenguin Credentials block (pick one; its name also works). Leave empty to use "
+    "the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment variables.",
+)
+FILESYSTEM_BLOCK = "block[local-file-system] | block[remote-file-system] | null"
+FILESYSTEM = (
+    FILESYSTEM_BLOCK,
+    None,
+    "A saved filesystem block to write into (pick one, or give BLOCK-TYPE/NAME such as "
+    "local-file-system/exports). Leave empty to write to the destination directly.",
+)
+NOTIFY_BLOCK = (
+    "block[slack-webhook] | block[ms-teams-webhook] | block[discord-webhook] | "
+    "block[custom-webhook] | null"
 )
 EXPORT_DESTINATION = "out/botpenguin-segments-default.csv"
 SNAPSHOTS = ".botpenguin/snapshots"
@@ -66,12 +78,7 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "File format (csv, json, jsonl or parquet). Leave empty to take it from the "
             "destination's extension.",
         ),
-        "filesystem": (
-            "string | null",
-            None,
-            "Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g. "
-            "local-file-system/exports). Leave empty to write to the destination directly.",
-        ),
+        "filesystem": FILESYSTEM,
     },
     "segments-watch": {
         "credentials": CREDENTIALS,
@@ -85,7 +92,15 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "string",
             SNAPSHOTS,
             "Directory that keeps one snapshot per account: a local path or an fsspec URL such "
-            "as s3://bucket/botpenguin (the back-end's package must be installed).",
+            "as s3://bucket/botpenguin (the back-end's package must be installed), or a path "
+            "inside state_filesystem.",
+        ),
+        "state_filesystem": (
+            FILESYSTEM_BLOCK,
+            None,
+            "A saved filesystem block holding the state directory (pick one, or give "
+            "BLOCK-TYPE/NAME): shared storage lets any worker run the watch. Leave empty for "
+            "state alone.",
         ),
         "notify": (
             "array[string] | null",
@@ -93,6 +108,12 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "Where to send the change message: names of saved notification blocks (Slack, "
             "Teams, Custom Webhook, ...) and/or Apprise URLs such as slack://... . URLs given "
             "here are stored with the flow run, so keep secret ones in a block.",
+        ),
+        "notify_block": (
+            NOTIFY_BLOCK,
+            None,
+            "One more target: a saved Slack, Teams, Discord or Custom Webhook block, picked "
+            "from a list. The run keeps a reference to it, not its secrets.",
         ),
         "always_notify": (
             "boolean",
@@ -151,9 +172,10 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "csv, json, jsonl or parquet; empty takes it from the extension.",
         ),
         "export.filesystem": (
-            "string | null",
+            FILESYSTEM_BLOCK,
             None,
-            "Saved filesystem block to write into, as BLOCK-TYPE/NAME; may be empty.",
+            "A saved filesystem block to write into (or BLOCK-TYPE/NAME); empty writes to the "
+            "destination directly.",
         ),
         "watch": (
             "WatchStep | null",
@@ -168,13 +190,26 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "watch.state": (
             "string",
             SNAPSHOTS,
-            "Directory (local path or fsspec URL) keeping one snapshot per account.",
+            "Directory (local path, fsspec URL, or path inside state_filesystem) keeping one "
+            "snapshot per account.",
+        ),
+        "watch.state_filesystem": (
+            FILESYSTEM_BLOCK,
+            None,
+            "A saved filesystem block holding the state directory (or BLOCK-TYPE/NAME): shared "
+            "storage lets any worker run the sync. Empty: state alone.",
         ),
         "watch.notify": (
             "array[string]",
             [],
             "Saved notification block names and/or Apprise URLs to tell about changes; URLs "
             "given here are stored with the flow run, so keep secret ones in a block.",
+        ),
+        "watch.notify_block": (
+            NOTIFY_BLOCK,
+            None,
+            "One more target: a saved Slack, Teams, Discord or Custom Webhook block, picked "
+            "from a list; the run keeps a reference to it, not its secrets.",
         ),
         "watch.always_notify": (
             "boolean",
@@ -236,12 +271,7 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "File format (csv, json, jsonl or parquet). Leave empty to take it from the "
             "destination's extension.",
         ),
-        "filesystem": (
-            "string | null",
-            None,
-            "Saved filesystem block to write into, as BLOCK-TYPE/NAME (e.g. "
-            "local-file-system/exports). Leave empty to write to the destination directly.",
-        ),
+        "filesystem": FILESYSTEM,
     },
 }
 """Per deployment, the run form: field -> (type, prefilled value, help text); ``...`` = a group."""
@@ -286,15 +316,18 @@ HEARTBEATS = {"segments-watch", "segments-sync"}
 SPECS = {spec["name"]: spec for spec in load_deployment_specs()}
 
 
-def type_of(prop: dict[str, Any]) -> str:
+def type_of(prop: dict[str, Any], definitions: dict[str, Any]) -> str:
+    """A field's type as the form renders it: a block field is a picker of saved blocks."""
     if "anyOf" in prop:
-        return " | ".join(type_of(option) for option in prop["anyOf"])
+        return " | ".join(type_of(option, definitions) for option in prop["anyOf"])
     if "$ref" in prop:
-        return str(prop["$ref"]).rsplit("/", 1)[-1]
+        name = str(prop["$ref"]).rsplit("/", 1)[-1]
+        slug = definitions[name].get("block_type_slug")
+        return f"block[{slug}]" if slug else name
     if "enum" in prop:
         return f"enum[{','.join(prop['enum'])}]"
     if prop.get("type") == "array":
-        return f"array[{type_of(prop['items'])}]"
+        return f"array[{type_of(prop['items'], definitions)}]"
     return str(prop["type"])
 
 
@@ -309,11 +342,15 @@ def run_form(spec: dict[str, Any]) -> dict[str, tuple[str, Any, str]]:
 
     def add(name: str, prop: dict[str, Any], value: Any) -> None:
         help_text = " ".join(prop.get("description", "").split())
-        refs = [o["$ref"] for o in prop.get("anyOf", [prop]) if "$ref" in o]
-        if not refs:
-            form[name] = (type_of(prop), value, help_text)
+        refs = [
+            o["$ref"]
+            for o in prop.get("anyOf", [prop])
+            if "$ref" in o and "block_type_slug" not in definitions[o["$ref"].rsplit("/", 1)[-1]]
+        ]
+        if not refs:  # a value, or a block picker (the block's fields are not in the form)
+            form[name] = (type_of(prop, definitions), value, help_text)
             return
-        form[name] = (type_of(prop), ..., help_text)
+        form[name] = (type_of(prop, definitions), ..., help_text)
         group = definitions[refs[0].rsplit("/", 1)[-1]]
         for field, inner in group["properties"].items():
             add(f"{name}.{field}", inner, (value or {}).get(field, inner.get("default")))
@@ -369,12 +406,14 @@ def test_deployment_runs_on_the_process_pool_one_run_at_a_time(name):
     assert all(s["timezone"] == "UTC" for s in spec["schedules"])
 
 
-def test_credentials_are_referenced_by_block_name_only():
+def test_credentials_are_referenced_by_block_slug_only():
+    """A slug reference: `prefect deploy` would inline the block's data for an id reference."""
     text = PREFECT_FILE.read_text(encoding="utf-8")
     assert "api_token" not in text
     assert "BOTPENGUIN_API_TOKEN" not in text
+    assert "prefect.blocks." not in text.split("\nname:", 1)[1], "a placeholder inlines the data"
     for spec in SPECS.values():
-        assert spec["parameters"]["credentials"] == "default"
+        assert spec["parameters"]["credentials"] == DEFAULT_CREDENTIALS
         env = HEARTBEAT_ENV if spec["name"] in HEARTBEATS else None
         expected = {"working_dir": ".", **({"env": env} if env else {})}
         assert spec["work_pool"]["job_variables"] == expected, "no env vars smuggling a token"
@@ -485,3 +524,21 @@ def test_trigger_parameters_render_from_a_change_event_into_valid_flow_parameter
 
 def test_serve_passes_the_pools_heartbeat_frequency_to_its_runs():
     assert pool_environment(list(SPECS.values())) == HEARTBEAT_ENV
+
+
+def test_readme_scale_out_snippets_are_valid_parameters_and_pull_steps():
+    """The README's shared-storage parameters fit the watch's form; its pull steps exist."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Scale out", 1)[1].split("\n## ", 1)[0]
+    parameters_block, pull_block = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    parameters = yaml.safe_load(parameters_block)["parameters"]
+    watch = SPECS["segments-watch"]
+    schema = parameter_schema(load_flow(watch["entrypoint"])).model_dump_for_openapi()
+    validate({**watch["parameters"], **parameters}, schema, raise_on_error=True)
+    for step in yaml.safe_load(pull_block)["pull"]:
+        (qualified,) = step
+        module, _, name = qualified.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), qualified

@@ -35,6 +35,7 @@ EXPORT = "botpenguin-segments-export/segments-export"
 WATCH = "botpenguin-segments-watch/segments-watch"
 SYNC = "botpenguin-segments-sync/segments-sync"
 SAMPLE_IDS = [segment["_id"] for segment in SAMPLE_SEGMENTS]
+DEFAULT_CREDENTIALS = {"$ref": {"block_document_slug": "botpenguin-credentials/default"}}
 FLOW_RUN_SECONDS = 180
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root
@@ -136,7 +137,10 @@ def test_watch_triggered_through_the_api_emits_change_events(sqlite_stack, tmp_p
     token = "e2e-watch-account-token"
     sqlite_stack.sandbox.set_segments(token, SAMPLE_SEGMENTS[:3])
     sqlite_stack.save_credentials("e2e-watch", token)
-    parameters = {"credentials": "e2e-watch", "state": str(tmp_path / "snapshots")}
+    parameters = {
+        "credentials": {"$ref": {"block_document_slug": "botpenguin-credentials/e2e-watch"}},
+        "state": str(tmp_path / "snapshots"),
+    }
 
     sqlite_stack.run_deployment(WATCH, parameters)  # records the baseline
     renamed = {**SAMPLE_SEGMENTS[0], "segmentName": "VIP tea club (gold)"}
@@ -242,14 +246,18 @@ def test_custom_run_from_the_ui_shows_the_segments_table(chromium, sqlite_stack)
                 return page.locator(".schema-form-property").filter(has=label)
 
             # The form is filled from the deployment's parameters once they load.
-            expect(parameter("credentials").locator("textarea")).to_have_value("default")
+            expect(parameter("credentials")).to_contain_text("BotPenguin Credentials block")
             expect(parameter("account")).to_contain_text("artifact keys")  # the help text
             page.locator(".flow-run-name-input input").fill(run_name)
             parameter("account").get_by_role("button", name="str", exact=True).click()
             parameter("account").locator("textarea").fill("UI E2E")
             submit_run_form(page, failed)
 
-            page.get_by_role("link", name=run_name, exact=True).first.click()
+            # Listed once a worker has started it (not while Scheduled), which a busy SQLite
+            # server may take a while to do.
+            page.get_by_role("link", name=run_name, exact=True).first.click(
+                timeout=FLOW_RUN_SECONDS * 1000
+            )
             state = page.locator(".state-badge").first
             expect(state).to_have_text(
                 re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
@@ -272,7 +280,82 @@ def test_custom_run_from_the_ui_shows_the_segments_table(chromium, sqlite_stack)
     runs = sqlite_stack.api(
         "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [run_name]}}}
     )
-    assert [run["parameters"] for run in runs] == [{"credentials": "default", "account": "UI E2E"}]
+    assert [run["parameters"] for run in runs] == [
+        {"credentials": DEFAULT_CREDENTIALS, "account": "UI E2E"}
+    ]
+
+
+def test_custom_run_form_picks_a_saved_credentials_block(chromium, sqlite_stack):
+    """The credentials field is a picker of saved blocks: pick one, Submit, and the run uses
+    that block's account while its stored parameters hold a reference to it, not the token."""
+    token = f"e2e-picked-{uuid.uuid4().hex}"
+    block_name = f"ui-picked-{uuid.uuid4().hex[:8]}"
+    sqlite_stack.sandbox.set_segments(token, SAMPLE_SEGMENTS[:2])
+    sqlite_stack.save_credentials(block_name, token)
+    block = sqlite_stack.api(
+        "GET", f"/block_types/slug/botpenguin-credentials/block_documents/name/{block_name}"
+    )
+    deployment = sqlite_stack.deployment(REPORT)
+    run_name = f"ui-pick-{uuid.uuid4().hex[:8]}"
+    screenshot = ROOT / "test-output" / "ui-pick-credentials-block.png"
+    screenshot.parent.mkdir(exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        failed: list[str] = []
+        page.on(
+            "response",
+            lambda r: (
+                failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None
+            ),
+        )
+        try:
+            page.goto(f"{sqlite_stack.ui_url}/deployments/deployment/{deployment['id']}")
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run").click()
+            label = page.locator(
+                ".schema-form-property__label", has_text=re.compile(r"^credentials\b")
+            )
+            credentials = page.locator(".schema-form-property").filter(has=label)
+            expect(credentials).to_contain_text("BotPenguin Credentials block")
+            page.locator(".flow-run-name-input input").fill(run_name)
+            # The deployment's own reference (by slug) leaves the picker blank; open it and pick.
+            credentials.locator(".block-document-input__select button").first.press("ArrowDown")
+            page.get_by_role("option", name=block_name, exact=True).click()
+            expect(credentials).to_contain_text(block_name)
+            submit_run_form(page, failed)
+
+            # Listed once a worker has started it (not while Scheduled), which a busy SQLite
+            # server may take a while to do.
+            page.get_by_role("link", name=run_name, exact=True).first.click(
+                timeout=FLOW_RUN_SECONDS * 1000
+            )
+            state = page.locator(".state-badge").first
+            expect(state).to_have_text(
+                re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
+            )
+            expect(state).to_have_text(re.compile("Completed"))
+        except Exception as exc:
+            raise AssertionError(f"UI step failed; failed API calls: {failed}") from exc
+        finally:
+            page.screenshot(path=screenshot, full_page=True)
+            browser.close()
+
+    runs = sqlite_stack.api(
+        "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [run_name]}}}
+    )
+    assert [run["parameters"] for run in runs] == [
+        {"credentials": {"$ref": {"block_document_id": block["id"]}}, "account": None}
+    ]
+    assert token not in json.dumps(runs)
+    # The account of the picked block, labelled by the block's name: its two segments.
+    assert sqlite_stack.latest_rows(f"botpenguin-segments-{block_name}") == expected_rows(
+        SAMPLE_SEGMENTS[:2]
+    )
 
 
 def test_readme_serve_refuses_pool_deployments_then_serves_without_a_worker(sqlite_stack):
@@ -282,7 +365,10 @@ def test_readme_serve_refuses_pool_deployments_then_serves_without_a_worker(sqli
 
     refused = sqlite_stack.start("serve-refused", sqlite_stack.argv(command))
     assert refused.process.wait(timeout=120) == 1
-    assert f"error: {REPORT} is deployed to work pool 'botpenguin'" in refused.output()
+    assert "error: Already deployed to work pool 'botpenguin': " in refused.output()
+    for spec in load_deployment_specs():  # every one is named, with the command to delete it
+        name = f"{load_flow(spec['entrypoint']).name}/{spec['name']}"
+        assert f"`prefect deployment delete {name}`" in refused.output()
     deployed = sqlite_stack.deployment_triggers()  # what `prefect deploy` registered
     assert {name: len(triggers) for name, triggers in deployed.items()} == {
         EXPORT: 1,
