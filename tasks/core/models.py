@@ -114,8 +114,11 @@ class Segment(BaseModel):
         An unknown field that happens to be called ``id``, ``name`` or ``customer_id`` is kept
         as ``api.<name>`` rather than overwriting the documented value.
         """
+        extra = self.__pydantic_extra__ or {}
+        if extra.keys().isdisjoint(RECORD_KEYS):  # the usual case: one dict, values shared
+            return {"id": self.id, "name": self.name, "customer_id": self.customer_id, **extra}
         record: dict[str, Any] = {"id": self.id, "name": self.name, "customer_id": self.customer_id}
-        for key, value in self.extra.items():
+        for key, value in extra.items():
             record[f"api.{key}" if key in RECORD_KEYS else key] = value
         return record
 
