@@ -42,7 +42,8 @@ class Segment(BaseModel):
     whichever constructor built it, and nothing invents a ``segmentName: null``.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True, serialize_by_alias=True)
+    # defer_build: the validator is built on first use, not at import (benchmarks/NOTES.md, d)
+    model_config = ConfigDict(extra="allow", frozen=True, serialize_by_alias=True, defer_build=True)
 
     id: StrictStr = Field(alias="_id", min_length=1, description="Segment ObjectId.")
     customer_id: StrictStr | None = Field(
@@ -126,13 +127,15 @@ class Segment(BaseModel):
 _DOCUMENTED_KEYS = frozenset(DOCUMENTED_OPTIONAL_FIELDS.values())
 SegmentTuple = tuple[Segment, ...]
 """Field type for segment lists read from JSON (snapshots)."""
-_SEGMENT_LIST: TypeAdapter[tuple[Segment, ...]] = TypeAdapter(SegmentTuple)
+_SEGMENT_LIST: TypeAdapter[tuple[Segment, ...]] = TypeAdapter(
+    SegmentTuple, config=ConfigDict(defer_build=True)
+)
 
 
 class Envelope(BaseModel):
     """``{"success", "message", "data", "code"}``: the wrapper around every BotPenguin answer."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     success: StrictBool
     message: str | list[Any] | None = ""
