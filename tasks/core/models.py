@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
-    PrivateAttr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     StrictBool,
@@ -55,9 +54,9 @@ class Segment(BaseModel):
     # The documented optional fields (API names) the object carried, recorded only when an
     # unknown field is named like one of our attributes: pydantic's fields-set mixes field
     # names with extra keys, so an unknown "name" would read as "segmentName was sent".
-    # Otherwise None (read fields-set): setting a private attribute on every one of 20,000
-    # segments cost more than validating them.
-    _documented_sent: frozenset[str] | None = PrivateAttr(default=None)
+    # Otherwise nothing is recorded (read fields-set). The record lives in pydantic's private
+    # slot, set only on those segments: a declared private attribute makes pydantic
+    # initialise it on every one of 100,000 segments, which cost more than validating them.
 
     @model_validator(mode="wrap")
     @classmethod
@@ -67,15 +66,18 @@ class Segment(BaseModel):
         segment = handler(data)
         if isinstance(data, Mapping):
             if "name" in data or "customer_id" in data:
-                segment._documented_sent = _DOCUMENTED_KEYS.intersection(data)
-        elif isinstance(data, Segment) and data._documented_sent is not None:
-            segment._documented_sent = data._documented_sent
+                _set_documented_sent(segment, _DOCUMENTED_KEYS.intersection(data))
+        elif isinstance(data, Segment) and data is not segment:
+            sent = _documented_sent(data)
+            if sent is not None:
+                _set_documented_sent(segment, sent)
         return segment
 
     def _sent_documented_keys(self) -> frozenset[str]:
-        """API names of the documented optional fields the API sent (see ``_documented_sent``)."""
-        if self._documented_sent is not None:
-            return self._documented_sent
+        """API names of the documented optional fields the API sent (see the note above)."""
+        sent = _documented_sent(self)
+        if sent is not None:
+            return sent
         return frozenset(
             key
             for field, key in DOCUMENTED_OPTIONAL_FIELDS.items()
@@ -125,6 +127,20 @@ class Segment(BaseModel):
 
 
 _DOCUMENTED_KEYS = frozenset(DOCUMENTED_OPTIONAL_FIELDS.values())
+_SENT = "documented_sent"
+
+
+def _documented_sent(segment: Segment) -> frozenset[str] | None:
+    """What ``_record_documented_fields`` recorded for ``segment``, if anything."""
+    private = segment.__pydantic_private__
+    return None if private is None else private.get(_SENT)
+
+
+def _set_documented_sent(segment: Segment, sent: frozenset[str]) -> None:
+    # The model is frozen and declares no private attributes: write pydantic's slot directly.
+    object.__setattr__(segment, "__pydantic_private__", {_SENT: sent})
+
+
 SegmentTuple = tuple[Segment, ...]
 """Field type for segment lists read from JSON (snapshots)."""
 _SEGMENT_LIST: TypeAdapter[tuple[Segment, ...]] = TypeAdapter(
