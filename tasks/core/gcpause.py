@@ -19,8 +19,8 @@ from collections.abc import Iterator
 def gc_paused() -> Iterator[None]:
     """Disable the cyclic collector for the block, if it was enabled; re-enable it after.
 
-    Nested or concurrent uses are safe: only the outermost pause that found the collector
-    enabled turns it back on.
+    Nested or concurrent uses are safe: only a pause that found the collector enabled turns
+    it back on (so a concurrent pause may end a little early; nothing is lost but speed).
     """
     if not gc.isenabled():
         yield
