@@ -28,7 +28,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import SecretStr
 
 from .endpoint import DEFAULT_BASE_URL, clean_token, validate_base_url
 from .errors import (
@@ -44,11 +43,13 @@ from .errors import (
     TLSCertificateError,
 )
 from .jsontext import read_json
-from .models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
 from .retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from .members import Contact
+    from .models import Envelope, Segment
     from .settings import BotPenguinSettings  # loaded by from_settings only
 
 SEGMENTS_PATH = "/inbox/segments"
@@ -195,6 +196,9 @@ class BotPenguinClient:
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = random.random,
     ) -> None:
+        # pydantic's types load with the first client, not with this module (NOTES.md, d).
+        from pydantic import SecretStr
+
         token = api_token.get_secret_value() if isinstance(api_token, SecretStr) else api_token
         self._token = SecretStr(clean_token(token))
         self.base_url = validate_base_url(base_url)
@@ -265,6 +269,8 @@ class BotPenguinClient:
 
     async def get_segments(self) -> list[Segment]:
         """``GET /inbox/segments``: every segment of the account, unknown fields kept."""
+        from .models import parse_segments  # see _envelope
+
         envelope = await self.request("GET", SEGMENTS_PATH)
         return parse_segments(envelope.data)
 
@@ -418,6 +424,10 @@ class BotPenguinClient:
         return self._envelope(response, what)
 
     def _envelope(self, response: httpx.Response, what: str) -> Envelope:
+        # The models (pydantic's model machinery) load with the first answer, not with this
+        # module: importing the client costs about what httpx and pydantic do (NOTES.md, d).
+        from .models import RETRYABLE_ENVELOPE_CODES, parse_envelope
+
         status = response.status_code
         try:
             payload, surrogates, constants = read_json(response.content)
