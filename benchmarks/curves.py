@@ -7,7 +7,9 @@
   accounts, at row a's latency and concurrency.
 
 Peak memory is ``measure.peak_megabytes`` (tracemalloc plus Arrow's pool), as in b and c.
-Each size gets a sandbox of its own, in a child process.
+Each size gets a sandbox of its own, in a child process. The largest segment point carries
+the lean-data-path target (issue 13, item 3: 300,000 segments within 1.3x the baseline's time
+and 1.2x its peak memory).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from benchmarks.single import baseline_fetch, baseline_parquet
 from prefect_botpenguin.core.client import BotPenguinClient
 from prefect_botpenguin.core.fanout import FanoutReport
 from prefect_botpenguin.exports import write_export
+
+TIME_TARGET = 1.3
+MEMORY_TARGET = 1.2
 
 
 async def _pack_parquet(url: str, token: str, target: Path) -> int:
@@ -46,28 +51,41 @@ def _pair(
     baseline: tuple[str, Callable[[], Any]],
     check: Callable[[str, Any], None],
     note: str = "",
+    targets: tuple[float, float] | None = None,
 ) -> list[Result]:
     variants = dict([pack, baseline])
     timings: dict[str, Timing] = alternate(reps, variants, check)
     memory = {name: peak_megabytes(run) for name, run in variants.items()}
     base = baseline[0]
-    return [
-        Result(
-            case=case,
-            variant=name,
-            seconds=timings[name].median,
-            cpu_seconds=timings[name].cpu_median,
-            peak_mb=memory[name],
-            time_ratio=None if name == base else ratio(timings[name].median, timings[base].median),
-            memory_ratio=None if name == base else ratio(memory[name], memory[base]),
-            note=note if name == base else "",
-            samples=timings[name].wall,
+    rows = []
+    for name in variants:
+        is_base = name == base
+        time_ratio = None if is_base else ratio(timings[name].median, timings[base].median)
+        memory_ratio = None if is_base else ratio(memory[name], memory[base])
+        met = None
+        target = ""
+        if targets is not None and not is_base:
+            target = f"<= {targets[0]}x time, <= {targets[1]}x memory"
+            met = (time_ratio or 0) <= targets[0] and (memory_ratio or 0) <= targets[1]
+        rows.append(
+            Result(
+                case=case,
+                variant=name,
+                seconds=timings[name].median,
+                cpu_seconds=timings[name].cpu_median,
+                peak_mb=memory[name],
+                time_ratio=time_ratio,
+                memory_ratio=memory_ratio,
+                target=target,
+                met=met,
+                note=note if is_base else "",
+                samples=timings[name].wall,
+            )
         )
-        for name in variants
-    ]
+    return rows
 
 
-def _segment_point(segments: int, reps: int) -> list[Result]:
+def _segment_point(segments: int, reps: int, with_target: bool = False) -> list[Result]:
     config = SandboxConfig(accounts=1, segments_per_account=segments)
     with RemoteSandbox(config) as sandbox, tempfile.TemporaryDirectory() as folder:
         url, token = sandbox.url, sandbox.tokens[0]
@@ -89,6 +107,7 @@ def _segment_point(segments: int, reps: int) -> list[Result]:
             ("pack: get_segments + write_export", pack),
             ("baseline: httpx + json.loads + pyarrow", baseline),
             check,
+            targets=(TIME_TARGET, MEMORY_TARGET) if with_target else None,
         )
 
 
@@ -119,8 +138,13 @@ def _account_point(accounts: int, latency: float, concurrency: int, reps: int) -
 
 
 def segment_curve(points: tuple[int, ...], reps: int) -> list[Result]:
-    """Fetch + Parquet at every size in ``points``."""
-    return [row for segments in points for row in _segment_point(segments, reps)]
+    """Fetch + Parquet at every size in ``points``; the largest carries the target."""
+    largest = max(points)
+    return [
+        row
+        for segments in points
+        for row in _segment_point(segments, reps, with_target=segments == largest)
+    ]
 
 
 def account_curve(

@@ -32,14 +32,10 @@ from prefect.tasks import Task
 from prefect.utilities.annotations import quote, unmapped
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from .core.diff import SegmentDiff
-from .core.fanout import FanoutReport
 from .core.models import Segment
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_HOLD_SEGMENTS: tuple[type, ...] = (SegmentDiff, FanoutReport)
 
 
 def fast_path(value: Any) -> Any:
@@ -48,7 +44,11 @@ def fast_path(value: Any) -> Any:
     Quoted: a non-empty list or tuple whose every item is a ``Segment``, a ``SegmentDiff``, a
     ``FanoutReport`` or a ``Snapshot`` (none can hold a future), also inside ``unmapped``.
     """
-    from .snapshots import Snapshot  # snapshots imports the tasks defined with this module
+    # Imported here, not at the top: snapshots imports the tasks defined with this module, and
+    # diff and fanout are not needed to import one task (benchmarks/NOTES.md, d).
+    from .core.diff import SegmentDiff
+    from .core.fanout import FanoutReport
+    from .snapshots import Snapshot
 
     if isinstance(value, unmapped):
         inner = fast_path(value.value)
@@ -57,7 +57,7 @@ def fast_path(value: Any) -> Any:
         if value and all(isinstance(item, Segment) for item in value):
             return quote(value)
         return value
-    if isinstance(value, (*_HOLD_SEGMENTS, Snapshot)):
+    if isinstance(value, (SegmentDiff, FanoutReport, Snapshot)):
         return quote(value)
     return value
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import os
 import random
@@ -23,14 +24,12 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import SecretStr
 
+from .endpoint import DEFAULT_BASE_URL, clean_token, validate_base_url
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -44,12 +43,14 @@ from .errors import (
     TLSCertificateError,
 )
 from .jsontext import read_json
-from .models import RETRYABLE_ENVELOPE_CODES, Envelope, Segment, parse_envelope, parse_segments
 from .retry import RetryPolicy, parse_retry_after
-from .settings import DEFAULT_BASE_URL, BotPenguinSettings, clean_token, validate_base_url
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from .members import Contact
+    from .models import Envelope, Segment
+    from .settings import BotPenguinSettings  # loaded by from_settings only
 
 SEGMENTS_PATH = "/inbox/segments"
 # BotPenguin answers a malformed token with a MongoDB ObjectId cast error (HTTP 400).
@@ -62,14 +63,29 @@ AUTH_FIX_HINT = (
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
-def _package_version() -> str:
+@functools.cache
+def user_agent() -> str:
+    """``prefect-botpenguin/<version> httpx/<version>``, read once, on the first client.
+
+    Not computed at import: ``importlib.metadata`` and its scan of installed packages are a
+    noticeable part of importing this module (benchmarks/NOTES.md, d).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        return version("prefect-botpenguin")
+        pack = version("prefect-botpenguin")
     except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0+unknown"
+        pack = "0+unknown"
+    return f"prefect-botpenguin/{pack} httpx/{httpx.__version__}"
 
 
-USER_AGENT = f"prefect-botpenguin/{_package_version()} httpx/{httpx.__version__}"
+def __getattr__(name: str) -> Any:
+    """``USER_AGENT``, the same value as ``user_agent()``, computed when first read."""
+    if name == "USER_AGENT":
+        return user_agent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 DIRECT_TO_LOOPBACK: dict[str, httpx.AsyncBaseTransport | None] = {
     "all://127.0.0.1": None,
     "all://localhost": None,
@@ -127,6 +143,8 @@ def shared_http_client(
     caller closes it (``async with``). Timeouts come from each ``BotPenguinClient``; TLS
     trust from ``ca_bundle`` (see ``tls_verification``).
     """
+    from http.cookiejar import CookieJar, DefaultCookiePolicy
+
     size = max(1, max_connections)
     return _http_client(
         limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
@@ -178,6 +196,9 @@ class BotPenguinClient:
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = random.random,
     ) -> None:
+        # pydantic's types load with the first client, not with this module (NOTES.md, d).
+        from pydantic import SecretStr
+
         token = api_token.get_secret_value() if isinstance(api_token, SecretStr) else api_token
         self._token = SecretStr(clean_token(token))
         self.base_url = validate_base_url(base_url)
@@ -193,7 +214,7 @@ class BotPenguinClient:
             "authtype": "Key",
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": USER_AGENT,
+            "User-Agent": user_agent(),
         }
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         if http_client is not None and transport is not None:
@@ -248,6 +269,8 @@ class BotPenguinClient:
 
     async def get_segments(self) -> list[Segment]:
         """``GET /inbox/segments``: every segment of the account, unknown fields kept."""
+        from .models import parse_segments  # see _envelope
+
         envelope = await self.request("GET", SEGMENTS_PATH)
         return parse_segments(envelope.data)
 
@@ -401,6 +424,10 @@ class BotPenguinClient:
         return self._envelope(response, what)
 
     def _envelope(self, response: httpx.Response, what: str) -> Envelope:
+        # The models (pydantic's model machinery) load with the first answer, not with this
+        # module: importing the client costs about what httpx and pydantic do (NOTES.md, d).
+        from .models import RETRYABLE_ENVELOPE_CODES, parse_envelope
+
         status = response.status_code
         try:
             payload, surrogates, constants = read_json(response.content)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 from typing import Any, Literal, get_args
 
 from .errors import ExportError
+from .gcpause import gc_paused
 from .models import RECORD_KEYS, Segment
 
 ExportFormat = Literal["csv", "json", "jsonl", "parquet"]
@@ -35,6 +37,13 @@ JSON_FIELD_METADATA = {"encoding": "json"}
 
 _INT64 = range(-(2**63), 2**63)
 _EXACT_FLOAT_INT = range(-(2**53), 2**53 + 1)
+_STRICT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+"""``json.dumps(value, ensure_ascii=False, allow_nan=False)`` without building an encoder per
+call (``json.dumps`` makes a new one for every call with non-default options): the same text,
+and it refuses what is not JSON data (``TypeError``, ``ValueError`` for NaN/Infinity)."""
+_to_json_text: Callable[[Any], str] = _STRICT_JSON.encode
+_NONE = type(None)
+_PLAIN_TYPES = frozenset({str, int, float, bool, dict, list, _NONE})
 
 
 def format_for(
@@ -64,16 +73,21 @@ def format_for(
 def export_records(segments: list[Segment]) -> list[dict[str, Any]]:
     """``to_record()`` of every segment, after checking each value is JSON data."""
     records = [segment.to_record() for segment in segments]
+    check_json_data(records)
+    return records
+
+
+def check_json_data(records: list[dict[str, Any]]) -> None:
+    """Raise ``ExportError`` naming the first value (record by record) that is not JSON data."""
     for record in records:
         for field, value in record.items():
             try:
-                json.dumps(value, allow_nan=False)
+                _to_json_text(value)
             except (TypeError, ValueError):
                 raise ExportError(
                     f"Segment {record['id']!r} field {field!r} holds a {type(value).__name__} "
                     "that is not JSON data, so no format can hold it; nothing was written."
                 ) from None
-    return records
 
 
 def export_columns(records: list[dict[str, Any]]) -> list[str]:
@@ -83,19 +97,24 @@ def export_columns(records: list[dict[str, Any]]) -> list[str]:
 
 
 def serialise(segments: list[Segment], format: ExportFormat) -> bytes:
-    """The whole export as bytes, so nothing reaches storage until serialising has succeeded."""
-    records = export_records(segments)
-    if format == "csv":
-        return to_csv(records)
-    if format == "json":
-        return to_json(records)
-    if format == "jsonl":
-        return to_jsonl(records)
-    if format == "parquet":
-        return to_parquet(records)
-    raise ExportError(
-        f"Unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}."
-    )
+    """The whole export as bytes, so nothing reaches storage until serialising has succeeded.
+
+    Every value must be JSON data. Rather than encode each one twice (once to check, once to
+    write), the writers encode strictly (``_STRICT_JSON``) and check what they pass through
+    as it is (finite floats); when one refuses a value, ``check_json_data`` names it.
+    """
+    writer = _WRITERS.get(format)
+    if writer is None:
+        raise ExportError(
+            f"Unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}."
+        )
+    with gc_paused():  # many short-lived objects, no cycles: see core/gcpause.py
+        records = [segment.to_record() for segment in segments]
+        try:
+            return writer(records)
+        except (TypeError, ValueError):
+            check_json_data(records)  # raises ExportError naming the value, if that was it
+            raise
 
 
 def to_csv(records: list[dict[str, Any]]) -> bytes:
@@ -109,17 +128,15 @@ def to_csv(records: list[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
+    writerow = writer.writerow
+    to_text = _to_json_text
     for record in records:
-        writer.writerow([_csv_cell(record.get(column)) for column in columns])
+        row = []
+        for column in columns:
+            value = record.get(column)
+            row.append("" if value is None else value if isinstance(value, str) else to_text(value))
+        writerow(row)
     return buffer.getvalue().encode("utf-8")
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
 
 
 def to_json(records: list[dict[str, Any]]) -> bytes:
@@ -130,8 +147,8 @@ def to_json(records: list[dict[str, Any]]) -> bytes:
 
 def to_jsonl(records: list[dict[str, Any]]) -> bytes:
     """JSON Lines: one record per line (newlines inside values are escaped by JSON)."""
-    lines = [json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records]
-    return "".join(lines).encode("utf-8")
+    to_text = _to_json_text
+    return "".join([to_text(record) + "\n" for record in records]).encode("utf-8")
 
 
 def to_parquet(records: list[dict[str, Any]]) -> bytes:
@@ -151,7 +168,7 @@ def to_parquet(records: list[dict[str, Any]]) -> bytes:
     fields = []
     arrays = []
     for column in export_columns(records):
-        kind, values = _parquet_column([record.get(column) for record in records])
+        kind, values = _typed_column([record.get(column) for record in records])
         arrow_type = {
             "string": pa.string(),
             "json": pa.string(),
@@ -166,6 +183,41 @@ def to_parquet(records: list[dict[str, Any]]) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _typed_column(values: list[Any]) -> tuple[str, list[Any]]:
+    """``_parquet_column`` by whole-column type checks, refusing what is not JSON data.
+
+    Same kinds and values as ``_parquet_column`` for JSON data (the common case: exact
+    ``str``/``int``/``float``/``bool``/``dict``/``list`` values), decided with one pass of
+    ``type`` over the column instead of a Python call per cell; other value types take the
+    cell-by-cell path. NaN/Infinity and non-JSON values raise ``ValueError``/``TypeError``.
+    """
+    types = set(map(type, values))
+    types.discard(_NONE)
+    if not types <= _PLAIN_TYPES:
+        for value in values:
+            _to_json_text(value)  # refuse what is not JSON data before the lenient path
+        return _parquet_column(values)
+    if types <= {str}:
+        return "string", values
+    if types == {bool}:
+        return "bool", values
+    if types <= {int, float}:
+        present = [value for value in values if value is not None]
+        floats = present if types == {float} else [v for v in present if type(v) is float]
+        if not all(map(math.isfinite, floats)):
+            raise ValueError("Out of range float values are not JSON compliant")
+        if types == {float}:
+            return "float64", values
+        ints = present if types == {int} else [v for v in present if type(v) is int]
+        low, high = min(ints), max(ints)
+        if types == {int} and low in _INT64 and high in _INT64:
+            return "int64", values
+        if types == {int, float} and low in _EXACT_FLOAT_INT and high in _EXACT_FLOAT_INT:
+            return "float64", [None if value is None else float(value) for value in values]
+    to_text = _to_json_text
+    return "json", [None if value is None else to_text(value) for value in values]
 
 
 def _parquet_column(values: list[Any]) -> tuple[str, list[Any]]:
@@ -186,6 +238,14 @@ def _parquet_column(values: list[Any]) -> tuple[str, list[Any]]:
         None if value is None else json.dumps(value, ensure_ascii=False) for value in values
     ]
     return "json", json_values
+
+
+_WRITERS: dict[str, Callable[[list[dict[str, Any]]], bytes]] = {
+    "csv": to_csv,
+    "json": to_json,
+    "jsonl": to_jsonl,
+    "parquet": to_parquet,
+}
 
 
 def _kind(value: Any) -> str:

@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
-    PrivateAttr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     StrictBool,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from .errors import ResponseError
+from .gcpause import gc_paused
 
 RETRYABLE_ENVELOPE_CODES = frozenset({429, 500, 502, 503, 504})
 RECORD_KEYS = ("id", "name", "customer_id")
@@ -42,7 +42,8 @@ class Segment(BaseModel):
     whichever constructor built it, and nothing invents a ``segmentName: null``.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True, serialize_by_alias=True)
+    # defer_build: the validator is built on first use, not at import (benchmarks/NOTES.md, d)
+    model_config = ConfigDict(extra="allow", frozen=True, serialize_by_alias=True, defer_build=True)
 
     id: StrictStr = Field(alias="_id", min_length=1, description="Segment ObjectId.")
     customer_id: StrictStr | None = Field(
@@ -54,9 +55,9 @@ class Segment(BaseModel):
     # The documented optional fields (API names) the object carried, recorded only when an
     # unknown field is named like one of our attributes: pydantic's fields-set mixes field
     # names with extra keys, so an unknown "name" would read as "segmentName was sent".
-    # Otherwise None (read fields-set): setting a private attribute on every one of 20,000
-    # segments cost more than validating them.
-    _documented_sent: frozenset[str] | None = PrivateAttr(default=None)
+    # Otherwise nothing is recorded (read fields-set). The record lives in pydantic's private
+    # slot, set only on those segments: a declared private attribute makes pydantic
+    # initialise it on every one of 100,000 segments, which cost more than validating them.
 
     @model_validator(mode="wrap")
     @classmethod
@@ -66,15 +67,18 @@ class Segment(BaseModel):
         segment = handler(data)
         if isinstance(data, Mapping):
             if "name" in data or "customer_id" in data:
-                segment._documented_sent = _DOCUMENTED_KEYS.intersection(data)
-        elif isinstance(data, Segment) and data._documented_sent is not None:
-            segment._documented_sent = data._documented_sent
+                _set_documented_sent(segment, _DOCUMENTED_KEYS.intersection(data))
+        elif isinstance(data, Segment) and data is not segment:
+            sent = _documented_sent(data)
+            if sent is not None:
+                _set_documented_sent(segment, sent)
         return segment
 
     def _sent_documented_keys(self) -> frozenset[str]:
-        """API names of the documented optional fields the API sent (see ``_documented_sent``)."""
-        if self._documented_sent is not None:
-            return self._documented_sent
+        """API names of the documented optional fields the API sent (see the note above)."""
+        sent = _documented_sent(self)
+        if sent is not None:
+            return sent
         return frozenset(
             key
             for field, key in DOCUMENTED_OPTIONAL_FIELDS.items()
@@ -114,22 +118,41 @@ class Segment(BaseModel):
         An unknown field that happens to be called ``id``, ``name`` or ``customer_id`` is kept
         as ``api.<name>`` rather than overwriting the documented value.
         """
+        extra = self.__pydantic_extra__ or {}
+        if extra.keys().isdisjoint(RECORD_KEYS):  # the usual case: one dict, values shared
+            return {"id": self.id, "name": self.name, "customer_id": self.customer_id, **extra}
         record: dict[str, Any] = {"id": self.id, "name": self.name, "customer_id": self.customer_id}
-        for key, value in self.extra.items():
+        for key, value in extra.items():
             record[f"api.{key}" if key in RECORD_KEYS else key] = value
         return record
 
 
 _DOCUMENTED_KEYS = frozenset(DOCUMENTED_OPTIONAL_FIELDS.values())
+_SENT = "documented_sent"
+
+
+def _documented_sent(segment: Segment) -> frozenset[str] | None:
+    """What ``_record_documented_fields`` recorded for ``segment``, if anything."""
+    private = segment.__pydantic_private__
+    return None if private is None else private.get(_SENT)
+
+
+def _set_documented_sent(segment: Segment, sent: frozenset[str]) -> None:
+    # The model is frozen and declares no private attributes: write pydantic's slot directly.
+    object.__setattr__(segment, "__pydantic_private__", {_SENT: sent})
+
+
 SegmentTuple = tuple[Segment, ...]
 """Field type for segment lists read from JSON (snapshots)."""
-_SEGMENT_LIST: TypeAdapter[tuple[Segment, ...]] = TypeAdapter(SegmentTuple)
+_SEGMENT_LIST: TypeAdapter[tuple[Segment, ...]] = TypeAdapter(
+    SegmentTuple, config=ConfigDict(defer_build=True)
+)
 
 
 class Envelope(BaseModel):
     """``{"success", "message", "data", "code"}``: the wrapper around every BotPenguin answer."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     success: StrictBool
     message: str | list[Any] | None = ""
@@ -167,7 +190,8 @@ def parse_segments(data: Any, *, status_code: int = 200) -> list[Segment]:
     try:
         # One pass in pydantic-core: about 3x faster than validating item by item, which
         # matters for accounts with tens of thousands of segments (see BENCHMARKS.md).
-        return list(_SEGMENT_LIST.validate_python(data))
+        with gc_paused():  # see core/gcpause.py: 3x faster for a large account
+            return list(_SEGMENT_LIST.validate_python(data))
     except ValidationError:
         pass  # find the first bad segment below, to name it in the message
     segments = []

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-from .settings import BotPenguinSettings
+if TYPE_CHECKING:  # pydantic-settings is loaded only where settings are read
+    from .settings import BotPenguinSettings
 
 
 @dataclass(frozen=True)
