@@ -73,6 +73,7 @@ async def stored_events(ids: list[str]) -> list[Event]:
 
 async def render_trigger(deployment: str, event: Event) -> dict[str, Any]:
     """The run parameters Prefect's server renders from ``event`` for the deployment's trigger."""
+    from prefect.server.events.actions import RunDeployment
     from prefect.server.events.schemas.automations import Automation, TriggeredAction
     from prefect.server.events.schemas.events import ReceivedEvent
 
@@ -81,6 +82,7 @@ async def render_trigger(deployment: str, event: Event) -> dict[str, Any]:
     core = trigger.as_automation().model_dump(mode="json")
     automation = Automation.model_validate({**core, "id": str(uuid.uuid4())})
     (action,) = automation.actions
+    assert isinstance(action, RunDeployment), action
     received = ReceivedEvent.model_validate(
         {**event.model_dump(mode="json"), "received": datetime.now(UTC).isoformat()}
     )
@@ -91,7 +93,7 @@ async def render_trigger(deployment: str, event: Event) -> dict[str, Any]:
         triggering_event=received,
         action=action,
     )
-    return dict(await action.render_parameters(triggered))  # type: ignore[union-attr]
+    return dict(await action.render_parameters(triggered))
 
 
 async def run_triggered_export(rendered: dict[str, Any], tmp_path: Path) -> list[str]:
@@ -191,6 +193,35 @@ async def test_an_event_without_credentials_cannot_start_an_export() -> None:
         await render_trigger("segments-export", event)
     rendered = await render_trigger("segments-export", Event.model_validate(spec[0]))
     assert rendered["credentials"] is None, "with the key (null), the same event starts it"
+
+
+async def test_a_watch_with_an_unsaved_block_says_its_events_carry_null(
+    sandbox: SandboxServer, tmp_path: Path, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    """Python callers may pass a block never saved: nothing can refer to it, so the events
+    carry null and the run warns that a triggered export reads the settings instead."""
+    from prefect import flow
+
+    from prefect_botpenguin.flows.watch import track_changes
+    from prefect_botpenguin.segments import fetch_segments
+
+    unsaved = BotPenguinCredentials(api_token=TOKEN_SHOP_B, base_url=sandbox.url)
+    label = f"Unsaved {uuid.uuid4().hex[:8]}"
+
+    @flow
+    async def watch_twice() -> list[str]:
+        state = str(tmp_path / "state")
+        await track_changes(await fetch_segments.aio(unsaved), account=label, state=state)
+        sandbox.set_segments([*ACCOUNTS[TOKEN_SHOP_B], NEW], token=TOKEN_SHOP_B)
+        segments = await fetch_segments.aio(unsaved)
+        result = await track_changes(segments, account=label, state=state, credentials=unsaved)
+        return result.event_ids
+
+    events = await stored_events(await watch_twice())
+    assert [event.payload["credentials"] for event in events] == [None]
+    warnings = [r.getMessage() for r in debug_logs.records if r.levelname == "WARNING"]
+    assert any("is not saved" in w and "credentials=null" in w for w in warnings), warnings
+    assert TOKEN_SHOP_B not in debug_logs.text
 
 
 def test_only_a_saved_block_has_a_reference() -> None:
