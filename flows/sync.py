@@ -217,6 +217,7 @@ async def segments_sync(
                 accept_drop=watch.accept_drop,
                 reset_state=watch.reset_state,
                 drop_pending=watch.drop_pending,
+                credentials=target.credentials,
             )
         except BotPenguinError as exc:
             logger.error("Watch step failed: %s", exc)

@@ -42,6 +42,7 @@ from ..core.errors import NotificationError
 from ..core.membership_diff import MembershipChange
 from ..core.models import Segment
 from ..core.watch_state import PendingMessage, is_suspicious_drop, load_watch_settings
+from ..credentials import BotPenguinCredentials, credentials_reference
 from ..drop_guard import report_suspicious_drop
 from ..membership import (
     collect_membership,
@@ -116,6 +117,7 @@ async def track_changes(
     reset_state: bool = False,
     drop_pending: bool = False,
     membership: dict[str, list[str]] | None = None,
+    credentials: BotPenguinCredentials | None = None,
 ) -> WatchResult:
     """Steps 1-5 of the module docstring for segments already fetched; call it inside a flow.
 
@@ -123,9 +125,18 @@ async def track_changes(
     ``check_notification_targets`` before fetching, so a typo fails before anything is saved;
     pass as ``fetched_at`` the moment the fetch started, so a slower concurrent watch can tell
     that its fetch is older than the snapshot saved meanwhile. ``membership`` (contact ids
-    per watched segment, from ``collect_membership``) adds who joined and left them.
+    per watched segment, from ``collect_membership``) adds who joined and left them. Pass as
+    ``credentials`` the block the segments were fetched with (None: ``BOTPENGUIN_*``
+    settings): the events refer to it, so the export they trigger reads the same account.
     """
     settings = load_watch_settings()
+    if credentials is not None and credentials_reference(credentials) is None:
+        get_run_logger().warning(
+            "The credentials block of account %r is not saved, so its change events carry "
+            "credentials=null and an export they trigger reads the BOTPENGUIN_* settings; "
+            "save the block (.save(NAME)) to have it read this account.",
+            account,
+        )
     async with watch_lock(account, timeout=settings.watch_lock_timeout, state=state):
         return await _track_locked(
             segments,
@@ -139,6 +150,7 @@ async def track_changes(
                 accept_drop=accept_drop,
                 drop_guard_share=settings.drop_guard_share,
                 drop_guard_runs=settings.drop_guard_runs,
+                credentials=credentials,
             ),
             reset_state=reset_state,
             drop_pending=drop_pending,
@@ -157,6 +169,8 @@ class _Run:
     accept_drop: bool
     drop_guard_share: float
     drop_guard_runs: int
+    credentials: BotPenguinCredentials | None = None
+    """The block the segments came from; events refer to it by name (None: settings)."""
 
 
 async def _load_state(run: _Run, reset_state: bool) -> Snapshot | None:
@@ -227,9 +241,10 @@ async def _track_locked(
             account,
             previous_fetched_at=previous_at,
             fetched_at=run.fetched_at,
+            credentials=run.credentials,
         )
     if members is not None and members.changed:
-        event_ids += await emit_membership_events.aio(members)
+        event_ids += await emit_membership_events.aio(members, credentials=run.credentials)
     member_changes = members.changes if members is not None else None
     await publish_changes_artifact.aio(
         diff,
@@ -341,6 +356,7 @@ async def _hold_drop(
         runs_needed=run.drop_guard_runs,
         previous_fetched_at=previous.fetched_at,
         fetched_at=run.fetched_at,
+        credentials=run.credentials,
     )
     save = _saver(
         previous.segments,
@@ -473,4 +489,5 @@ async def segments_watch(
         reset_state=reset_state,
         drop_pending=drop_pending,
         membership=membership,
+        credentials=target.credentials,
     )

@@ -11,7 +11,10 @@ renames without reading payloads); the account is the related resource
 ``botpenguin.account.<slug>`` with role ``account``.
 
 Every payload carries ``change``: the id of the whole change (``change_id``), which the
-change message names too ("Change id: ..."), so an event and a message can be matched.
+change message names too ("Change id: ..."), so an event and a message can be matched; and
+``credentials``: a reference to the saved credentials block the watch read
+(``{"$ref": {"block_document_slug": "botpenguin-credentials/<name>"}}``, never the token;
+None for ``BOTPENGUIN_*`` settings), so a run the event triggers reads the same account.
 
 Event ids are derived from the account, the previous snapshot and the diff, so a watch run
 that fails after emitting and is run again re-sends the *same* events, which the Prefect
@@ -36,6 +39,7 @@ from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import SegmentDiff, canonical_json
 from .core.errors import EventDeliveryError
+from .credentials import BotPenguinCredentials, credentials_reference
 
 if TYPE_CHECKING:
     from prefect.events import Event
@@ -80,12 +84,14 @@ def change_event_specs(
     *,
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
+    credentials: BotPenguinCredentials | None = None,
 ) -> list[dict[str, Any]]:
     """Keyword arguments for ``emit_event``, one set per change.
 
     Ids are derived from the account, ``previous_fetched_at`` and the diff when the diff is
     anchored to a snapshot, so a re-run re-sends the same events; without an anchor they are
-    random, so the same change observed twice is never merged into one event.
+    random, so the same change observed twice is never merged into one event. The payload's
+    ``credentials`` is the reference to ``credentials`` (``credentials_reference``).
     """
     occurred = fetched_at or datetime.now(UTC)
     digest = hashlib.sha256(canonical_json(diff.to_dict()).encode()).hexdigest()
@@ -93,6 +99,7 @@ def change_event_specs(
     seed = f"{account_slug(account)}|{anchor}|{digest}"
     change_ref = str(uuid.uuid5(EVENT_ID_NAMESPACE, seed))  # = change_id(...)
     related = [account_resource(account)]
+    reference = credentials_reference(credentials)
 
     def spec(
         name: str, segment_id: str, label: str | None, payload: dict[str, Any]
@@ -109,7 +116,12 @@ def change_event_specs(
             "resource": resource,
             "related": related,
             "occurred": occurred,
-            "payload": {"account": account, "change": change_ref, **payload},
+            "payload": {
+                "account": account,
+                "credentials": reference,
+                "change": change_ref,
+                **payload,
+            },
             "id": uuid.uuid5(EVENT_ID_NAMESPACE, f"{seed}|{name}|{segment_id}"),
         }
 
@@ -184,6 +196,7 @@ async def _emit_change_events(
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
     confirm_timeout: float | None = CONFIRM_TIMEOUT,
+    credentials: BotPenguinCredentials | None = None,
 ) -> list[str]:
     """Emit one Prefect event per created, removed or changed segment, and confirm delivery.
 
@@ -195,6 +208,9 @@ async def _emit_change_events(
             once) instead of duplicates; omitted, every call emits new ids.
         fetched_at: When the new segments were fetched; the events' ``occurred`` time.
         confirm_timeout: Seconds to wait for the API to return every event; None skips it.
+        credentials: The block the segments were fetched with (None: ``BOTPENGUIN_*``
+            settings). Each payload's ``credentials`` refers to it by name (never its
+            token), so an export the event triggers reads the same account.
 
     Returns:
         The ids of the emitted events.
@@ -211,7 +227,7 @@ async def _emit_change_events(
         @flow
         def report_changes() -> list[str]:
             previous = load_segments_snapshot("larkspur", state="snapshots")
-            current = fetch_segments()
+            current = fetch_segments()  # BOTPENGUIN_* settings; events carry credentials=None
             event_ids = []
             if previous is not None:
                 diff = diff_segments(previous.segments, current)
@@ -231,7 +247,11 @@ async def _emit_change_events(
 
     logger = get_run_logger()
     specs = change_event_specs(
-        diff, account, previous_fetched_at=previous_fetched_at, fetched_at=fetched_at
+        diff,
+        account,
+        previous_fetched_at=previous_fetched_at,
+        fetched_at=fetched_at,
+        credentials=credentials,
     )
     if not specs:
         return []

@@ -74,3 +74,16 @@ class BotPenguinCredentials(CredentialsBlock):
             base_url=self.base_url,
             **overrides,
         )
+
+
+def credentials_reference(credentials: BotPenguinCredentials | None) -> dict[str, Any] | None:
+    """The saved block as Prefect stores a block parameter: a reference, never the token.
+
+    ``{"$ref": {"block_document_slug": "botpenguin-credentials/<name>"}}``, or None for
+    ``BOTPENGUIN_*`` settings and an unsaved block. Change events carry it, so the export
+    they trigger reads the account the watch read, not the deployment's default block.
+    """
+    if credentials is None or credentials._is_anonymous or not credentials._block_document_name:
+        return None
+    slug = f"{credentials.get_block_type_slug()}/{credentials._block_document_name}"
+    return {"$ref": {"block_document_slug": slug}}

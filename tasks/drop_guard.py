@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from .changes import EVENT_ID_NAMESPACE, account_resource, confirm_events_delivered
 from .core.accounts import account_slug
 from .core.errors import EventDeliveryError
+from .credentials import BotPenguinCredentials, credentials_reference
 
 EVENT_SUSPICIOUS_DROP = "botpenguin.segments.suspicious-drop"
 
@@ -36,8 +37,12 @@ async def report_suspicious_drop(
     runs_needed: int,
     previous_fetched_at: datetime,
     fetched_at: datetime | None = None,
+    credentials: BotPenguinCredentials | None = None,
 ) -> str | None:
-    """Warn and emit ``botpenguin.segments.suspicious-drop`` for a held fetch; its event id."""
+    """Warn and emit ``botpenguin.segments.suspicious-drop`` for a held fetch; its event id.
+
+    Its payload's ``credentials`` refers to the block read, as on change events.
+    """
     from prefect.events import emit_event
     from prefect.events.worker import should_emit_events
 
@@ -65,6 +70,7 @@ async def report_suspicious_drop(
         occurred=fetched_at,
         payload={
             "account": account,
+            "credentials": credentials_reference(credentials),
             "previous_count": previous_count,
             "current_count": current_count,
             "lost": lost,

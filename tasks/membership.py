@@ -45,7 +45,7 @@ from .core.membership_diff import (
     write_membership,
 )
 from .core.models import Segment
-from .credentials import BotPenguinCredentials
+from .credentials import BotPenguinCredentials, credentials_reference
 from .members import fetch_segment_members
 
 if TYPE_CHECKING:
@@ -151,9 +151,14 @@ def membership_event_specs(
     *,
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
+    credentials: BotPenguinCredentials | None = None,
 ) -> list[dict[str, Any]]:
-    """``emit_event`` arguments, one per changed segment; ids repeat on a re-run (changes.py)."""
+    """``emit_event`` arguments, one per changed segment; ids repeat on a re-run (changes.py).
+
+    Like segment events, the payload's ``credentials`` refers to the block read (or is None).
+    """
     occurred = fetched_at or datetime.now(UTC)
+    reference = credentials_reference(credentials)
     digest = hashlib.sha256(membership_digest_seed(changes).encode()).hexdigest()
     anchor = previous_fetched_at.isoformat() if previous_fetched_at else uuid.uuid4().hex
     seed = f"{account_slug(account)}|{anchor}|{digest}"
@@ -166,7 +171,11 @@ def membership_event_specs(
             },
             "related": [account_resource(account)],
             "occurred": occurred,
-            "payload": {"account": account, **change.payload(SAMPLE_LIMIT)},
+            "payload": {
+                "account": account,
+                "credentials": reference,
+                **change.payload(SAMPLE_LIMIT),
+            },
             "id": uuid.uuid5(
                 EVENT_ID_NAMESPACE, f"{seed}|{EVENT_MEMBERS_CHANGED}|{change.segment_id}"
             ),
@@ -176,12 +185,16 @@ def membership_event_specs(
 
 
 async def _emit_membership_events(
-    step: MembershipStep, confirm_timeout: float | None = CONFIRM_TIMEOUT
+    step: MembershipStep,
+    confirm_timeout: float | None = CONFIRM_TIMEOUT,
+    credentials: BotPenguinCredentials | None = None,
 ) -> list[str]:
     """Emit one ``botpenguin.segment.members.changed`` per changed segment and confirm them.
 
-    Raises ``EventDeliveryError`` when Prefect cannot emit one, or the API does not return
-    them all within ``confirm_timeout`` seconds; the membership snapshot is then not saved.
+    ``credentials`` is the block the members were fetched with (None: settings); the events
+    refer to it by name. Raises ``EventDeliveryError`` when Prefect cannot emit one, or the
+    API does not return them all within ``confirm_timeout`` seconds; the membership snapshot
+    is then not saved.
     """
     from prefect.events import emit_event
     from prefect.events.worker import should_emit_events
@@ -192,6 +205,7 @@ async def _emit_membership_events(
         step.account,
         previous_fetched_at=step.previous_fetched_at,
         fetched_at=step.current.fetched_at,
+        credentials=credentials,
     )
     if not specs:
         return []

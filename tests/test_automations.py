@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -22,6 +24,7 @@ from prefect_botpenguin.changes import change_event_specs
 from prefect_botpenguin.core.diff import diff_segments
 from prefect_botpenguin.core.errors import ConfigurationError
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.credentials import BotPenguinCredentials
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -264,7 +267,8 @@ def test_a_failed_sync_run_sends_the_message_through_the_block(receiver):
 
 
 def test_a_segment_event_starts_one_export_run_per_account_with_the_events_parameters():
-    """The trigger `botpenguin serve` registers from prefect.yaml, on a real server."""
+    """The trigger `botpenguin serve` registers from prefect.yaml, on a real server; the run
+    reads the credentials block the watch read (named by the events), not its default."""
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.events import emit_event
     from prefect.events.worker import EventsWorker
@@ -274,6 +278,9 @@ def test_a_segment_event_starts_one_export_run_per_account_with_the_events_param
     (export,) = [d for d in build_deployments() if d.name == "segments-export"]
     export.name = "segments-export-trigger-test"  # not the name other tests may deploy
     deployment_id = export.apply()
+    name = f"trigger-shop-{uuid.uuid4().hex[:8]}"
+    BotPenguinCredentials(api_token="trigger-shop-secret-token").save(name)
+    watched = BotPenguinCredentials.load(name)  # as a watch run loads its block
     try:
         time.sleep(2)  # the triggers service loads the new automation
         segments = [
@@ -281,7 +288,10 @@ def test_a_segment_event_starts_one_export_run_per_account_with_the_events_param
             for n in range(3)
         ]
         for spec in change_event_specs(  # a burst: three segments of one account at once
-            diff_segments([], segments), "Larkspur Tea Co.", fetched_at=datetime.now(UTC)
+            diff_segments([], segments),
+            "Larkspur Tea Co.",
+            fetched_at=datetime.now(UTC),
+            credentials=watched,
         ):
             emit_event(**spec)
         EventsWorker.drain_all(timeout=30)
@@ -300,7 +310,9 @@ def test_a_segment_event_starts_one_export_run_per_account_with_the_events_param
         assert len(runs) == 1, [run.parameters for run in runs]
         assert runs[0].parameters["account"] == "Larkspur Tea Co."
         assert runs[0].parameters["destination"] == "out/botpenguin-segments-larkspur-tea-co.csv"
-        assert runs[0].parameters["credentials"] == "default", "the deployment's own defaults"
+        reference = {"$ref": {"block_document_slug": f"botpenguin-credentials/{name}"}}
+        assert runs[0].parameters["credentials"] == reference, "the watch's, not the default"
+        assert "trigger-shop-secret-token" not in json.dumps(runs[0].parameters)
     finally:
 
         async def clean_up():

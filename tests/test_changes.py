@@ -29,7 +29,10 @@ from prefect_botpenguin.changes import (
 )
 from prefect_botpenguin.core.diff import apply_diff, canonical_json, diff_segments
 from prefect_botpenguin.core.errors import ChangeDetectionError, SnapshotError
+from prefect_botpenguin.core.membership_diff import MembershipChange
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.credentials import BotPenguinCredentials
+from prefect_botpenguin.membership import membership_event_specs
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 from prefect_botpenguin.snapshots import (
     Snapshot,
@@ -339,6 +342,40 @@ def test_event_ids_repeat_for_a_rerun_of_the_same_change_only() -> None:
     assert not set(first) & set(later)
     unanchored = [change_event_specs(diff, "a")[0]["id"] for _ in range(2)]
     assert unanchored[0] != unanchored[1], "without a snapshot, a repeat is a new event"
+
+
+def named_block(name: str, token: str) -> BotPenguinCredentials:
+    """A credentials block as loaded from the server under ``name`` (no server here)."""
+    block = BotPenguinCredentials(api_token=token)
+    block._block_document_name = name
+    block._is_anonymous = False
+    return block
+
+
+def test_events_refer_to_the_credentials_block_by_name_never_by_token() -> None:
+    """A triggered export must read the account the watch read: the payload names the block
+    as Prefect stores a block parameter, and is the same on a re-run (so are the ids)."""
+    diff = diff_segments(segments(SAMPLE_SEGMENTS), segments(changed_sample()))
+    members = [MembershipChange(segment_id="a1", joined=("c1",), left=(), members=5, name="VIP")]
+    block = named_block("shop-b", "shop-b-secret-token-1234")
+    reference = {"$ref": {"block_document_slug": "botpenguin-credentials/shop-b"}}
+    specs = [
+        *change_event_specs(diff, "Shop B", previous_fetched_at=T0, credentials=block),
+        *membership_event_specs(members, "Shop B", previous_fetched_at=T0, credentials=block),
+    ]
+    assert [spec["payload"]["credentials"] for spec in specs] == [reference] * 5
+    assert "shop-b-secret-token-1234" not in json.dumps([spec["payload"] for spec in specs])
+    assert (
+        specs[0]["payload"]
+        == change_event_specs(diff, "Shop B", previous_fetched_at=T0, credentials=block)[0][
+            "payload"
+        ]
+    ), "a re-run sends the same payload"
+    plain = change_event_specs(diff, "Shop B", previous_fetched_at=T0)
+    assert [spec["payload"]["credentials"] for spec in plain] == [None] * 4, "settings: null"
+    assert [spec["id"] for spec in plain] == [spec["id"] for spec in specs[:4]]
+    unsaved = BotPenguinCredentials(api_token="unsaved-secret-token")
+    assert change_event_specs(diff, "a", credentials=unsaved)[0]["payload"]["credentials"] is None
 
 
 # -- words -----------------------------------------------------------------------------------

@@ -292,6 +292,7 @@ TRIGGERS: dict[str, list[tuple[bool, list[str], dict[str, str]]]] = {
             SEGMENT_CHANGES,
             {
                 "account": "{{ event.payload.account }}",
+                "credentials": "{{ event.payload.credentials }}",  # the block the watch read
                 "destination": "out/botpenguin-segments-{{ event.resource_in_role.account.id "
                 "| replace('botpenguin.account.', '') }}.csv",
             },
@@ -303,6 +304,7 @@ TRIGGERS: dict[str, list[tuple[bool, list[str], dict[str, str]]]] = {
             ["botpenguin.segment.members.changed"],
             {
                 "account": "{{ event.payload.account }}",
+                "credentials": "{{ event.payload.credentials }}",  # the block the watch read
                 "destination": "out/botpenguin-members-{{ event.resource_in_role.account.id "
                 "| replace('botpenguin.account.', '') }}.parquet",
             },
@@ -491,9 +493,16 @@ def test_serve_registers_the_automations_prefect_deploy_registers():
         ]
 
 
+SHOP_B = {"$ref": {"block_document_slug": "botpenguin-credentials/shop-b"}}
+
+
+@pytest.mark.parametrize("credentials", [SHOP_B, None], ids=["saved-block", "settings"])
 @pytest.mark.parametrize("name", list(TRIGGERS))
-def test_trigger_parameters_render_from_a_change_event_into_valid_flow_parameters(name):
-    """Rendered the way Prefect's RunDeployment action renders them, from a real event."""
+def test_trigger_parameters_render_from_a_change_event_into_valid_flow_parameters(
+    name, credentials
+):
+    """Rendered the way Prefect's RunDeployment action renders them, from a real event: the
+    event's credentials reference (or null) reaches the run as it is, not as text."""
     from datetime import UTC, datetime
 
     from prefect.server.events.actions import RunDeployment
@@ -507,7 +516,10 @@ def test_trigger_parameters_render_from_a_change_event_into_valid_flow_parameter
     created = Segment.model_validate({"_id": "seg-1", "segmentName": "VIP"})
     diff = diff_segments([], [created])
     spec = change_event_specs(diff, "Larkspur Tea Co.", fetched_at=datetime.now(UTC))[0]
-    event = ReceivedEvent.model_validate({**spec, "event": TRIGGERS[name][0][1][0]})
+    payload = {**spec["payload"], "credentials": credentials}
+    event = ReceivedEvent.model_validate(
+        {**spec, "event": TRIGGERS[name][0][1][0], "payload": payload}
+    )
     parameters = dict(SPECS[name]["triggers"][0]["parameters"])
     RunDeployment._upgrade_v1_templates(parameters)
     context = HydrationContext(render_jinja=True, jinja_context={"event": event})
@@ -516,6 +528,7 @@ def test_trigger_parameters_render_from_a_change_event_into_valid_flow_parameter
     kind = "segments" if name == "segments-export" else "members"
     assert rendered == {
         "account": "Larkspur Tea Co.",
+        "credentials": credentials,
         "destination": f"out/botpenguin-{kind}-larkspur-tea-co{suffix}",
     }
     schema = parameter_schema(load_flow(SPECS[name]["entrypoint"])).model_dump_for_openapi()

@@ -90,8 +90,8 @@ def test_a_watch_that_sees_a_change_runs_the_export_once_and_sends_one_message(
     slug = account_slug(ACCOUNT)
     exported = ROOT / "out" / f"botpenguin-segments-{slug}.csv"  # the worker runs in ROOT
     exported.unlink(missing_ok=True)
-    # The deployments' "default" block reads this test's own sandbox account, so the export
-    # the trigger starts (with the deployment's credentials) exports the changed segments.
+    # The deployments' "default" block reads this test's own sandbox account; the watch reads
+    # it, and the export the trigger starts reads the block the watch's events name.
     stack.sandbox.set_segments(TOKEN, SAMPLE_SEGMENTS[:3])
     save_blocks(stack, TOKEN, HOOK, receiver.url())
     applied = stack.run(
@@ -139,8 +139,10 @@ def test_a_watch_that_sees_a_change_runs_the_export_once_and_sends_one_message(
 
     (trigger,) = [a for a in stack.automations() if a["name"] == EXPORT_TRIGGER["name"]]
     assert run["idempotency_key"].startswith(f"automation {trigger['id']}"), "the pack's trigger"
-    assert {k: run["parameters"][k] for k in ("account", "destination")} == {
+    assert {k: run["parameters"][k] for k in ("account", "credentials", "destination")} == {
         "account": ACCOUNT,  # from the event's payload
+        # the block the watch read (its deployment's default), as a reference from the event
+        "credentials": {"$ref": {"block_document_slug": "botpenguin-credentials/default"}},
         "destination": f"out/botpenguin-segments-{slug}.csv",  # from its related account
     }
     assert TOKEN not in json.dumps(run["parameters"])
