@@ -13,12 +13,14 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from playwright.sync_api import expect, sync_playwright
 from prefect.utilities.callables import parameter_schema
 
 from prefect_botpenguin.artifacts import segment_table_rows, segments_artifact_key
@@ -194,7 +196,54 @@ def test_sync_triggered_through_the_api_publishes_exports_and_snapshots(sqlite_s
     } <= keys
 
 
-def submit_run_form(page, failed: list[str]) -> None:
+@contextmanager
+def ui_page(chromium: Path, screenshot_name: str) -> Iterator[tuple[Page, list[str]]]:
+    """Debian's Chromium on one page; failed API answers collected, a screenshot at the end.
+
+    A failure inside the block is re-raised with the API calls the UI turned into an "Oops"
+    toast, which is usually why a UI step timed out.
+    """
+    screenshot = ROOT / "test-output" / screenshot_name
+    screenshot.parent.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        failed: list[str] = []
+        page.on(
+            "response",
+            lambda r: (
+                failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None
+            ),
+        )
+        try:
+            yield page, failed
+        except Exception as exc:
+            raise AssertionError(f"UI step failed; failed API calls: {failed}") from exc
+        finally:
+            page.screenshot(path=screenshot, full_page=True)
+            browser.close()
+
+
+def open_custom_run(page: Page, ui_url: str, deployment_id: str, run_name: str) -> None:
+    """Deployment page, Run, Custom run; once the form has loaded (credentials is a block
+    picker), name the run."""
+    page.goto(f"{ui_url}/deployments/deployment/{deployment_id}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Custom run").click()
+    expect(form_parameter(page, "credentials")).to_contain_text("BotPenguin Credentials block")
+    page.locator(".flow-run-name-input input").fill(run_name)
+
+
+def form_parameter(page: Page, name: str) -> Locator:
+    """The run form's field for parameter ``name`` (label, input and help text)."""
+    label = page.locator(".schema-form-property__label", has_text=re.compile(rf"^{name}\b"))
+    return page.locator(".schema-form-property").filter(has=label)
+
+
+def submit_run_form(page: Page, failed: list[str]) -> None:
     """Click Submit until the UI leaves the form for the deployment's runs.
 
     On SQLite under load the server may answer 503 ("busy, try again"); Prefect's clients
@@ -211,6 +260,20 @@ def submit_run_form(page, failed: list[str]) -> None:
     pytest.fail(f"the server kept refusing the run: {failed}")
 
 
+def open_run_and_expect_completed(page: Page, run_name: str) -> None:
+    """Open the run from the runs list and wait for it to end; it must have Completed.
+
+    Listed once a worker has started it (not while Scheduled), which a busy SQLite server may
+    take a while to do.
+    """
+    page.get_by_role("link", name=run_name, exact=True).first.click(timeout=FLOW_RUN_SECONDS * 1000)
+    state = page.locator(".state-badge").first
+    expect(state).to_have_text(
+        re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
+    )
+    expect(state).to_have_text(re.compile("Completed"))
+
+
 def test_custom_run_from_the_ui_shows_the_segments_table(chromium, sqlite_stack):
     """Deployment page, Run, Custom run, fill the form, Submit; then the run and its table.
 
@@ -218,64 +281,24 @@ def test_custom_run_from_the_ui_shows_the_segments_table(chromium, sqlite_stack)
     """
     deployment = sqlite_stack.deployment(REPORT)
     run_name = f"ui-e2e-{uuid.uuid4().hex[:8]}"
-    screenshot = ROOT / "test-output" / "ui-segments-artifact.png"
-    screenshot.parent.mkdir(exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        failed: list[str] = []  # API answers the UI turned into an "Oops" toast, for the report
-        page.on(
-            "response",
-            lambda r: (
-                failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None
-            ),
-        )
-        try:
-            page.goto(f"{sqlite_stack.ui_url}/deployments/deployment/{deployment['id']}")
-            page.get_by_role("button", name="Run", exact=True).click()
-            page.get_by_text("Custom run").click()
+    with ui_page(chromium, "ui-segments-artifact.png") as (page, failed):
+        open_custom_run(page, sqlite_stack.ui_url, deployment["id"], run_name)
+        account = form_parameter(page, "account")
+        expect(account).to_contain_text("artifact keys")  # the help text
+        account.get_by_role("button", name="str", exact=True).click()
+        account.locator("textarea").fill("UI E2E")
+        submit_run_form(page, failed)
+        open_run_and_expect_completed(page, run_name)
 
-            def parameter(name: str):
-                label = page.locator(
-                    ".schema-form-property__label", has_text=re.compile(rf"^{name}\b")
-                )
-                return page.locator(".schema-form-property").filter(has=label)
-
-            # The form is filled from the deployment's parameters once they load.
-            expect(parameter("credentials")).to_contain_text("BotPenguin Credentials block")
-            expect(parameter("account")).to_contain_text("artifact keys")  # the help text
-            page.locator(".flow-run-name-input input").fill(run_name)
-            parameter("account").get_by_role("button", name="str", exact=True).click()
-            parameter("account").locator("textarea").fill("UI E2E")
-            submit_run_form(page, failed)
-
-            # Listed once a worker has started it (not while Scheduled), which a busy SQLite
-            # server may take a while to do.
-            page.get_by_role("link", name=run_name, exact=True).first.click(
-                timeout=FLOW_RUN_SECONDS * 1000
-            )
-            state = page.locator(".state-badge").first
-            expect(state).to_have_text(
-                re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
-            )
-            expect(state).to_have_text(re.compile("Completed"))
-            page.get_by_text("Artifacts", exact=True).click()
-            page.get_by_role("link").filter(has_text="botpenguin-segments-ui-e2e").filter(
-                has_text="TABLE"
-            ).click()
-            table = page.get_by_role("table")
-            for segment in SAMPLE_SEGMENTS:
-                expect(table).to_contain_text(segment["_id"])
-            expect(table).to_contain_text("Clientes de São Paulo")
-        except Exception as exc:
-            raise AssertionError(f"UI step failed; failed API calls: {failed}") from exc
-        finally:
-            page.screenshot(path=screenshot, full_page=True)
-            browser.close()
+        page.get_by_text("Artifacts", exact=True).click()
+        page.get_by_role("link").filter(has_text="botpenguin-segments-ui-e2e").filter(
+            has_text="TABLE"
+        ).click()
+        table = page.get_by_role("table")
+        for segment in SAMPLE_SEGMENTS:
+            expect(table).to_contain_text(segment["_id"])
+        expect(table).to_contain_text("Clientes de São Paulo")
 
     runs = sqlite_stack.api(
         "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [run_name]}}}
@@ -297,53 +320,16 @@ def test_custom_run_form_picks_a_saved_credentials_block(chromium, sqlite_stack)
     )
     deployment = sqlite_stack.deployment(REPORT)
     run_name = f"ui-pick-{uuid.uuid4().hex[:8]}"
-    screenshot = ROOT / "test-output" / "ui-pick-credentials-block.png"
-    screenshot.parent.mkdir(exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        failed: list[str] = []
-        page.on(
-            "response",
-            lambda r: (
-                failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None
-            ),
-        )
-        try:
-            page.goto(f"{sqlite_stack.ui_url}/deployments/deployment/{deployment['id']}")
-            page.get_by_role("button", name="Run", exact=True).click()
-            page.get_by_text("Custom run").click()
-            label = page.locator(
-                ".schema-form-property__label", has_text=re.compile(r"^credentials\b")
-            )
-            credentials = page.locator(".schema-form-property").filter(has=label)
-            expect(credentials).to_contain_text("BotPenguin Credentials block")
-            page.locator(".flow-run-name-input input").fill(run_name)
-            # The deployment's own reference (by slug) leaves the picker blank; open it and pick.
-            credentials.locator(".block-document-input__select button").first.press("ArrowDown")
-            page.get_by_role("option", name=block_name, exact=True).click()
-            expect(credentials).to_contain_text(block_name)
-            submit_run_form(page, failed)
-
-            # Listed once a worker has started it (not while Scheduled), which a busy SQLite
-            # server may take a while to do.
-            page.get_by_role("link", name=run_name, exact=True).first.click(
-                timeout=FLOW_RUN_SECONDS * 1000
-            )
-            state = page.locator(".state-badge").first
-            expect(state).to_have_text(
-                re.compile("Completed|Failed|Crashed|Cancelled"), timeout=FLOW_RUN_SECONDS * 1000
-            )
-            expect(state).to_have_text(re.compile("Completed"))
-        except Exception as exc:
-            raise AssertionError(f"UI step failed; failed API calls: {failed}") from exc
-        finally:
-            page.screenshot(path=screenshot, full_page=True)
-            browser.close()
+    with ui_page(chromium, "ui-pick-credentials-block.png") as (page, failed):
+        open_custom_run(page, sqlite_stack.ui_url, deployment["id"], run_name)
+        credentials = form_parameter(page, "credentials")
+        # The deployment's own reference (by slug) leaves the picker blank; open it and pick.
+        credentials.locator(".block-document-input__select button").first.press("ArrowDown")
+        page.get_by_role("option", name=block_name, exact=True).click()
+        expect(credentials).to_contain_text(block_name)
+        submit_run_form(page, failed)
+        open_run_and_expect_completed(page, run_name)
 
     runs = sqlite_stack.api(
         "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [run_name]}}}
