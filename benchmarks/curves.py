@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fanout import baseline_fanout, pack_engine
-from benchmarks.measure import Result, Timing, alternate, peak_megabytes, ratio
+from benchmarks.measure import Result, Timing, alternate, paired_rows, peak_megabytes
 from benchmarks.sandbox_process import RemoteSandbox, SandboxConfig
 from benchmarks.single import baseline_fetch, baseline_parquet
 from prefect_botpenguin.core.client import BotPenguinClient
@@ -56,33 +56,15 @@ def _pair(
     variants = dict([pack, baseline])
     timings: dict[str, Timing] = alternate(reps, variants, check)
     memory = {name: peak_megabytes(run) for name, run in variants.items()}
-    base = baseline[0]
-    rows = []
-    for name in variants:
-        is_base = name == base
-        time_ratio = None if is_base else ratio(timings[name].median, timings[base].median)
-        memory_ratio = None if is_base else ratio(memory[name], memory[base])
-        met = None
-        target = ""
-        if targets is not None and not is_base:
-            target = f"<= {targets[0]}x time, <= {targets[1]}x memory"
-            met = (time_ratio or 0) <= targets[0] and (memory_ratio or 0) <= targets[1]
-        rows.append(
-            Result(
-                case=case,
-                variant=name,
-                seconds=timings[name].median,
-                cpu_seconds=timings[name].cpu_median,
-                peak_mb=memory[name],
-                time_ratio=time_ratio,
-                memory_ratio=memory_ratio,
-                target=target,
-                met=met,
-                note=note if is_base else "",
-                samples=timings[name].wall,
-            )
-        )
-    return rows
+    return paired_rows(
+        case,
+        pack[0],
+        baseline[0],
+        timings,
+        memory,
+        targets=targets,
+        notes={baseline[0]: note},
+    )
 
 
 def _segment_point(segments: int, reps: int, with_target: bool = False) -> list[Result]:

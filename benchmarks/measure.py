@@ -103,3 +103,41 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or not baseline:
         return None
     return value / baseline
+
+
+def paired_rows(
+    case: str,
+    pack: str,
+    baseline: str,
+    timings: dict[str, Timing],
+    memory: dict[str, float],
+    *,
+    targets: tuple[float, float] | None = None,
+    notes: dict[str, str] | None = None,
+) -> list[Result]:
+    """The pack's row (ratios to the baseline, and ``targets`` = time, memory if given), then
+    the baseline's row."""
+    notes = notes or {}
+    time_ratio = ratio(timings[pack].median, timings[baseline].median)
+    memory_ratio = ratio(memory[pack], memory[baseline])
+    target, met = "", None
+    if targets is not None:
+        target = f"<= {targets[0]}x time, <= {targets[1]}x memory"
+        met = (time_ratio or 0) <= targets[0] and (memory_ratio or 0) <= targets[1]
+
+    def row(name: str, **ratios: Any) -> Result:
+        return Result(
+            case=case,
+            variant=name,
+            seconds=timings[name].median,
+            cpu_seconds=timings[name].cpu_median,
+            peak_mb=memory[name],
+            note=notes.get(name, ""),
+            samples=timings[name].wall,
+            **ratios,
+        )
+
+    return [
+        row(pack, time_ratio=time_ratio, memory_ratio=memory_ratio, target=target, met=met),
+        row(baseline),
+    ]

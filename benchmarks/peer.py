@@ -20,7 +20,7 @@ from unittest.mock import patch
 from pydantic import SecretStr
 
 from benchmarks import dlt_peer
-from benchmarks.measure import Result, alternate, peak_megabytes, ratio
+from benchmarks.measure import Result, alternate, paired_rows, peak_megabytes
 from benchmarks.sandbox_process import RemoteSandbox
 from prefect_botpenguin.core.client import BotPenguinClient
 from prefect_botpenguin.core.fanout import (
@@ -66,23 +66,7 @@ def _rows(
     peer: str,
     notes: dict[str, str],
 ) -> list[Result]:
-    rows = []
-    for name in (pack, peer):
-        is_pack = name == pack
-        rows.append(
-            Result(
-                case=case,
-                variant=name,
-                seconds=timings[name].median,
-                cpu_seconds=timings[name].cpu_median,
-                peak_mb=memory[name],
-                time_ratio=ratio(timings[name].median, timings[peer].median) if is_pack else None,
-                memory_ratio=ratio(memory[name], memory[peer]) if is_pack else None,
-                note=notes.get(name, ""),
-                samples=timings[name].wall,
-            )
-        )
-    return rows
+    return paired_rows(case, pack, peer, timings, memory, notes=notes)
 
 
 def _measure(

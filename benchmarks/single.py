@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.measure import Result, alternate, peak_megabytes, ratio
+from benchmarks.measure import Result, alternate, paired_rows, peak_megabytes, ratio
 from benchmarks.sandbox_process import RemoteSandbox
 from prefect_botpenguin.core.client import BotPenguinClient
 from prefect_botpenguin.core.models import Segment
@@ -74,31 +74,16 @@ def fetch_rows(
         pack: peak_megabytes(lambda: asyncio.run(pack_fetch(url, token))),
         baseline: peak_megabytes(lambda: asyncio.run(baseline_fetch(url, token))),
     }
-    rows = []
-    for name in (pack, baseline):
-        is_pack = name == pack
-        time_ratio = ratio(timings[name].median, timings[baseline].median)
-        cpu_ratio = ratio(timings[name].cpu_median, timings[baseline].cpu_median)
-        memory_ratio = ratio(memory[name], memory[baseline])
-        rows.append(
-            Result(
-                case=case,
-                variant=name,
-                seconds=timings[name].median,
-                cpu_seconds=timings[name].cpu_median,
-                peak_mb=memory[name],
-                time_ratio=time_ratio if is_pack else None,
-                memory_ratio=memory_ratio if is_pack else None,
-                target=f"<= {TIME_TARGET}x time, <= {MEMORY_TARGET}x memory" if is_pack else "",
-                met=(
-                    (time_ratio or 0) <= TIME_TARGET and (memory_ratio or 0) <= MEMORY_TARGET
-                    if is_pack
-                    else None
-                ),
-                note=f"client CPU ratio {cpu_ratio:.2f}x" if is_pack and cpu_ratio else "",
-                samples=timings[name].wall,
-            )
-        )
+    cpu_ratio = ratio(timings[pack].cpu_median, timings[baseline].cpu_median)
+    rows = paired_rows(
+        case,
+        pack,
+        baseline,
+        timings,
+        memory,
+        targets=(TIME_TARGET, MEMORY_TARGET),
+        notes={pack: f"client CPU ratio {cpu_ratio:.2f}x" if cpu_ratio else ""},
+    )
     return rows, kept[pack], kept[baseline]
 
 
