@@ -9,6 +9,24 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .generated import GeneratedAudience, generated_contact, generated_contact_id
+
+__all__ = [
+    "CUSTOMER_PAGE_SIZE",
+    "INVALID_OBJECT_ID_MESSAGE",
+    "MEMBER_PAGE_SIZE",
+    "SAMPLE_CONTACTS",
+    "SAMPLE_MEMBERSHIP",
+    "SAMPLE_SEGMENTS",
+    "SANDBOX_PARTNER_TOKEN",
+    "SANDBOX_TOKEN",
+    "ContactBook",
+    "GeneratedAudience",
+    "generated_contact",
+    "generated_contact_id",
+    "simulated_accounts",
+]
+
 SANDBOX_TOKEN: str = "sandbox-token-0000-sample-data"  # noqa: S105 - sample, not a secret
 """The token the sandbox accepts by default. Sample data only; not a secret."""
 
@@ -28,6 +46,31 @@ _CUSTOMER_ID = "6a1c0ffee5a1e0000b0a7ea5"
 # Invented segments for the fictional "Larkspur Tea Co.". They deliberately include what a
 # real account can throw at exports and diffs: non-ASCII names, CSV-hostile characters,
 # nested objects, a field only one segment has, nulls and floats.
+
+
+def _active_segment(
+    suffix: str,
+    name: str,
+    description: str,
+    count: int,
+    filters: list[tuple[str, str, str]],
+    created: str,
+    updated: str,
+) -> dict[str, Any]:
+    """An active sample segment: the samples that differ only in values share one shape."""
+    return {
+        "_id": f"6a1c0ffee5a1e0000b0a7e{suffix}",
+        "_customer": _CUSTOMER_ID,
+        "segmentName": name,
+        "description": description,
+        "contactCount": count,
+        "isActive": True,
+        "filters": [{"field": f, "operator": o, "value": v} for f, o, v in filters],
+        "createdAt": created,
+        "updatedAt": updated,
+    }
+
+
 SAMPLE_SEGMENTS: list[dict[str, Any]] = [
     {
         "_id": "6a1c0ffee5a1e0000b0a7e01",
@@ -77,34 +120,24 @@ SAMPLE_SEGMENTS: list[dict[str, Any]] = [
         "createdAt": "2024-05-17T18:05:09.000Z",
         "updatedAt": "2024-05-17T18:05:09.000Z",
     },
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e04",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": "दिल्ली के ग्राहक",
-        "description": "Contacts whose language is Hindi and city is Delhi.",
-        "contactCount": 530,
-        "isActive": True,
-        "filters": [
-            {"field": "language", "operator": "equals", "value": "hi"},
-            {"field": "city", "operator": "equals", "value": "दिल्ली"},
-        ],
-        "createdAt": "2024-07-01T05:30:00.000Z",
-        "updatedAt": "2025-02-14T10:10:10.000Z",
-    },
-    {
-        "_id": "6a1c0ffee5a1e0000b0a7e05",
-        "_customer": _CUSTOMER_ID,
-        "segmentName": '抹茶ファン, "Gold" tier\nnorth region',
-        "description": 'Name has a comma, "double quotes" and a newline on purpose.',
-        "contactCount": 58,
-        "isActive": True,
-        "filters": [
-            {"field": "tags", "operator": "contains", "value": "matcha"},
-            {"field": "tier", "operator": "equals", "value": "gold"},
-        ],
-        "createdAt": "2024-09-09T09:09:09.000Z",
-        "updatedAt": "2024-12-24T23:59:59.999Z",
-    },
+    _active_segment(
+        "04",
+        "दिल्ली के ग्राहक",
+        "Contacts whose language is Hindi and city is Delhi.",
+        530,
+        [("language", "equals", "hi"), ("city", "equals", "दिल्ली")],
+        "2024-07-01T05:30:00.000Z",
+        "2025-02-14T10:10:10.000Z",
+    ),
+    _active_segment(
+        "05",
+        '抹茶ファン, "Gold" tier\nnorth region',
+        'Name has a comma, "double quotes" and a newline on purpose.',
+        58,
+        [("tags", "contains", "matcha"), ("tier", "equals", "gold")],
+        "2024-09-09T09:09:09.000Z",
+        "2024-12-24T23:59:59.999Z",
+    ),
     {
         "_id": "6a1c0ffee5a1e0000b0a7e06",
         "_customer": _CUSTOMER_ID,
@@ -342,62 +375,3 @@ class ContactBook:
         for segment_id in segment_ids:
             wanted.update(dict.fromkeys(self._membership.get(segment_id, [])))
         return [i for i in self._contacts if i in wanted]  # in contact order, like one query
-
-
-class GeneratedAudience:
-    """``per_segment`` invented contacts in each segment, made on request, never all held.
-
-    For benchmarks and memory tests: contact ``n`` of segment ``s`` is computed from
-    ``(s, n)``, so 100,000 members per segment cost nothing until a page asks for them.
-    Segments do not share contacts, and ``move`` is not supported.
-    """
-
-    def __init__(self, segment_ids: list[str], per_segment: int) -> None:
-        if per_segment < 0:
-            raise ValueError(f"per_segment must be >= 0, got {per_segment!r}")
-        self._ordinal = {segment_id: n for n, segment_id in enumerate(dict.fromkeys(segment_ids))}
-        self.per_segment = per_segment
-
-    def count(self, segment_ids: list[str]) -> int:
-        chosen = segment_ids or list(self._ordinal)
-        return self.per_segment * sum(1 for s in dict.fromkeys(chosen) if s in self._ordinal)
-
-    def page(self, segment_ids: list[str], start: int, stop: int) -> list[dict[str, Any]]:
-        chosen = [
-            s for s in dict.fromkeys(segment_ids or list(self._ordinal)) if s in self._ordinal
-        ]
-        out: list[dict[str, Any]] = []
-        for position in range(max(start, 0), min(stop, self.count(chosen))):
-            segment, index = divmod(position, self.per_segment)
-            out.append(generated_contact(self._ordinal[chosen[segment]], index))
-        return out
-
-    def members(self, segment_id: str) -> list[str]:
-        ordinal = self._ordinal.get(segment_id)
-        if ordinal is None:
-            return []
-        return [generated_contact_id(ordinal, index) for index in range(self.per_segment)]
-
-    def move(self, contact_id: str, source: str | None, target: str | None) -> None:
-        raise KeyError("generated audiences do not support moving contacts")
-
-
-def generated_contact_id(segment: int, index: int) -> str:
-    return f"9e{segment:06x}{index:016x}"
-
-
-def generated_contact(segment: int, index: int) -> dict[str, Any]:
-    """Invented contact ``index`` of the ``segment``-th segment (sparse like real ones)."""
-    contact: dict[str, Any] = {
-        "_id": generated_contact_id(segment, index),
-        "name": f"Sample Contact {segment}-{index}",
-        "status": "active",
-        "createdAt": f"2024-01-01T00:00:{index % 60:02d}.000Z",
-    }
-    if index % 2 == 0:
-        contact["email"] = f"sample.{segment}.{index}@example.com"
-    if index % 3 == 0:
-        contact["phone"] = f"+1-555-01{index % 100:02d}"
-    if index % 5 == 0:
-        contact["tags"] = ["vip"]
-    return contact
