@@ -20,7 +20,6 @@ from pathlib import PurePosixPath
 from typing import Any, Literal, get_args
 
 from .errors import ExportError
-from .gcpause import gc_paused
 from .models import RECORD_KEYS, Segment
 
 ExportFormat = Literal["csv", "json", "jsonl", "parquet"]
@@ -108,13 +107,12 @@ def serialise(segments: list[Segment], format: ExportFormat) -> bytes:
         raise ExportError(
             f"Unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}."
         )
-    with gc_paused():  # many short-lived objects, no cycles: see core/gcpause.py
-        records = [segment.to_record() for segment in segments]
-        try:
-            return writer(records)
-        except (TypeError, ValueError):
-            check_json_data(records)  # raises ExportError naming the value, if that was it
-            raise
+    records = [segment.to_record() for segment in segments]
+    try:
+        return writer(records)
+    except (TypeError, ValueError):
+        check_json_data(records)  # raises ExportError naming the value, if that was it
+        raise
 
 
 def to_csv(records: list[dict[str, Any]]) -> bytes:
