@@ -22,6 +22,7 @@ from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileS
 from pydantic.json_schema import SkipJsonSchema
 
 from ..core.errors import ConfigurationError
+from ..core.formats import ExportFormat, format_for
 from ..core.settings import load_settings
 from ..credentials import BotPenguinCredentials
 from ..exports import load_filesystem
@@ -122,6 +123,20 @@ async def resolve_filesystem(
     if isinstance(filesystem, str):
         return await load_filesystem(filesystem) if filesystem else None
     return filesystem
+
+
+async def resolve_export(
+    credentials: BotPenguinCredentials | str | None,
+    account: str | None,
+    destination: str,
+    format: ExportFormat | None,
+    filesystem: WritableFileSystem | str | None,
+) -> tuple[Account, WritableFileSystem | None]:
+    """An export flow's account and filesystem, after checking its destination and format
+    first, so a typo fails before any block is loaded or request sent.
+    """
+    format_for(destination, format)
+    return await resolve_account(credentials, account), await resolve_filesystem(filesystem)
 
 
 def state_location(state: str, filesystem: WritableFileSystem | None) -> str:

@@ -7,10 +7,10 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from ..core.formats import ExportFormat, format_for
+from ..core.formats import ExportFormat
 from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
-from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
+from .common import CredentialsParam, FilesystemParam, resolve_export
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -43,9 +43,7 @@ async def segments_export(
             BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
             destination directly.
     """
-    format_for(destination, format)
-    target = await resolve_account(credentials, account)
-    block = await resolve_filesystem(filesystem)
+    target, block = await resolve_export(credentials, account, destination, format, filesystem)
     segments = await fetch_segments.aio(target.credentials)
     return await export_segments.aio(
         segments,

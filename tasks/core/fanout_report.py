@@ -7,7 +7,7 @@ read in one sitting; both report shapes share their totals (``_Totals``). No Pre
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,8 +35,10 @@ L = TypeVar("L", bound=_Line)
 class _Totals(BaseModel, Generic[L]):
     """Totals over one line per account, for the report and its summary alike."""
 
-    if TYPE_CHECKING:
-        seconds: float  # a field of each model; declared here for the type checker only
+    model_config = ConfigDict(frozen=True)
+
+    seconds: float = Field(default=0.0, description="Wall time of the whole fan-out.")
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, description="Requests in flight, max.")
 
     def _lines(self) -> Sequence[L]:
         raise NotImplementedError
@@ -62,13 +64,12 @@ class _Totals(BaseModel, Generic[L]):
         )
 
 
-class AccountOutcome(BaseModel):
-    """What a fan-out got from one account: its segments, or a one-line error."""
+class _Account(BaseModel):
+    """What every line about one account says, with or without its segments."""
 
     model_config = ConfigDict(frozen=True)
 
     label: str = Field(description="Account name (block name or customer name).")
-    segments: list[Segment] = Field(default_factory=list, description="Empty when failed.")
     error: str | None = Field(default=None, description="Why it failed, one line, no token.")
     customer_id: str | None = Field(default=None, description="Customer id, when discovered.")
     seconds: float = Field(default=0.0, description="Wall time spent on this account.")
@@ -76,6 +77,12 @@ class AccountOutcome(BaseModel):
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class AccountOutcome(_Account):
+    """What a fan-out got from one account: its segments, or a one-line error."""
+
+    segments: list[Segment] = Field(default_factory=list, description="Empty when failed.")
 
     @property
     def segment_count(self) -> int:
@@ -85,11 +92,7 @@ class AccountOutcome(BaseModel):
 class FanoutReport(_Totals[AccountOutcome]):
     """Every account's outcome, in the order the accounts were given or listed."""
 
-    model_config = ConfigDict(frozen=True)
-
     outcomes: list[AccountOutcome] = Field(default_factory=list)
-    seconds: float = Field(default=0.0, description="Wall time of the whole fan-out.")
-    concurrency: int = Field(default=DEFAULT_CONCURRENCY, description="Requests in flight, max.")
 
     def _lines(self) -> list[AccountOutcome]:
         return self.outcomes
@@ -133,20 +136,10 @@ class FanoutReport(_Totals[AccountOutcome]):
         )
 
 
-class AccountSummary(BaseModel):
+class AccountSummary(_Account):
     """One account's line in a fan-out's result: how many segments, or why it failed."""
 
-    model_config = ConfigDict(frozen=True)
-
-    label: str = Field(description="Account name (block name or customer name).")
     segment_count: int = Field(default=0, description="Segments collected; 0 when failed.")
-    error: str | None = Field(default=None, description="Why it failed, one line, no token.")
-    customer_id: str | None = Field(default=None, description="Customer id, when discovered.")
-    seconds: float = Field(default=0.0, description="Wall time spent on this account.")
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 class FanoutSummary(_Totals[AccountSummary]):
@@ -156,11 +149,7 @@ class FanoutSummary(_Totals[AccountSummary]):
     The segments themselves are in the artifacts and exports.
     """
 
-    model_config = ConfigDict(frozen=True)
-
     accounts: list[AccountSummary] = Field(default_factory=list)
-    seconds: float = Field(default=0.0, description="Wall time of the whole fan-out.")
-    concurrency: int = Field(default=DEFAULT_CONCURRENCY, description="Requests in flight, max.")
 
     def _lines(self) -> list[AccountSummary]:
         return self.accounts

@@ -167,13 +167,7 @@ def to_parquet(records: list[dict[str, Any]]) -> bytes:
     arrays = []
     for column in export_columns(records):
         kind, values = _typed_column([record.get(column) for record in records])
-        arrow_type = {
-            "string": pa.string(),
-            "json": pa.string(),
-            "bool": pa.bool_(),
-            "int64": pa.int64(),
-            "float64": pa.float64(),
-        }[kind]
+        arrow_type = parquet_type(kind)
         metadata = JSON_FIELD_METADATA if kind == "json" else None
         fields.append(pa.field(column, arrow_type, nullable=True, metadata=metadata))
         arrays.append(pa.array(values, type=arrow_type))
@@ -181,6 +175,19 @@ def to_parquet(records: list[dict[str, Any]]) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def parquet_type(kind: str) -> Any:
+    """The Arrow type of a column of ``kind`` (JSON text is a ``string`` column)."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "json": pa.string(),
+        "bool": pa.bool_(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+    }[kind]
 
 
 def _typed_column(values: list[Any]) -> tuple[str, list[Any]]:
