@@ -10,6 +10,7 @@ not offer it (``SkipJsonSchema``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from prefect.blocks.abstract import NotificationBlock
 from prefect.blocks.notifications import (
@@ -19,6 +20,7 @@ from prefect.blocks.notifications import (
     SlackWebhook,
 )
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
+from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from ..core.errors import ConfigurationError
@@ -26,6 +28,9 @@ from ..core.formats import ExportFormat, format_for
 from ..core.settings import load_settings
 from ..credentials import BotPenguinCredentials
 from ..exports import load_filesystem
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+"""A required text parameter (an export's destination): the UI refuses it empty."""
 
 CredentialsParam = BotPenguinCredentials | SkipJsonSchema[str] | None
 """A saved BotPenguin Credentials block (picked in the UI), or its name; None: settings."""

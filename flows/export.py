@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
 from ..core.formats import ExportFormat
 from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
-from .common import CredentialsParam, FilesystemParam, resolve_export
-
-NonEmpty = Annotated[str, Field(min_length=1)]
+from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
 
 
 @flow(name="botpenguin-segments-export", log_prints=False)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
 from ..core.formats import ExportFormat
 from ..members import MembersExportResult, export_segment_members
-from .common import CredentialsParam, FilesystemParam, resolve_export
-
-NonEmpty = Annotated[str, Field(min_length=1)]
+from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
 
 
 @flow(name="botpenguin-segments-members-export", log_prints=False)
