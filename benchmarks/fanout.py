@@ -19,7 +19,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from benchmarks.measure import Result, alternate, ratio
+from benchmarks.measure import Result, alternate, ratio, timed_row
 from benchmarks.sandbox_process import RemoteSandbox
 from prefect_botpenguin.core.client import BotPenguinClient, shared_http_client
 from prefect_botpenguin.core.fanout import (
@@ -155,11 +155,10 @@ def _rows(
         value = ratio(timing.median, base)
         target = targets.get(name, "")
         rows.append(
-            Result(
-                case=case,
-                variant=name,
-                seconds=timing.median,
-                cpu_seconds=timing.cpu_median,
+            timed_row(
+                case,
+                name,
+                timing,
                 time_ratio=None if name == baseline else value,
                 target=target,
                 met=None if not target or value is None else value <= TIME_TARGET,
@@ -167,7 +166,6 @@ def _rows(
                     f"peak in flight {checker.peaks[name]}, "
                     f"connections {checker.connections[name] - 1}"  # minus the stats call's
                 ),
-                samples=timing.wall,
             )
         )
     return rows

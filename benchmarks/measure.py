@@ -105,6 +105,18 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     return value / baseline
 
 
+def timed_row(case: str, variant: str, timing: Timing, **fields: Any) -> Result:
+    """One variant's row: its median wall and CPU seconds and every sample, plus ``fields``."""
+    return Result(
+        case=case,
+        variant=variant,
+        seconds=timing.median,
+        cpu_seconds=timing.cpu_median,
+        samples=timing.wall,
+        **fields,
+    )
+
+
 def paired_rows(
     case: str,
     pack: str,
@@ -126,15 +138,8 @@ def paired_rows(
         met = (time_ratio or 0) <= targets[0] and (memory_ratio or 0) <= targets[1]
 
     def row(name: str, **ratios: Any) -> Result:
-        return Result(
-            case=case,
-            variant=name,
-            seconds=timings[name].median,
-            cpu_seconds=timings[name].cpu_median,
-            peak_mb=memory[name],
-            note=notes.get(name, ""),
-            samples=timings[name].wall,
-            **ratios,
+        return timed_row(
+            case, name, timings[name], peak_mb=memory[name], note=notes.get(name, ""), **ratios
         )
 
     return [

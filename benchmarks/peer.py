@@ -58,17 +58,6 @@ def _fresh(workdir: Path) -> Path:
     return workdir
 
 
-def _rows(
-    case: str,
-    timings: dict[str, Any],
-    memory: dict[str, float],
-    pack: str,
-    peer: str,
-    notes: dict[str, str],
-) -> list[Result]:
-    return paired_rows(case, pack, peer, timings, memory, notes=notes)
-
-
 def _measure(
     reps: int, variants: dict[str, Callable[[], int]], expected: int
 ) -> tuple[dict[str, Any], dict[str, float]]:
@@ -107,7 +96,7 @@ def one_account_rows(
                 pack: f"one file, {target.stat().st_size / 1e3:,.0f} kB",
                 DLT_ONE: "plus dlt's state and schema files; adds _dlt_id, _dlt_load_id",
             }
-            rows += _rows(case, timings, memory, pack, DLT_ONE, notes)
+            rows += paired_rows(case, pack, DLT_ONE, timings, memory, notes=notes)
     return rows
 
 
@@ -136,4 +125,4 @@ def partner_rows(
         pack: f"{expected:,} segments",
         DLT_PARTNER: f"dlt extract workers {concurrency} (EXTRACT__WORKERS)",
     }
-    return _rows(case, timings, memory, pack, DLT_PARTNER, notes)
+    return paired_rows(case, pack, DLT_PARTNER, timings, memory, notes=notes)

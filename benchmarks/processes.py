@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import dlt_peer
-from benchmarks.measure import Result, Timing, ratio
+from benchmarks.measure import Result, Timing, ratio, timed_row
 from benchmarks.sandbox_process import RemoteSandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,18 +173,16 @@ def _rows(
         value = ratio(timing.median, timings[baseline].median)
         goal = target.get(name)
         rows.append(
-            Result(
-                case=case,
-                variant=name,
-                seconds=timing.median,
-                cpu_seconds=timing.cpu_median,
+            timed_row(
+                case,
+                name,
+                timing,
                 peak_mb=peaks[name],
                 time_ratio=None if name == baseline else value,
                 memory_ratio=None if name == baseline else ratio(peaks[name], peaks[baseline]),
                 target=f"<= {goal}x" if goal else "",
                 met=None if goal is None or value is None else value <= goal,
                 note=notes.get(name, "peak RSS"),
-                samples=timing.wall,
             )
         )
     return rows

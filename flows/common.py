@@ -10,6 +10,7 @@ not offer it (``SkipJsonSchema``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from prefect.blocks.abstract import NotificationBlock
 from prefect.blocks.notifications import (
@@ -19,12 +20,17 @@ from prefect.blocks.notifications import (
     SlackWebhook,
 )
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
+from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from ..core.errors import ConfigurationError
+from ..core.formats import ExportFormat, format_for
 from ..core.settings import load_settings
 from ..credentials import BotPenguinCredentials
 from ..exports import load_filesystem
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+"""A required text parameter (an export's destination): the UI refuses it empty."""
 
 CredentialsParam = BotPenguinCredentials | SkipJsonSchema[str] | None
 """A saved BotPenguin Credentials block (picked in the UI), or its name; None: settings."""
@@ -122,6 +128,20 @@ async def resolve_filesystem(
     if isinstance(filesystem, str):
         return await load_filesystem(filesystem) if filesystem else None
     return filesystem
+
+
+async def resolve_export(
+    credentials: BotPenguinCredentials | str | None,
+    account: str | None,
+    destination: str,
+    format: ExportFormat | None,
+    filesystem: WritableFileSystem | str | None,
+) -> tuple[Account, WritableFileSystem | None]:
+    """An export flow's account and filesystem, after checking its destination and format
+    first, so a typo fails before any block is loaded or request sent.
+    """
+    format_for(destination, format)
+    return await resolve_account(credentials, account), await resolve_filesystem(filesystem)
 
 
 def state_location(state: str, filesystem: WritableFileSystem | None) -> str:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
-from ..core.formats import ExportFormat, format_for
+from ..core.formats import ExportFormat
 from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
-from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
-
-NonEmpty = Annotated[str, Field(min_length=1)]
+from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
 
 
 @flow(name="botpenguin-segments-export", log_prints=False)
@@ -43,9 +38,7 @@ async def segments_export(
             BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
             destination directly.
     """
-    format_for(destination, format)
-    target = await resolve_account(credentials, account)
-    block = await resolve_filesystem(filesystem)
+    target, block = await resolve_export(credentials, account, destination, format, filesystem)
     segments = await fetch_segments.aio(target.credentials)
     return await export_segments.aio(
         segments,

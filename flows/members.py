@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
-from ..core.formats import ExportFormat, format_for
+from ..core.formats import ExportFormat
 from ..members import MembersExportResult, export_segment_members
-from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
-
-NonEmpty = Annotated[str, Field(min_length=1)]
+from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
 
 
 @flow(name="botpenguin-segments-members-export", log_prints=False)
@@ -47,9 +42,7 @@ async def segments_members_export(
             BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
             destination directly.
     """
-    format_for(destination, format)
-    target = await resolve_account(credentials, account)
-    block = await resolve_filesystem(filesystem)
+    target, block = await resolve_export(credentials, account, destination, format, filesystem)
     return await export_segment_members.aio(
         destination,
         segment_ids=segments or None,

@@ -18,8 +18,9 @@ or ``python -m prefect_botpenguin.sandbox`` never pays for Prefect. Layout:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .artifacts import apublish_segments_artifact, publish_segments_artifact
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .core.diff import SegmentDiff, diff_segments
     from .core.errors import BotPenguinError
     from .core.fanout import FanoutAccount, FanoutReport, collect_segments
-    from .core.members import Contact, iter_members, iter_segment_members
+    from .core.members import Contact, get_segment_members, iter_members, iter_segment_members
     from .core.models import Segment
     from .core.settings import BotPenguinSettings
     from .credentials import BotPenguinCredentials
@@ -99,6 +100,7 @@ _WHERE: dict[str, str] = {
     "fetch_segment_members": ".members",
     "fetch_segments": ".segments",
     "fetch_segments_fanout": ".fanout",
+    "get_segment_members": ".core.members",
     "iter_members": ".core.members",
     "iter_segment_members": ".core.members",
     "load_segments_snapshot": ".snapshots",
@@ -145,6 +147,7 @@ __all__ = [
     "fetch_segment_members",
     "fetch_segments",
     "fetch_segments_fanout",
+    "get_segment_members",
     "iter_members",
     "iter_segment_members",
     "load_segments_snapshot",
@@ -156,16 +159,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module the first time the name is used."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    """The public names too, so ``prefect block register -m prefect_botpenguin`` finds the block."""
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(globals(), _WHERE, __all__)

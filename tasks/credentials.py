@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from .core.client import BotPenguinClient
-from .core.errors import ConfigurationError
-from .core.settings import DEFAULT_BASE_URL, BotPenguinSettings, load_settings, validate_base_url
+from .core.settings import DEFAULT_BASE_URL, BaseUrl, BotPenguinSettings, load_settings
 
 
 class BotPenguinCredentials(CredentialsBlock):
@@ -48,21 +47,13 @@ class BotPenguinCredentials(CredentialsBlock):
             "API token from the BotPenguin panel (More -> Developer -> API Access Token)."
         ),
     )
-    base_url: str = Field(
+    base_url: BaseUrl = Field(
         default=DEFAULT_BASE_URL,
         title="Base URL",
         description=(
             "API host; use https://api.v7.botpenguin.com or a white-label host when yours differs."
         ),
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        try:
-            return validate_base_url(value)
-        except ConfigurationError as exc:
-            raise ValueError(str(exc)) from None
 
     def get_client(
         self, settings: BotPenguinSettings | None = None, **overrides: Any

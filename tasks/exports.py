@@ -67,21 +67,26 @@ from .core.locations import display_location, one_line_reason, open_fsspec
 from .core.models import Segment
 
 
-class ExportResult(BaseModel):
-    """What an export wrote, and where."""
+class WrittenFile(BaseModel):
+    """Where a written file is, its size and its Prefect asset: what every export reports."""
 
     model_config = ConfigDict(frozen=True)
 
     destination: str = Field(
-        description="Where the export is: an absolute path or a URL, credentials removed."
+        description="Where the file is: an absolute path or a URL, credentials removed."
     )
-    url: str = Field(description="A link to the export (file:// for local files).")
-    format: ExportFormat = Field(description="The file format written.")
-    count: int = Field(ge=0, description="How many segments the export holds.")
+    url: str = Field(description="A link to the file (file:// for local files).")
     size_bytes: int = Field(ge=0, description="Size of the written file in bytes.")
     asset_key: str = Field(
-        description="The Prefect asset the export is recorded as: its location as a URI."
+        description="The Prefect asset the file is recorded as: its location as a URI."
     )
+
+
+class ExportResult(WrittenFile):
+    """What a segments export wrote, and where."""
+
+    format: ExportFormat = Field(description="The file format written.")
+    count: int = Field(ge=0, description="How many segments the export holds.")
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from .core.locations import display_location, one_line_reason
 from .core.member_files import RecordWriter, record_writer
 from .core.members import MAX_PAGES, MemberPage, iter_members
 from .credentials import BotPenguinCredentials
-from .exports import resolve_target
+from .exports import WrittenFile, resolve_target
 from .segments import TASK_RETRIES, TASK_RETRY_DELAYS, retry_only_transient_failures
 
 SEGMENT_PLACEHOLDER = "{segment_id}"
@@ -74,18 +74,10 @@ class SegmentMembers(BaseModel):
     )
 
 
-class MemberFile(BaseModel):
+class MemberFile(WrittenFile):
     """One file a member export wrote."""
 
-    model_config = ConfigDict(frozen=True)
-
-    destination: str = Field(description="Where the file is, credentials removed.")
-    url: str = Field(description="A link to the file (file:// for local files).")
     count: int = Field(ge=0, description="Rows (memberships) in the file.")
-    size_bytes: int = Field(ge=0, description="Size of the file in bytes.")
-    asset_key: str = Field(
-        description="The Prefect asset the file is recorded as: its location as a URI."
-    )
 
 
 class MembersExportResult(BaseModel):

@@ -1,20 +1,24 @@
 """The lean paths stay lean: what the core client imports, and the collector pause.
 
 Timings belong to BENCHMARKS.md (row d), never to a test; these check the causes found there
-(benchmarks/NOTES.md, items 9 and 10) do not come back.
+(benchmarks/NOTES.md, items 9 and 10) do not come back, and that the library leaves the
+collector alone (it is process-wide: a user's own threads keep allocating).
 """
 
 from __future__ import annotations
 
+import ast
 import gc
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
-
+import prefect_botpenguin
 from prefect_botpenguin.core import endpoint, settings
-from prefect_botpenguin.core.gcpause import gc_paused
+from prefect_botpenguin.core.formats import serialise
+from prefect_botpenguin.core.jsontext import read_json
+from prefect_botpenguin.core.models import parse_segments
 
 
 def _loaded_after(statement: str, modules: tuple[str, ...]) -> list[str]:
@@ -43,27 +47,36 @@ def test_settings_keeps_its_public_names():
         assert getattr(settings, name) is getattr(endpoint, name)
 
 
-def test_gc_paused_disables_the_collector_and_restores_it():
-    assert gc.isenabled()
-    with gc_paused():
-        assert not gc.isenabled()
-        with gc_paused():  # nested: the inner one leaves the outer one's pause alone
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled()
+def test_bulk_steps_leave_the_collector_running_for_the_users_threads():
+    # The library pauses nothing process-wide: collections keep happening while a large
+    # answer is parsed and exported (a pause would show zero).
+    seen: list[str] = []
 
+    def record(phase: str, info: dict[str, int]) -> None:
+        seen.append(phase)
 
-def test_gc_paused_restores_the_collector_after_an_error():
-    with pytest.raises(RuntimeError), gc_paused():
-        raise RuntimeError("boom")
-    assert gc.isenabled()
-
-
-def test_gc_paused_leaves_a_disabled_collector_disabled():
-    gc.disable()
+    segment = {"_id": "s", "segmentName": "n", "filters": [{"field": "f", "value": [1, 2]}]}
+    body = json.dumps({"data": [dict(segment, _id=f"s{i}") for i in range(5_000)]}).encode()
+    gc.callbacks.append(record)
     try:
-        with gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
+        payload, _, _ = read_json(body)
+        serialise(parse_segments(payload["data"]), "json")
     finally:
-        gc.enable()
+        gc.callbacks.remove(record)
+    assert gc.isenabled()
+    assert "start" in seen
+
+
+def test_no_module_of_the_pack_switches_the_collector_off():
+    package = Path(prefect_botpenguin.__file__).parent
+    calls = {"disable", "freeze", "set_threshold"}
+    found = [
+        f"{path.relative_to(package)}:{node.lineno}"
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute)
+        and node.attr in calls
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "gc"
+    ]
+    assert found == []

@@ -14,6 +14,7 @@ from prefect_botpenguin.core.errors import ResponseError, ServerError
 from prefect_botpenguin.core.members import (
     EMPTY_FILTERS,
     Contact,
+    get_segment_members,
     iter_members,
     iter_segment_members,
 )
@@ -109,7 +110,7 @@ async def test_a_contact_keeps_every_field_and_round_trips_through_json():
     nested["id"] = "a field the API calls id"
     respx.post(USERS).mock(side_effect=[page(nested), page()])
     async with client() as api:
-        members = await api.get_segment_members(SEGMENT)
+        members = await get_segment_members(api, SEGMENT)
 
     (only,) = members
     assert only.id == nested["_id"]
@@ -161,7 +162,7 @@ async def test_a_page_that_fails_after_its_retries_fails_the_whole_listing():
     respx.post(USERS).mock(side_effect=[page(contact(1)), *[httpx.Response(503)] * 3])
     async with client() as api:
         with pytest.raises(ServerError, match="gave up after 3 requests"):
-            await api.get_segment_members(SEGMENT)
+            await get_segment_members(api, SEGMENT)
 
 
 @respx.mock

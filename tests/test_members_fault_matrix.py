@@ -27,6 +27,7 @@ from prefect_botpenguin.core.errors import (
     ResponseError,
     ServerError,
 )
+from prefect_botpenguin.core.members import get_segment_members
 from prefect_botpenguin.core.retry import RetryPolicy
 from prefect_botpenguin.members import write_members_export
 from prefect_botpenguin.sandbox import SAMPLE_MEMBERSHIP, SAMPLE_SEGMENTS, Fault, SandboxServer
@@ -171,7 +172,7 @@ async def test_member_fault_matrix_row(
     members: list[str] = []
     async with client(sandbox) as api:
         try:
-            members = [c.id for c in await api.get_segment_members(VIP)]
+            members = [c.id for c in await get_segment_members(api, VIP)]
         except BotPenguinError as exc:
             error = exc
     requests = sandbox.request_count

@@ -10,7 +10,12 @@ import pytest
 
 from prefect_botpenguin.core.client import BotPenguinClient
 from prefect_botpenguin.core.errors import AuthenticationError, ResponseError
-from prefect_botpenguin.core.members import EMPTY_FILTERS, iter_members, members_request
+from prefect_botpenguin.core.members import (
+    EMPTY_FILTERS,
+    get_segment_members,
+    iter_members,
+    members_request,
+)
 from prefect_botpenguin.core.retry import RetryPolicy
 from prefect_botpenguin.sandbox import (
     SAMPLE_CONTACTS,
@@ -56,7 +61,7 @@ async def test_every_sample_segment_lists_its_members_page_by_page() -> None:
 
 async def test_listed_contacts_are_the_invented_ones_with_every_field(sandbox) -> None:
     async with api(sandbox) as client:
-        members = await client.get_segment_members(VIP)
+        members = await get_segment_members(client, VIP)
     by_id = {c["_id"]: c for c in SAMPLE_CONTACTS}
     assert [m.to_api_dict() for m in members] == [by_id[i] for i in SAMPLE_MEMBERSHIP[VIP]]
 
@@ -86,7 +91,7 @@ def test_members_need_the_same_auth_as_segments_and_every_filter_field(sandbox) 
 async def test_a_wrong_token_fails_the_listing_with_an_authentication_error(sandbox) -> None:
     async with api(sandbox, token="0badc0de0badc0de0badc0de") as client:
         with pytest.raises(AuthenticationError):
-            await client.get_segment_members(VIP)
+            await get_segment_members(client, VIP)
 
 
 async def test_contacts_move_between_segments_through_the_control_endpoint(sandbox) -> None:
@@ -107,7 +112,7 @@ async def test_a_503_on_page_three_is_retried_by_injecting_faults_in_order() -> 
     with SandboxServer(member_page_size=2) as sandbox:
         sandbox.inject(Fault(), Fault(), Fault.status_code(503))
         async with api(sandbox) as client:
-            members = await client.get_segment_members(VIP)
+            members = await get_segment_members(client, VIP)
         assert [m.id for m in members] == SAMPLE_MEMBERSHIP[VIP]
         assert [r.status for r in sandbox.requests] == [200, 200, 503, 200, 200, 200]
 
@@ -117,7 +122,7 @@ async def test_a_repeated_page_fault_is_stopped_by_the_loop_guard() -> None:
         sandbox.inject(Fault(), *[Fault.repeated_page(1)] * 50)
         async with api(sandbox) as client:
             with pytest.raises(ResponseError, match="repeats page 1"):
-                await client.get_segment_members(VIP)
+                await get_segment_members(client, VIP)
         assert sandbox.request_count == 2
 
 
@@ -127,15 +132,15 @@ async def test_an_empty_page_mid_listing_ends_it_early_unless_a_total_is_sent() 
     with SandboxServer(member_page_size=2) as sandbox:
         sandbox.inject(Fault(), Fault.empty())
         async with api(sandbox) as client:
-            members = await client.get_segment_members(VIP)
+            members = await get_segment_members(client, VIP)
         assert [m.id for m in members] == SAMPLE_MEMBERSHIP[VIP][:2]
     with SandboxServer(member_page_size=2, member_total=True) as sandbox:
         sandbox.inject(Fault(), Fault.empty())
         async with api(sandbox) as client:
             with pytest.raises(ResponseError, match="empty after 2 of the 7 contacts"):
-                await client.get_segment_members(VIP)
+                await get_segment_members(client, VIP)
             sandbox.reset()
-            assert len(await client.get_segment_members(VIP)) == 7
+            assert len(await get_segment_members(client, VIP)) == 7
 
 
 def test_page_faults_round_trip_through_the_control_endpoint_format() -> None:

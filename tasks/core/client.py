@@ -48,7 +48,6 @@ from .retry import RetryPolicy, parse_retry_after
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
-    from .members import Contact
     from .models import Envelope, Segment
     from .settings import BotPenguinSettings  # loaded by from_settings only
 
@@ -273,16 +272,6 @@ class BotPenguinClient:
 
         envelope = await self.request("GET", SEGMENTS_PATH)
         return parse_segments(envelope.data)
-
-    async def get_segment_members(self, segment_id: str) -> list[Contact]:
-        """Every member of one segment in one list; for large audiences page with
-        ``core.members.iter_segment_members`` instead, which holds one page at a time.
-        """
-        from .members import iter_segment_members
-
-        return [
-            contact async for page in iter_segment_members(self, segment_id) for contact in page
-        ]
 
     async def request(
         self,

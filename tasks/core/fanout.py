@@ -32,16 +32,19 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from .client import BotPenguinClient, Logger, shared_http_client
-from .errors import BotPenguinError, ConfigurationError, FanoutFailedError
+from .errors import BotPenguinError, ConfigurationError
+from .fanout_report import (  # re-exported: the report is part of this module's API
+    DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY,
+)
+from .fanout_report import SUMMARY_FAILURE_LIMIT as SUMMARY_FAILURE_LIMIT
+from .fanout_report import SUMMARY_KEY as SUMMARY_KEY
+from .fanout_report import AccountOutcome as AccountOutcome
+from .fanout_report import AccountSummary as AccountSummary
+from .fanout_report import FanoutReport as FanoutReport
+from .fanout_report import FanoutSummary as FanoutSummary
 from .models import Segment
 from .partner import Customer, get_customer_token, iter_customers
 from .settings import DEFAULT_BASE_URL, BotPenguinSettings, load_settings
-
-DEFAULT_CONCURRENCY = 8
-SUMMARY_KEY = "botpenguin-fanout-summary"
-"""The summary artifact's key (published by the Prefect layer), named in failure messages."""
-SUMMARY_FAILURE_LIMIT = 5
-"""Failed accounts named in the one-line failure message; the summary artifact lists all."""
 
 T = TypeVar("T")
 Pace = Callable[[], Awaitable[None]]
@@ -56,138 +59,6 @@ class FanoutAccount(BaseModel):
     label: str = Field(min_length=1, description="Account name in artifacts and exports.")
     token: SecretStr = Field(description="The account's API token; never shown.")
     base_url: str = Field(default=DEFAULT_BASE_URL, description="The account's API host.")
-
-
-class AccountOutcome(BaseModel):
-    """What a fan-out got from one account: its segments, or a one-line error."""
-
-    model_config = ConfigDict(frozen=True)
-
-    label: str = Field(description="Account name (block name or customer name).")
-    segments: list[Segment] = Field(default_factory=list, description="Empty when failed.")
-    error: str | None = Field(default=None, description="Why it failed, one line, no token.")
-    customer_id: str | None = Field(default=None, description="Customer id, when discovered.")
-    seconds: float = Field(default=0.0, description="Wall time spent on this account.")
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class FanoutReport(BaseModel):
-    """Every account's outcome, in the order the accounts were given or listed."""
-
-    model_config = ConfigDict(frozen=True)
-
-    outcomes: list[AccountOutcome] = Field(default_factory=list)
-    seconds: float = Field(default=0.0, description="Wall time of the whole fan-out.")
-    concurrency: int = Field(default=DEFAULT_CONCURRENCY, description="Requests in flight, max.")
-
-    @property
-    def succeeded(self) -> list[AccountOutcome]:
-        return [outcome for outcome in self.outcomes if outcome.ok]
-
-    @property
-    def failed(self) -> list[AccountOutcome]:
-        return [outcome for outcome in self.outcomes if not outcome.ok]
-
-    @property
-    def segment_count(self) -> int:
-        return sum(len(outcome.segments) for outcome in self.outcomes)
-
-    def __repr__(self) -> str:
-        # Short on purpose: Python 3.11's asyncio.run formats the main task's result with
-        # repr(), and spelling out every segment of 500 accounts took tens of milliseconds.
-        return (
-            f"FanoutReport(accounts={len(self.outcomes)}, failed={len(self.failed)}, "
-            f"segments={self.segment_count}, seconds={self.seconds:.2f})"
-        )
-
-    def summary(self) -> FanoutSummary:
-        """The report without segment data, e.g. as a flow's result."""
-        return FanoutSummary(
-            accounts=[
-                AccountSummary(
-                    label=o.label,
-                    segment_count=len(o.segments),
-                    error=o.error,
-                    customer_id=o.customer_id,
-                    seconds=o.seconds,
-                )
-                for o in self.outcomes
-            ],
-            seconds=self.seconds,
-            concurrency=self.concurrency,
-        )
-
-    def failure_error(self, also: Sequence[tuple[str, str]] = ()) -> FanoutFailedError | None:
-        """The error that ends a fan-out with failed accounts (None when all succeeded).
-
-        ``also`` adds later failures, e.g. ``(label, error)`` of exports that could not be
-        written, so one message names everything that went wrong.
-        """
-        failures = [(o.label, o.error or "") for o in self.failed] + list(also)
-        if not failures:
-            return None
-        named = "; ".join(
-            f"{label}: {error.rstrip('.')}" for label, error in failures[:SUMMARY_FAILURE_LIMIT]
-        )
-        more = len(failures) - SUMMARY_FAILURE_LIMIT
-        rest = f"; and {more} more (see the {SUMMARY_KEY} artifact)" if more > 0 else ""
-        what = f"{len(self.failed)} of {len(self.outcomes)} BotPenguin account(s) failed"
-        if also:
-            what += f", {len(also)} export(s) failed"
-        return FanoutFailedError(
-            f"{what}; everything else was collected and saved: {named}{rest}.", failures
-        )
-
-
-class AccountSummary(BaseModel):
-    """One account's line in a fan-out's result: how many segments, or why it failed."""
-
-    model_config = ConfigDict(frozen=True)
-
-    label: str = Field(description="Account name (block name or customer name).")
-    segment_count: int = Field(default=0, description="Segments collected; 0 when failed.")
-    error: str | None = Field(default=None, description="Why it failed, one line, no token.")
-    customer_id: str | None = Field(default=None, description="Customer id, when discovered.")
-    seconds: float = Field(default=0.0, description="Wall time spent on this account.")
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class FanoutSummary(BaseModel):
-    """What the fan-out flow returns: counts and errors per account, no segment data.
-
-    A flow's result must stay small: Prefect walks every value of it, and may persist it.
-    The segments themselves are in the artifacts and exports.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    accounts: list[AccountSummary] = Field(default_factory=list)
-    seconds: float = Field(default=0.0, description="Wall time of the whole fan-out.")
-    concurrency: int = Field(default=DEFAULT_CONCURRENCY, description="Requests in flight, max.")
-
-    @property
-    def succeeded(self) -> list[AccountSummary]:
-        return [account for account in self.accounts if account.ok]
-
-    @property
-    def failed(self) -> list[AccountSummary]:
-        return [account for account in self.accounts if not account.ok]
-
-    @property
-    def segment_count(self) -> int:
-        return sum(account.segment_count for account in self.accounts)
-
-    def __repr__(self) -> str:
-        return (
-            f"FanoutSummary(accounts={len(self.accounts)}, failed={len(self.failed)}, "
-            f"segments={self.segment_count}, seconds={self.seconds:.2f})"
-        )
 
 
 @dataclass

@@ -20,7 +20,6 @@ from pathlib import PurePosixPath
 from typing import Any, Literal, get_args
 
 from .errors import ExportError
-from .gcpause import gc_paused
 from .models import RECORD_KEYS, Segment
 
 ExportFormat = Literal["csv", "json", "jsonl", "parquet"]
@@ -108,13 +107,12 @@ def serialise(segments: list[Segment], format: ExportFormat) -> bytes:
         raise ExportError(
             f"Unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}."
         )
-    with gc_paused():  # many short-lived objects, no cycles: see core/gcpause.py
-        records = [segment.to_record() for segment in segments]
-        try:
-            return writer(records)
-        except (TypeError, ValueError):
-            check_json_data(records)  # raises ExportError naming the value, if that was it
-            raise
+    records = [segment.to_record() for segment in segments]
+    try:
+        return writer(records)
+    except (TypeError, ValueError):
+        check_json_data(records)  # raises ExportError naming the value, if that was it
+        raise
 
 
 def to_csv(records: list[dict[str, Any]]) -> bytes:
@@ -169,13 +167,7 @@ def to_parquet(records: list[dict[str, Any]]) -> bytes:
     arrays = []
     for column in export_columns(records):
         kind, values = _typed_column([record.get(column) for record in records])
-        arrow_type = {
-            "string": pa.string(),
-            "json": pa.string(),
-            "bool": pa.bool_(),
-            "int64": pa.int64(),
-            "float64": pa.float64(),
-        }[kind]
+        arrow_type = parquet_type(kind)
         metadata = JSON_FIELD_METADATA if kind == "json" else None
         fields.append(pa.field(column, arrow_type, nullable=True, metadata=metadata))
         arrays.append(pa.array(values, type=arrow_type))
@@ -183,6 +175,19 @@ def to_parquet(records: list[dict[str, Any]]) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def parquet_type(kind: str) -> Any:
+    """The Arrow type of a column of ``kind`` (JSON text is a ``string`` column)."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "json": pa.string(),
+        "bool": pa.bool_(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+    }[kind]
 
 
 def _typed_column(values: list[Any]) -> tuple[str, list[Any]]:

@@ -23,8 +23,6 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from .gcpause import gc_paused
-
 _SURROGATE = re.compile("[\\ud800-\\udfff]")
 
 
@@ -40,8 +38,7 @@ def read_json(content: bytes) -> tuple[Any, int, int]:
         # answer (see BENCHMARKS.md). It refuses both cases above, which take the slow path.
         # Only keys are cached: values may be contacts' personal data, and pydantic-core's
         # string cache is process-wide.
-        with gc_paused():  # a large answer is many dicts at once: see core/gcpause.py
-            return from_json(body, allow_inf_nan=False, cache_strings="keys"), 0, 0
+        return from_json(body, allow_inf_nan=False, cache_strings="keys"), 0, 0
     except ValueError:
         pass
     constants = 0

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO, Protocol
 
 from .errors import ExportError
-from .formats import JSON_FIELD_METADATA, ExportFormat, _parquet_column
+from .formats import JSON_FIELD_METADATA, ExportFormat, _parquet_column, parquet_type
 
 FIXED_COLUMNS = ("segment_id", "id")
 EXTRA_COLUMN = "extra"
@@ -200,7 +200,7 @@ class ParquetWriter:
                 values = [None if v is None else _dumps(v) for v in values]
             elif kind == "float64":
                 values = [None if v is None else float(v) for v in values]
-            arrays.append(pa.array(values, type=_arrow_type(kind)))
+            arrays.append(pa.array(values, type=parquet_type(kind)))
         known = set(columns)
         for index, record in enumerate(records):
             if not known.issuperset(record):
@@ -227,7 +227,7 @@ class ParquetWriter:
         fields = [
             pa.field(
                 column,
-                _arrow_type(self._kinds[column]),
+                parquet_type(self._kinds[column]),
                 nullable=True,
                 metadata=JSON_FIELD_METADATA if self._kinds[column] == "json" else None,
             )
@@ -252,18 +252,6 @@ class ParquetWriter:
             with contextlib.suppress(Exception):
                 self._writer.close()
             self._writer = None
-
-
-def _arrow_type(kind: str) -> Any:
-    import pyarrow as pa
-
-    return {
-        "string": pa.string(),
-        "json": pa.string(),
-        "bool": pa.bool_(),
-        "int64": pa.int64(),
-        "float64": pa.float64(),
-    }[kind]
 
 
 def _fits(kind: str, value: Any) -> bool:

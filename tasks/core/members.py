@@ -157,6 +157,13 @@ async def iter_segment_members(
         yield page.contacts
 
 
+async def get_segment_members(client: BotPenguinClient, segment_id: str) -> list[Contact]:
+    """Every member of one segment in one list; for large audiences page with
+    ``iter_segment_members`` instead, which holds one page at a time.
+    """
+    return [contact async for page in iter_segment_members(client, segment_id) for contact in page]
+
+
 async def iter_members(
     client: BotPenguinClient,
     segment_ids: Sequence[str] | None = None,
@@ -220,6 +227,7 @@ __all__ = [
     "MEMBERS_PATH",
     "Contact",
     "MemberPage",
+    "get_segment_members",
     "iter_members",
     "iter_segment_members",
     "members_request",

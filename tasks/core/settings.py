@@ -6,7 +6,15 @@ credentials block, so a deployment and a laptop behave alike.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from typing import Annotated, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .endpoint import DEFAULT_BASE_URL, clean_token, is_loopback_host, validate_base_url
@@ -14,12 +22,27 @@ from .errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "BaseUrl",
     "BotPenguinSettings",
     "clean_token",
     "is_loopback_host",
     "load_settings",
+    "read_settings",
     "validate_base_url",
 ]
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _base_url_field(value: str) -> str:
+    try:
+        return validate_base_url(value)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None  # pydantic reports it as the field's error
+
+
+BaseUrl = Annotated[str, AfterValidator(_base_url_field)]
+"""An API host checked by ``validate_base_url``: for settings and the credentials block."""
 
 
 class BotPenguinSettings(BaseSettings):
@@ -35,7 +58,7 @@ class BotPenguinSettings(BaseSettings):
             "API token from the BotPenguin panel (More -> Developer -> API Access Token)."
         ),
     )
-    base_url: str = Field(
+    base_url: BaseUrl = Field(
         default=DEFAULT_BASE_URL,
         description=(
             "API host; BotPenguin's own (https://api.v7.botpenguin.com) and white-label hosts "
@@ -79,14 +102,6 @@ class BotPenguinSettings(BaseSettings):
         description="Longest Retry-After (seconds) honoured; a longer demand fails at once.",
     )
 
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        try:
-            return validate_base_url(value)
-        except ConfigurationError as exc:
-            raise ValueError(str(exc)) from None
-
     @model_validator(mode="after")
     def _check_backoff(self) -> BotPenguinSettings:
         if self.backoff_cap < self.backoff_base:
@@ -95,13 +110,20 @@ class BotPenguinSettings(BaseSettings):
 
 
 def load_settings() -> BotPenguinSettings:
-    """Read settings, turning pydantic's multi-line report into one ``ConfigurationError`` line."""
+    """``BotPenguinSettings`` from the environment, or one ``ConfigurationError`` line."""
+    return read_settings(BotPenguinSettings, "settings")
+
+
+def read_settings(kind: type[S], what: str) -> S:
+    """Read ``kind`` from the environment, turning pydantic's multi-line report into one
+    ``ConfigurationError`` line that names each bad variable (never its value).
+    """
     try:
-        return BotPenguinSettings()
+        return kind()
     except ValidationError as exc:
         problems = "; ".join(
             f"BOTPENGUIN_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: "
             f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors(include_input=False)
         )
-        raise ConfigurationError(f"Invalid BotPenguin settings: {problems}") from None
+        raise ConfigurationError(f"Invalid BotPenguin {what}: {problems}") from None

@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Iterable
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigurationError
+from .settings import read_settings
 
 
 class WatchSettings(BaseSettings):
@@ -51,14 +51,7 @@ class WatchSettings(BaseSettings):
 
 def load_watch_settings() -> WatchSettings:
     """``WatchSettings`` from the environment, or one ``ConfigurationError`` line."""
-    try:
-        return WatchSettings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"BOTPENGUIN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors(include_input=False)
-        )
-        raise ConfigurationError(f"Invalid BotPenguin watch settings: {problems}") from None
+    return read_settings(WatchSettings, "watch settings")
 
 
 def target_key(target: str) -> str:
