@@ -116,11 +116,21 @@ async def report_changes(
     if members is not None and members.changed:
         event_ids += await emit_membership_events.aio(members, credentials=credentials)
     member_changes = members.changes if members is not None else None
-    counts = {"segment_count": len(segments), "previous_fetched_at": previous_at}
     await publish_changes_artifact.aio(
-        diff, account, fetched_at=fetch.fetched_at, members=member_changes, **counts
+        diff,
+        account,
+        segment_count=len(segments),
+        previous_fetched_at=previous_at,
+        fetched_at=fetch.fetched_at,
+        members=member_changes,
     )
-    message = describe_changes(diff, account, members=member_changes, **counts)
+    message = describe_changes(
+        diff,
+        account,
+        segment_count=len(segments),
+        previous_fetched_at=previous_at,
+        members=member_changes,
+    )
     change = change_id(diff, account, previous_fetched_at=previous_at) if diff else None
     if change is None and member_changes:
         change = membership_change_id(member_changes, account, previous_fetched_at=previous_at)

@@ -148,10 +148,11 @@ def decide(
     at = previous.fetched_at
     if is_stale(at, fetch.fetched_at, now):
         return WatchDecision(Verdict.STALE, at, pending=tuple(previous.pending))
-    pending = tuple(previous.pending)
+    pending: tuple[PendingMessage, ...] = tuple(previous.pending)
     dropped: tuple[str, ...] = ()
     if options.drop_pending and pending:
-        pending, dropped = (), tuple(message.id for message in pending)
+        dropped = tuple(owed.id for owed in pending)
+        pending = ()
     before = [segment.id for segment in previous.segments]
     held = None
     if not options.accept_drop and is_suspicious_drop(
