@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..artifacts import publish_segments_artifact
 from ..core.errors import BotPenguinError, SyncStepsFailedError
 from ..core.formats import ExportFormat, format_for
+from ..core.watch import WatchOptions
 from ..exports import ExportResult, export_segments
 from ..membership import collect_membership
 from ..notifications import check_notification_targets
@@ -205,18 +206,21 @@ async def segments_sync(
             membership = None
             if watch.members:
                 membership = await collect_membership(target.credentials, watch.members, segments)
+            options = WatchOptions(
+                notify=tuple(targets),
+                always_notify=watch.always_notify,
+                accept_drop=watch.accept_drop,
+                reset_state=watch.reset_state,
+                drop_pending=watch.drop_pending,
+                source=target.source,
+                fetched_at=fetched_at,
+            )
             watch_result = await track_changes(
                 segments,
                 account=target.label,
                 state=state,
-                notify=targets,
-                always_notify=watch.always_notify,
-                source=target.source,
+                options=options,
                 membership=membership,
-                fetched_at=fetched_at,
-                accept_drop=watch.accept_drop,
-                reset_state=watch.reset_state,
-                drop_pending=watch.drop_pending,
                 credentials=target.credentials,
             )
         except BotPenguinError as exc:

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from .change_summary import ChangeMessage
 from .core.errors import NotificationError
-from .core.locations import target_label
+from .core.watch import owed_message
 from .core.watch_state import PendingMessage, target_key
 from .notifications import deliver_message
 
@@ -29,12 +29,8 @@ def pending_message(
     change: str, message: ChangeMessage, targets: list[str], *, created_at: datetime | None = None
 ) -> PendingMessage:
     """The outbox entry for one change message, owed to every target in ``targets``."""
-    return PendingMessage(
-        id=change,
-        subject=message.subject,
-        body=f"{message.body}\n\nChange id: {change}",
-        created_at=created_at or datetime.now(UTC),
-        owed={target_key(target): target_label(target) for target in targets},
+    return owed_message(
+        change, message.subject, message.body, targets, created_at or datetime.now(UTC)
     )
 
 
