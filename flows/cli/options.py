@@ -6,7 +6,7 @@ A name says which option it is; where two commands mean different things by one 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand
@@ -22,7 +22,8 @@ class SeveralValues(TyperCommand):
     repeating the flag still adds values.
     """
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    # ``ctx`` is click's Context, which typer vendors under a private name in newer releases.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         lists = {
             flag
             for param in self.params

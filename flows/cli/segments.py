@@ -129,7 +129,7 @@ def watch(
                 account=account,
                 state=state or DEFAULT_STATE_DIR,
                 state_filesystem=state_filesystem,
-                notify=notify,
+                notify=[*notify] if notify else None,
                 always_notify=always_notify,
                 members=members,
                 accept_drop=accept_drop,
