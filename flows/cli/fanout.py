@@ -1,0 +1,57 @@
+"""``botpenguin fanout``: the segments of many accounts at once (saved blocks or a partner)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+
+from ...core.formats import format_for
+from . import options as o
+from .session import run
+
+
+def fanout(
+    credentials_blocks: o.CredentialsBlocks = None,
+    partner_credentials: o.PartnerCredentials = None,
+    concurrency: o.Concurrency = 8,
+    concurrency_limit: o.ConcurrencyLimit = None,
+    export: o.FanoutExport = None,
+    format: o.Format = None,
+    sandbox: o.PartnerSandbox = False,
+    sandbox_accounts: o.SandboxAccounts = 20,
+    debug: o.Debug = False,
+) -> None:
+    """collect the segments of many accounts at once (saved blocks or a partner)"""
+
+    def work(console: Console) -> None:
+        from ...core.errors import ConfigurationError, FanoutFailedError
+        from ..console import print_fanout_failures, print_fanout_report
+        from ..fanout import segments_fanout
+
+        if sandbox and (credentials_blocks or partner_credentials):
+            raise ConfigurationError(
+                "--sandbox collects its simulated accounts; drop --credentials-blocks and "
+                "--partner-credentials, or drop --sandbox."
+            )
+        chosen = o.export_format(format)
+        if export:
+            format_for(export, chosen)  # a bad extension fails before Prefect starts
+        try:
+            report = asyncio.run(
+                segments_fanout(
+                    credentials_blocks=credentials_blocks,
+                    partner_credentials=partner_credentials,
+                    partner_from_env=sandbox,
+                    concurrency=concurrency,
+                    concurrency_limit=concurrency_limit,
+                    export=export,
+                    export_format=chosen,
+                )
+            )
+        except FanoutFailedError as exc:
+            print_fanout_failures(console, exc.failures)
+            raise
+        print_fanout_report(console, report, sample=sandbox)
+
+    run(work, debug=debug, sandbox=sandbox, sandbox_accounts=sandbox_accounts)
