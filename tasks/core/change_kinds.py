@@ -151,6 +151,14 @@ class ClassifiedChange:
         """A definition change, or a size move past the threshold."""
         return ChangeKind.DEFINITION in self.fields or self.resize is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        """``SegmentChange.to_dict()`` plus ``kinds`` and ``resize``, for events and artifacts."""
+        return {
+            **self.change.to_dict(),
+            "kinds": [kind.value for kind in self.kinds],
+            "resize": self.resize.to_dict() if self.resize else None,
+        }
+
 
 def classify_change(
     change: SegmentChange,

@@ -175,10 +175,13 @@ def append_sizes(
     history: SizeHistory,
     sizes: Mapping[str, int | None],
     at: datetime,
-    source: SizeSource = "api",
+    source: SizeSource | Mapping[str, SizeSource] = "api",
     names: Mapping[str, str] | None = None,
 ) -> SizeHistory:
     """``history`` with one point per known size at ``at``; unknown (None) sizes add nothing.
+
+    ``source`` is one for all points, or per segment id (``merge_member_sizes``'s second
+    result; a missing id is ``api``).
 
     Append-only: a point no newer than a segment's last one is ignored, so replaying a run
     never records it twice nor rewrites the past.
@@ -190,7 +193,8 @@ def append_sizes(
         old = points.get(segment_id, ())
         if old and old[-1].at >= at:
             continue
-        points[segment_id] = (*old, SizePoint(at=at, size=size, source=source))
+        origin = source if isinstance(source, str) else source.get(segment_id, "api")
+        points[segment_id] = (*old, SizePoint(at=at, size=size, source=origin))
     merged = {**history.names, **(names or {})}
     return history.model_copy(update={"points": points, "names": merged})
 
