@@ -12,6 +12,7 @@ history, not announced.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,11 +44,10 @@ KIND_FIELDS: Mapping[ChangeKind, tuple[str, ...]] = {
 
 
 def _split(value: Any) -> Any:
+    """``a, b`` or ``["a", "b"]`` from the environment as a list of names."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            import json
-
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
