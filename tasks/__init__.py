@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         fetch_segments_fanout,
         publish_fanout_artifacts,
     )
+    from .history import SizeHistoryRow, asegment_size_history, segment_size_history
     from .members import (
         MembersExportResult,
         SegmentMembers,
@@ -77,6 +78,9 @@ _WHERE: dict[str, str] = {
     "Segment": ".core.models",
     "SegmentMembers": ".members",
     "SegmentDiff": ".core.diff",
+    "SizeHistoryRow": ".history",
+    "asegment_size_history": ".history",
+    "segment_size_history": ".history",
     "Snapshot": ".snapshots",
     "acheck_notification_targets": ".notifications",
     "aemit_change_events": ".changes",
@@ -124,6 +128,7 @@ __all__ = [
     "Segment",
     "SegmentDiff",
     "SegmentMembers",
+    "SizeHistoryRow",
     "Snapshot",
     "acheck_notification_targets",
     "aemit_change_events",
@@ -137,6 +142,7 @@ __all__ = [
     "apublish_fanout_artifacts",
     "apublish_segments_artifact",
     "asave_segments_snapshot",
+    "asegment_size_history",
     "asend_notification",
     "check_notification_targets",
     "collect_segments",
@@ -155,6 +161,7 @@ __all__ = [
     "publish_fanout_artifacts",
     "publish_segments_artifact",
     "save_segments_snapshot",
+    "segment_size_history",
     "send_notification",
 ]
 
