@@ -540,11 +540,12 @@ def test_serve_passes_the_pools_heartbeat_frequency_to_its_runs():
 
 
 def test_readme_scale_out_snippets_are_valid_parameters_and_pull_steps():
-    """The README's shared-storage parameters fit the watch's form; its pull steps exist."""
+    """The docs' shared-storage parameters fit the watch's form; its pull steps exist."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    page = Path(__file__).resolve().parents[1] / "docs" / "deployments.md"
+    readme = page.read_text(encoding="utf-8")
     section = readme.split("\n## Scale out", 1)[1].split("\n## ", 1)[0]
     parameters_block, pull_block = re.findall(r"```yaml\n(.*?)```", section, re.S)
     parameters = yaml.safe_load(parameters_block)["parameters"]

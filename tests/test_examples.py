@@ -1,12 +1,12 @@
-"""Every example a user reads runs: docstring ``Example:`` blocks and the README's Python.
+"""Every example a user reads runs: docstring ``Example:`` blocks, the README's and docs/' Python.
 
 Each example is executed as written, in this process, against the sandbox over real HTTP and
 the session's Prefect test server. Examples are complete programs (they call their flow, as
 prefect-slack's do), so running one proves what it shows. Only the placeholders a reader
 fills in are swapped (``PLACEHOLDERS``): the token ``"..."`` and BotPenguin's public host
 become the sandbox's, and the block names ``BLOCK_NAME`` / ``my-shop`` name one block saved
-here, pointing at the sandbox. The README's "Run on a Prefect server" section is run, command by
-command, by the end-to-end tests instead.
+here, pointing at the sandbox. The "Run on a Prefect server" and "Scale out" sections
+(docs/deployments.md) are run, command by command, by the end-to-end tests instead.
 """
 
 from __future__ import annotations
@@ -29,12 +29,15 @@ from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
+"""The reference pages; their examples run like the README's."""
 FENCE = re.compile(r"```python\n(.*?)```", re.S)
 SAVED_BLOCK = "my-shop"
 OTHER_SAVED_BLOCK = "my-other-shop"
 NOTIFICATION_BLOCK = "ops-webhook"
-README_SECTIONS_RUN_ELSEWHERE = ("Run on a Prefect server", "Scale out")
+SECTIONS_RUN_ELSEWHERE = ("Run on a Prefect server", "Scale out")
 
 
 def _docstring(obj: Any) -> str:
@@ -72,15 +75,26 @@ def docstring_examples() -> list[Any]:
     return params
 
 
-def readme_examples() -> list[Any]:
+def page_examples(page: Path) -> list[Any]:
+    """The Python blocks of one page, by section (a page's text before its first section
+    counts as one), except the sections the end-to-end tests run."""
     params = []
-    for section in re.split(r"^## ", README.read_text(encoding="utf-8"), flags=re.M)[1:]:
-        title = section.splitlines()[0].strip()
-        if title in README_SECTIONS_RUN_ELSEWHERE:
+    name = page.relative_to(ROOT).as_posix()
+    for section in re.split(r"^## ", page.read_text(encoding="utf-8"), flags=re.M):
+        title = section.splitlines()[0].strip() if section else ""
+        if title in SECTIONS_RUN_ELSEWHERE:
             continue
         for number, code in enumerate(FENCE.findall(section), start=1):
-            params.append(pytest.param(code, id=f"README {title}#{number}"))
+            params.append(pytest.param(code, id=f"{name} {title}#{number}"))
     return params
+
+
+def readme_examples() -> list[Any]:
+    return page_examples(README)
+
+
+def docs_examples() -> list[Any]:
+    return [param for page in PAGES for param in page_examples(page)]
 
 
 def _fill_placeholders(code: str, sandbox: SandboxServer) -> str:
@@ -171,3 +185,14 @@ def test_docstring_example_runs(code: str, saved_blocks: SandboxServer, tmp_path
 @pytest.mark.parametrize("code", readme_examples())
 def test_readme_example_runs(code: str, saved_blocks: SandboxServer, tmp_path, monkeypatch):
     _run(code, saved_blocks, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("code", docs_examples())
+def test_docs_page_example_runs(code: str, saved_blocks: SandboxServer, tmp_path, monkeypatch):
+    _run(code, saved_blocks, tmp_path, monkeypatch)
+
+
+def test_the_pages_have_examples_to_run():
+    """A change to how pages are read cannot silently run none of their examples."""
+    ids = [param.id for param in docs_examples()]
+    assert any(id.startswith("docs/getting-started.md") for id in ids), ids

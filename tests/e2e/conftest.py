@@ -1,9 +1,10 @@
 """End-to-end fixtures: real Prefect servers (SQLite, PostgreSQL 15), workers and the sandbox.
 
-Every service is started by the README's own commands: the sections "Run on a Prefect
-server" and "Scale out" are parsed and run in document order, with only the well-known ports
-(4200 server, 8765 sandbox, 5432 PostgreSQL) swapped for free ones, and the server's port
-given as ``PREFECT_SERVER_API_PORT``. So the README cannot drift from what is tested: a
+Every service is started by the documented commands: the sections "Run on a Prefect
+server" and "Scale out" of docs/deployments.md are parsed and run in document order, with
+only the well-known ports (4200 server, 8765 sandbox, 5432 PostgreSQL) swapped for free
+ones, and the server's port given as ``PREFECT_SERVER_API_PORT``. So the page cannot drift
+from what is tested: a
 command that stops working fails here, and a command added to those sections is run here.
 Commands that run until stopped (server, worker, sandbox, event stream, serve) are started
 in the background and waited for; the rest must exit 0.
@@ -40,7 +41,8 @@ import pytest
 from system_packages import chromium_path, postgres_bindir
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+README = ROOT / "docs" / "deployments.md"
+"""The page whose sections these fixtures run (they were the README's; the names stay)."""
 OUTPUT = ROOT / "test-output"
 SERVER_SECTION = "Run on a Prefect server"
 SCALE_OUT_SECTION = "Scale out"
@@ -98,7 +100,7 @@ def readme_commands(section: str, readme: Path = README) -> list[Command]:
     text = readme.read_text(encoding="utf-8")
     match = re.search(rf"^## {re.escape(section)}[ \t]*\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     if match is None:
-        raise AssertionError(f"README.md has no '## {section}' section")
+        raise AssertionError(f"{readme.name} has no '## {section}' section")
     commands: list[Command] = []
     for language, body in re.findall(r"^```(\w+)[ \t]*\n(.*?)^```", match.group(1), re.M | re.S):
         if language == "python":
