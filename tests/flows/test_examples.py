@@ -29,7 +29,7 @@ from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"```python\n(.*?)```", re.S)
 SAVED_BLOCK = "my-shop"
 OTHER_SAVED_BLOCK = "my-other-shop"
