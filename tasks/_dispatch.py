@@ -12,7 +12,7 @@ The sync twin runs the async body to completion on Prefect's run-sync loop
 context work unchanged; the body is written once.
 
 Fast path: before starting a task run Prefect visits every element of every argument looking
-for futures (20,000 segments: seconds of CPU per call, see tests/test_sync_and_async.py). A
+for futures (20,000 segments: seconds of CPU per call, see tests/tasks/test_sync_and_async.py). A
 list of ``Segment`` or one of the pack's models holding segments never holds a future, so the
 pack's tasks wrap such arguments in ``prefect.utilities.annotations.quote`` themselves;
 anything else (futures, lists holding futures) is left for Prefect to resolve.

@@ -127,9 +127,3 @@ def receiver() -> Iterator[LoopbackReceiver]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-# --- fault matrix table (issue 6) ----------------------------------------------------------
-# Prints tests/test_fault_matrix.py's rows as a table in the terminal summary, for CI logs.
-pytest_plugins = ["fault_matrix_report"]
-# --- end fault matrix table ----------------------------------------------------------------

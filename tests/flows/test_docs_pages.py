@@ -15,7 +15,7 @@ from typing import Any
 import prefect_botpenguin
 import prefect_botpenguin.flows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 API_PAGES = sorted((ROOT / "docs" / "api").glob("*.md"))
 ENTRY = re.compile(r"^::: ([\w.]+)[ \t]*$", re.M)
 

@@ -26,7 +26,7 @@ from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 
 pytestmark = pytest.mark.wheel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 300
 USER_MODULE = textwrap.dedent(
     """\

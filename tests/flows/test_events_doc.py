@@ -22,7 +22,7 @@ from prefect_botpenguin.membership import membership_event_specs
 from prefect_botpenguin.sandbox import SandboxServer
 from prefect_botpenguin.sandbox.cli import CONTROL_API_HELP
 
-EVENTS_MD = Path(__file__).parents[1] / "deployments" / "EVENTS.md"
+EVENTS_MD = Path(__file__).parents[2] / "deployments" / "EVENTS.md"
 DOC = EVENTS_MD.read_text(encoding="utf-8")
 CODE = set(re.findall(r"`([^`\n]+)`", DOC))
 """Every `code span` of the document: names count as documented only when written as code."""

@@ -1,6 +1,6 @@
 """The fault matrix for member listings: each fault hits page 2 of a 4-page listing, over HTTP.
 
-Sibling of ``test_fault_matrix.py`` (whose rows fetch segments). Faults are consumed one per
+Sibling of ``test_client_faults.py`` (whose rows fetch segments). Faults are consumed one per
 request, so each script starts with ``Fault()`` (page 1 answered normally). Every row runs
 twice against the sandbox (7 members of the VIP segment, 2 per page: pages 1-4, then the
 empty page 5):

@@ -6,7 +6,6 @@ import copy
 import csv
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 TOKEN = "6a1c0ffee5a1e0000b0a7ebb"
-
-
-@pytest.fixture
-def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
-    with SandboxServer(accounts={TOKEN: SAMPLE_SEGMENTS}) as server:
-        monkeypatch.setenv("BOTPENGUIN_BASE_URL", server.url)
-        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", TOKEN)
-        yield server
 
 
 def label() -> str:

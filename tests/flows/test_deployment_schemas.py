@@ -544,7 +544,7 @@ def test_readme_scale_out_snippets_are_valid_parameters_and_pull_steps():
     import re
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "deployments.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "deployments.md"
     readme = page.read_text(encoding="utf-8")
     section = readme.split("\n## Scale out", 1)[1].split("\n## ", 1)[0]
     parameters_block, pull_block = re.findall(r"```yaml\n(.*?)```", section, re.S)

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,14 +84,6 @@ asyncio.run(
 '''
 
 
-@pytest.fixture
-def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
-    with SandboxServer(accounts={TOKEN: SAMPLE_SEGMENTS}) as server:
-        monkeypatch.setenv("BOTPENGUIN_BASE_URL", server.url)
-        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", TOKEN)
-        yield server
-
-
 async def sync(workdir: Path) -> SyncResult:
     return await segments_sync(
         account=ACCOUNT,
@@ -126,7 +117,7 @@ def start_child(where: str, workdir: Path, env: dict[str, str]) -> subprocess.Po
         return subprocess.Popen(
             [sys.executable, str(script), where, str(workdir), str(workdir / "ready")],
             env=env,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CASES = (
     "a. 40 accounts",
     "a. same, as Prefect flows",

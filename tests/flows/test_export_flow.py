@@ -28,7 +28,7 @@ BOTPENGUIN = str(Path(sys.executable).with_name("botpenguin"))
 
 pytestmark = pytest.mark.integration
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_IDS = [raw["_id"] for raw in SAMPLE_SEGMENTS]
 PREVIOUS = b"id,name\r\nprevious,export\r\n"
 CLI_TIMEOUT = 180

@@ -1,6 +1,6 @@
 """Pytest plugin: print the fault matrix as a table in the terminal summary, so CI logs show it.
 
-Each row of ``tests/test_fault_matrix.py`` records one ``fault_matrix`` user property (via
+Each row of ``tests/core/test_client_faults.py`` records one ``fault_matrix`` user property (via
 ``record_property``) holding what it expected and what it observed; this hook gathers them
 from the test reports, so it also works when the matrix is run on its own or in parallel.
 """

@@ -28,7 +28,7 @@ from prefect_botpenguin.sandbox.cli import main
 
 pytestmark = pytest.mark.integration
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HEX24 = re.compile(r"[0-9a-f]{24}")
 
 

@@ -29,7 +29,7 @@ from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
 """The reference pages; their examples run like the README's."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_FOLDERS = ("tasks", "flows", "deployments")
 FIRST_PARTY = {"prefect_botpenguin"}
 

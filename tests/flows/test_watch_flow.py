@@ -6,7 +6,6 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,16 +30,6 @@ from prefect_botpenguin.snapshots import Snapshot, snapshot_location, write_snap
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 TOKEN = "6a1c0ffee5a1e0000b0a7eaa"
-
-
-@pytest.fixture
-def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
-    """A sandbox account with the sample segments, reachable through BOTPENGUIN_* settings."""
-    with SandboxServer(accounts={TOKEN: SAMPLE_SEGMENTS}) as server:
-        monkeypatch.setenv("BOTPENGUIN_BASE_URL", server.url)
-        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", TOKEN)
-        monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
-        yield server
 
 
 def label() -> str:
