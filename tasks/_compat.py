@@ -1,0 +1,78 @@
+"""The one place the pack touches private names, each with the reason it has no public twin.
+
+The pack supports every Prefect from 3.4.25 to the newest (docs/prefect-versions.md), so a
+private name is a risk: it may move in any release. Keeping them here means one module to
+check when Prefect changes; tests/test_private_names.py fails when any other module of the
+pack imports ``prefect._internal`` or reads a private attribute. Each function imports what
+it needs when called, so the core (which never loads Prefect) may use the fsspec one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+if TYPE_CHECKING:
+    from prefect.blocks.core import Block
+    from prefect.filesystems import LocalFileSystem, RemoteFileSystem
+
+PRIVATE_NAMES: dict[str, str] = {
+    "prefect._internal.compatibility.async_dispatch.is_in_async_context": (
+        "the rule Prefect's own dual sync/async functions use to pick a twin (run context's "
+        "isasync, else a running loop); public only as the async_dispatch decorator, whose "
+        "wrapper loses a task's with_options, submit and map."
+    ),
+    "prefect.filesystems.LocalFileSystem._resolve_path / RemoteFileSystem._resolve_path": (
+        "the block's own base-path join and containment check; copying it would let an "
+        "export escape a base path the way Prefect forbids."
+    ),
+    "prefect.blocks.core.Block._block_document_name": (
+        "the name a loaded or saved block was stored under; Prefect has no public accessor, "
+        "and block references in events and notifications are built from it."
+    ),
+    "prefect.blocks.core.Block._is_anonymous": (
+        "tells a block saved by name from one Prefect stored anonymously for a run; an "
+        "anonymous block cannot be loaded again by name."
+    ),
+    "fsspec.spec.AbstractFileSystem._strip_protocol": (
+        "a block's own fsspec filesystem turns a URL into its path; fsspec.core.url_to_fs "
+        "would build a second filesystem without the block's settings."
+    ),
+}
+
+
+def is_in_async_context() -> bool:
+    """True in an async flow or task, or under a running event loop: Prefect's own rule."""
+    from prefect._internal.compatibility.async_dispatch import (
+        is_in_async_context as prefect_rule,
+    )
+
+    return prefect_rule()
+
+
+@overload
+def resolve_path(filesystem: LocalFileSystem, path: str) -> Path: ...
+@overload
+def resolve_path(filesystem: RemoteFileSystem, path: str) -> str: ...
+def resolve_path(filesystem: LocalFileSystem | RemoteFileSystem, path: str) -> Path | str:
+    """``path`` inside the block's base path, checked by the block (ValueError outside it)."""
+    resolved: Path | str = filesystem._resolve_path(path)
+    return resolved
+
+
+def block_document_name(block: Block) -> str | None:
+    """The name the block was saved or loaded under; None for a block never saved."""
+    return block._block_document_name
+
+
+def saved_block_name(block: Block) -> str | None:
+    """The block's name when it can be loaded again by it: saved, and not anonymously."""
+    if block._is_anonymous:
+        return None
+    return block._block_document_name or None
+
+
+def strip_protocol(fs: Any, location: str) -> str:
+    """``location`` as a path of ``fs`` (an fsspec filesystem), by that filesystem's rules."""
+    path: str = fs._strip_protocol(location)
+    return path
