@@ -7,6 +7,7 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
+from .._compat import eager_annotations
 from ..core.formats import ExportFormat, format_for
 from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
@@ -16,6 +17,7 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 @flow(name="botpenguin-segments-export", log_prints=False)
+@eager_annotations
 async def segments_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
+from .._compat import eager_annotations
 from ..core.formats import ExportFormat, format_for
 from ..members import MembersExportResult, export_segment_members
 from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
@@ -15,6 +16,7 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 @flow(name="botpenguin-segments-members-export", log_prints=False)
+@eager_annotations
 async def segments_members_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,

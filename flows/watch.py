@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
+from .._compat import eager_annotations
 from ..change_summary import (
     ChangeMessage,
     changes_artifact_key,
@@ -422,6 +423,7 @@ def _stale(run: _Run, previous: Snapshot, *, segment_count: int) -> WatchResult:
 
 
 @flow(name="botpenguin-segments-watch", log_prints=False)
+@eager_annotations
 async def segments_watch(
     credentials: CredentialsParam = None,
     account: str | None = None,

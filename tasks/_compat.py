@@ -9,8 +9,9 @@ it needs when called, so the core (which never loads Prefect) may use the fsspec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints, overload
 
 if TYPE_CHECKING:
     from prefect.blocks.core import Block
@@ -76,3 +77,18 @@ def strip_protocol(fs: Any, location: str) -> str:
     """``location`` as a path of ``fs`` (an fsspec filesystem), by that filesystem's rules."""
     path: str = fs._strip_protocol(location)
     return path
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def eager_annotations(fn: F) -> F:
+    """``fn`` with its string annotations resolved, for ``@flow`` on every supported Prefect.
+
+    Under ``from __future__ import annotations`` a parameter's type is a string; Prefect
+    before 3.5 validates flow parameters without the function's globals, so an alias such as
+    ``CredentialsParam`` is "not fully defined" and every run fails. Public API, no private
+    name: kept here because it exists for the oldest Prefects only.
+    """
+    fn.__annotations__ = get_type_hints(fn, include_extras=True)
+    return fn
