@@ -92,3 +92,16 @@ def eager_annotations(fn: F) -> F:
     """
     fn.__annotations__ = get_type_hints(fn, include_extras=True)
     return fn
+
+
+def event_too_large_errors() -> tuple[type[Exception], ...]:
+    """The exception ``emit_event`` raises for an oversized event; none before Prefect 3.5.
+
+    Older Prefects check no size on the client, so there is nothing to catch (an empty
+    tuple catches nothing) and the smaller retry is switched off. Public API, new in 3.5.
+    """
+    try:
+        from prefect.exceptions import EventTooLarge
+    except ImportError:
+        return ()
+    return (EventTooLarge,)
