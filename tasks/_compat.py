@@ -105,3 +105,20 @@ def event_too_large_errors() -> tuple[type[Exception], ...]:
     except ImportError:
         return ()
     return (EventTooLarge,)
+
+
+async def read_event_ids(client: Any, event_filter: Any, limit: int) -> set[Any]:
+    """Ids of the events the API returns for ``event_filter`` (``POST /events/filter``).
+
+    ``PrefectClient.read_events`` is new in Prefect 3.5; before it the same route is called
+    through the client's public ``request``. Either way the server's own filter applies.
+    """
+    if hasattr(client, "read_events"):
+        page = await client.read_events(event_filter, limit=limit)
+        return {event.id for event in page.events}
+    body = {"filter": event_filter.model_dump(mode="json"), "limit": limit}
+    response = await client.request("POST", "/events/filter", json=body)
+    response.raise_for_status()
+    from uuid import UUID
+
+    return {UUID(event["id"]) for event in response.json()["events"]}

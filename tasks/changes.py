@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
-from ._compat import event_too_large_errors
+from ._compat import event_too_large_errors, read_event_ids
 from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import SegmentDiff, canonical_json
@@ -175,11 +175,12 @@ async def confirm_events_delivered(
             ids = sorted(pending)
             for start in range(0, len(ids), READ_EVENTS_PAGE):
                 chunk = ids[start : start + READ_EVENTS_PAGE]
-                page = await client.read_events(
+                found = await read_event_ids(
+                    client,
                     EventFilter(occurred=window, id=EventIDFilter(id=chunk)),
-                    limit=READ_EVENTS_PAGE,
+                    READ_EVENTS_PAGE,
                 )
-                pending.difference_update(event.id for event in page.events)
+                pending.difference_update(found)
             if not pending:
                 return
             if loop.time() >= deadline:
