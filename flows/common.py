@@ -23,6 +23,7 @@ from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileS
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
+from .._compat import block_document_name, resolve_path, saved_block_name
 from ..core.errors import ConfigurationError
 from ..core.formats import ExportFormat, format_for
 from ..core.settings import load_settings
@@ -71,8 +72,8 @@ def notification_targets(
     for target in [*(targets or []), *([block] if block is not None else [])]:
         if isinstance(target, str):
             names.append(target)
-        elif target._block_document_name and not target._is_anonymous:
-            names.append(f"{target.get_block_type_slug()}/{target._block_document_name}")
+        elif name := saved_block_name(target):
+            names.append(f"{target.get_block_type_slug()}/{name}")
         else:
             raise ConfigurationError(
                 f"A {type(target).__name__} given to notify must be a saved block (the watch "
@@ -114,7 +115,7 @@ async def resolve_account(
     """
     if credentials is not None and credentials != "":
         block = await load_credentials(credentials)
-        name = credentials if isinstance(credentials, str) else block._block_document_name
+        name = credentials if isinstance(credentials, str) else block_document_name(block)
         label = account or name or load_settings().account
         return Account(label=label, source=block.base_url, credentials=block)
     settings = load_settings()
@@ -154,9 +155,9 @@ def state_location(state: str, filesystem: WritableFileSystem | None) -> str:
         return state
     try:
         if isinstance(filesystem, LocalFileSystem):
-            return str(filesystem._resolve_path(state))
+            return str(resolve_path(filesystem, state))
         if isinstance(filesystem, RemoteFileSystem) and not filesystem.settings:
-            return str(filesystem._resolve_path(state))
+            return str(resolve_path(filesystem, state))
     except ValueError as exc:  # outside the block's base path
         raise ConfigurationError(f"Cannot keep the watch state at {state!r}: {exc}") from None
     if isinstance(filesystem, RemoteFileSystem):

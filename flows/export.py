@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from .._compat import eager_annotations
 from ..core.formats import ExportFormat
 from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
@@ -11,6 +12,7 @@ from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
 
 
 @flow(name="botpenguin-segments-export", log_prints=False)
+@eager_annotations
 async def segments_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
+from .._compat import eager_annotations
 from ..core.accounts import account_slug
 from ..core.errors import BotPenguinError, ConfigurationError, MissingTokenError
 from ..core.fanout import (
@@ -37,6 +38,7 @@ Concurrency = Annotated[int, Field(ge=1, le=256)]
 
 
 @flow(name="botpenguin-segments-fanout", log_prints=False)
+@eager_annotations
 async def segments_fanout(
     credentials_blocks: list[str] | None = None,
     partner_credentials: CredentialsParam = None,

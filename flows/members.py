@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from prefect import flow
 
+from .._compat import eager_annotations
 from ..core.formats import ExportFormat
 from ..members import MembersExportResult, export_segment_members
 from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
 
 
 @flow(name="botpenguin-segments-members-export", log_prints=False)
+@eager_annotations
 async def segments_members_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from .._compat import eager_annotations
 from ..artifacts import publish_segments_artifact
 from ..core.models import Segment
 from ..segments import fetch_segments
@@ -11,6 +12,7 @@ from .common import CredentialsParam, resolve_account
 
 
 @flow(name="botpenguin-segments-report", log_prints=False)
+@eager_annotations
 async def segments_report(
     credentials: CredentialsParam = None, account: str | None = None
 ) -> list[Segment]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._compat import eager_annotations
 from ..artifacts import publish_segments_artifact
 from ..core.errors import BotPenguinError, SyncStepsFailedError
 from ..core.formats import ExportFormat, format_for
@@ -142,6 +143,7 @@ class SyncResult:
 
 
 @flow(name="botpenguin-segments-sync", log_prints=False)
+@eager_annotations
 async def segments_sync(
     credentials: CredentialsParam = None,
     account: str | None = None,

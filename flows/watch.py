@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
+from .._compat import eager_annotations
 from ..core.models import Segment
 from ..core.watch import Fetch, Verdict, WatchOptions, decide
 from ..core.watch_state import load_watch_settings
@@ -100,6 +101,7 @@ async def track_changes(
 
 
 @flow(name="botpenguin-segments-watch", log_prints=False)
+@eager_annotations
 async def segments_watch(
     credentials: CredentialsParam = None,
     account: str | None = None,

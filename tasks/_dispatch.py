@@ -25,13 +25,13 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
-from prefect._internal.compatibility.async_dispatch import is_in_async_context
 from prefect.context import TaskRunContext
 from prefect.futures import PrefectFuture, PrefectFutureList
 from prefect.tasks import Task
 from prefect.utilities.annotations import quote, unmapped
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from ._compat import is_in_async_context
 from .core.models import Segment
 
 P = ParamSpec("P")

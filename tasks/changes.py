@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 
+from ._compat import event_too_large_errors, read_event_ids
 from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.diff import SegmentDiff, canonical_json
@@ -174,11 +175,12 @@ async def confirm_events_delivered(
             ids = sorted(pending)
             for start in range(0, len(ids), READ_EVENTS_PAGE):
                 chunk = ids[start : start + READ_EVENTS_PAGE]
-                page = await client.read_events(
+                found = await read_event_ids(
+                    client,
                     EventFilter(occurred=window, id=EventIDFilter(id=chunk)),
-                    limit=READ_EVENTS_PAGE,
+                    READ_EVENTS_PAGE,
                 )
-                pending.difference_update(event.id for event in page.events)
+                pending.difference_update(found)
             if not pending:
                 return
             if loop.time() >= deadline:
@@ -243,9 +245,11 @@ async def _emit_change_events(
     """
     from prefect.events import emit_event
     from prefect.events.worker import should_emit_events
-    from prefect.exceptions import EventTooLarge
 
     logger = get_run_logger()
+    too_large = event_too_large_errors()
+    if not too_large:
+        logger.info("This Prefect checks no event size; change events are sent whole")
     specs = change_event_specs(
         diff,
         account,
@@ -262,7 +266,7 @@ async def _emit_change_events(
     for spec in specs:
         try:
             event = emit_event(**spec)
-        except EventTooLarge:
+        except too_large:
             logger.warning("Event for %s is too large; sending it without values", spec["resource"])
             event = emit_event(**_without_values(spec))
         if event is None:

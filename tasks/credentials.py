@@ -7,6 +7,7 @@ from typing import Any
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
 
+from ._compat import saved_block_name
 from .core.client import BotPenguinClient
 from .core.settings import DEFAULT_BASE_URL, BaseUrl, BotPenguinSettings, load_settings
 
@@ -74,7 +75,8 @@ def credentials_reference(credentials: BotPenguinCredentials | None) -> dict[str
     ``BOTPENGUIN_*`` settings and an unsaved block. Change events carry it, so the export
     they trigger reads the account the watch read, not the deployment's default block.
     """
-    if credentials is None or credentials._is_anonymous or not credentials._block_document_name:
+    name = saved_block_name(credentials) if credentials is not None else None
+    if credentials is None or name is None:
         return None
-    slug = f"{credentials.get_block_type_slug()}/{credentials._block_document_name}"
+    slug = f"{credentials.get_block_type_slug()}/{name}"
     return {"$ref": {"block_document_slug": slug}}

@@ -40,6 +40,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._compat import block_document_name, resolve_path
 from ._dispatch import dual_task
 from .assets import (
     account_asset,
@@ -280,9 +281,9 @@ def resolve_target(
     try:
         # Prefect's own resolution, so the block's base-path containment check applies.
         if isinstance(filesystem, LocalFileSystem):
-            return _local_target(filesystem._resolve_path(location))
+            return _local_target(resolve_path(filesystem, location))
         if isinstance(filesystem, RemoteFileSystem):
-            url = filesystem._resolve_path(location)
+            url = resolve_path(filesystem, location)
             return _fsspec_target(url, filesystem.filesystem)
     except (ValueError, RuntimeError) as exc:  # outside the base path; back-end not installed
         raise ExportError(f"Cannot export to {location!r}: {one_line_reason(exc)}") from None
@@ -329,7 +330,7 @@ def _block_target(filesystem: WritableFileSystem, path: str) -> _Target:
             if inspect.isawaitable(written):
                 asyncio.run(_awaited(written))  # called from a worker thread: no running loop
 
-    key = block_asset_key(filesystem.get_block_type_slug(), filesystem._block_document_name, path)
+    key = block_asset_key(filesystem.get_block_type_slug(), block_document_name(filesystem), path)
     return _Target(shown=shown, url=path, asset_key=key, write=write, stream=stream, atomic=False)
 
 

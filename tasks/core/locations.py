@@ -77,12 +77,14 @@ def open_fsspec(
     """
     import fsspec.core
 
+    from .._compat import strip_protocol  # Prefect-free: the pack's one list of private names
+
     shown = display_location(location)
     try:
         if fs is None:
             fs, path = fsspec.core.url_to_fs(location)
         else:
-            path = fs._strip_protocol(location)
+            path = strip_protocol(fs, location)
     except ImportError as exc:  # fsspec names the package to install, e.g. "Install s3fs ..."
         raise error(
             f"Cannot {action} {shown}: the fsspec back-end for it is not installed "
