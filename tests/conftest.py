@@ -32,10 +32,20 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    """A fresh sandbox server on a free loopback port, with the invented sample account."""
+def sample_server() -> Iterator[SandboxServer]:
+    """A fresh sandbox server on a free loopback port, with the invented sample account.
+
+    Named apart from ``sandbox`` so that end-to-end tests, whose ``sandbox`` is the README's
+    session-wide one, can still ask for an in-process server of their own.
+    """
     with SandboxServer() as server:
         yield server
+
+
+@pytest.fixture
+def sandbox(sample_server: SandboxServer) -> SandboxServer:
+    """The in-process sandbox most tests use (end-to-end tests override this name)."""
+    return sample_server
 
 
 @pytest.fixture

@@ -220,7 +220,7 @@ def test_the_block_registers_and_loads_through_the_collections_entry_point(
 
 
 def test_a_users_sync_flow_gets_a_list_of_segments(
-    installed_wheel, user_project, user_env, sandbox
+    installed_wheel, user_project, user_env, sample_server
 ):
     (user_project / "count_segments.py").write_text(
         textwrap.dedent(
@@ -242,6 +242,10 @@ def test_a_users_sync_flow_gets_a_list_of_segments(
             """
         )
     )
-    env = {**user_env, "BOTPENGUIN_BASE_URL": sandbox.url, "BOTPENGUIN_API_TOKEN": sandbox.token}
+    env = {
+        **user_env,
+        "BOTPENGUIN_BASE_URL": sample_server.url,
+        "BOTPENGUIN_API_TOKEN": sample_server.token,
+    }
     result = run_in(user_project, env, installed_wheel.python, "count_segments.py")
     assert f"segments: {len(SAMPLE_SEGMENTS)}" in result.stdout

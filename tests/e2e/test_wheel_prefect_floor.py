@@ -54,7 +54,7 @@ def run(argv: list[str | Path], cwd: Path, env: dict[str, str] | None = None) ->
     return done.stdout
 
 
-def test_the_floor_prefect_stays_and_the_pack_works_on_it(tmp_path, sandbox):
+def test_the_floor_prefect_stays_and_the_pack_works_on_it(tmp_path, sample_server):
     floor = declared_floor()
     run(["uv", "build", "--wheel", "--out-dir", tmp_path / "dist"], ROOT)
     (wheel,) = (tmp_path / "dist").glob("prefect_botpenguin-*.whl")
@@ -77,8 +77,8 @@ def test_the_floor_prefect_stays_and_the_pack_works_on_it(tmp_path, sandbox):
     env.update(
         PREFECT_HOME=str(tmp_path / "home"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        BOTPENGUIN_BASE_URL=sandbox.url,
-        BOTPENGUIN_API_TOKEN=sandbox.token,
+        BOTPENGUIN_BASE_URL=sample_server.url,
+        BOTPENGUIN_API_TOKEN=sample_server.token,
     )
     (tmp_path / "count_segments.py").write_text(USER_FLOW)
     counted = run([python, "count_segments.py"], tmp_path, env)
