@@ -17,15 +17,14 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictStr, ValidationError
 
 from .accounts import account_slug
-from .atomic import replace_fsspec_file, replace_local_file
 from .errors import SnapshotError
-from .locations import display_location, open_fsspec
+from .locations import display_location
+from .state_files import file_header, read_state_file, write_state_file
 
 MEMBERSHIP_FORMAT = "prefect-botpenguin/membership-snapshot"
 MEMBERSHIP_VERSION = 1
@@ -45,10 +44,7 @@ class MembershipSnapshot(BaseModel):
     def to_json_bytes(self) -> bytes:
         """The file's content: metadata, then each segment's ids, sorted (stable diffs)."""
         document: dict[str, Any] = {
-            "format": MEMBERSHIP_FORMAT,
-            "version": MEMBERSHIP_VERSION,
-            "account": self.account,
-            "fetched_at": self.fetched_at.isoformat(),
+            **file_header(MEMBERSHIP_FORMAT, MEMBERSHIP_VERSION, self.account, self.fetched_at),
             "segments": {sid: sorted(ids) for sid, ids in self.segments.items()},
         }
         return (json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n").encode()
@@ -140,36 +136,12 @@ def membership_location(state: str, account: str) -> str:
 
 def read_membership(location: str) -> MembershipSnapshot | None:
     """The membership snapshot at ``location``, or None when there is none yet."""
-    fs, path = open_fsspec(location, SnapshotError, "open state location")
-    try:
-        data = fs.cat_file(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise SnapshotError(
-            f"Cannot read membership snapshot {display_location(location)} "
-            f"({type(exc).__name__}); check the state location and its permissions."
-        ) from None
-    return MembershipSnapshot.from_json_bytes(data, location)
+    return read_state_file(location, "membership snapshot", MembershipSnapshot.from_json_bytes)
 
 
 def write_membership(snapshot: MembershipSnapshot, location: str) -> None:
     """Write ``snapshot`` atomically; a failure leaves the previous file byte-identical."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    data = snapshot.to_json_bytes()
-    fs, path = open_fsspec(location, SnapshotError, "open state location")
-    try:
-        if isinstance(fs, LocalFileSystem):
-            replace_local_file(Path(path), data, private=True)
-        else:
-            replace_fsspec_file(fs, path, data)
-    except OSError as exc:
-        raise SnapshotError(
-            f"Cannot write membership snapshot {display_location(location)} "
-            f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or 'write failed'}); the "
-            "previous one is unchanged. Check the state location and its permissions."
-        ) from None
+    write_state_file(location, snapshot.to_json_bytes(), "membership snapshot", "one")
 
 
 def new_membership(
