@@ -118,11 +118,12 @@ def read_settings(kind: type[S], what: str) -> S:
     """Read ``kind`` from the environment, turning pydantic's multi-line report into one
     ``ConfigurationError`` line that names each bad variable (never its value).
     """
+    prefix = kind.model_config.get("env_prefix") or "BOTPENGUIN_"
     try:
         return kind()
     except ValidationError as exc:
         problems = "; ".join(
-            f"BOTPENGUIN_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: "
+            f"{prefix}{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: "
             f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors(include_input=False)
         )

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigurationError
+from .settings import read_settings
 
 
 class SizeThreshold(BaseSettings):
@@ -48,14 +48,7 @@ class SizeThreshold(BaseSettings):
 
 def load_size_threshold() -> SizeThreshold:
     """``SizeThreshold`` from the environment, or one ``ConfigurationError`` line."""
-    try:
-        return SizeThreshold()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"BOTPENGUIN_RESIZE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors(include_input=False)
-        )
-        raise ConfigurationError(f"Invalid BotPenguin resize threshold: {problems}") from None
+    return read_settings(SizeThreshold, "resize threshold")
 
 
 @dataclass(frozen=True)
