@@ -21,10 +21,9 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictStr, ValidationError
 
-from .accounts import account_slug
 from .errors import SnapshotError
 from .locations import display_location
-from .state_files import file_header, read_state_file, write_state_file
+from .state_files import StateFile, file_header
 
 MEMBERSHIP_FORMAT = "prefect-botpenguin/membership-snapshot"
 MEMBERSHIP_VERSION = 1
@@ -129,19 +128,12 @@ def membership_digest_seed(changes: Iterable[MembershipChange]) -> str:
     )
 
 
-def membership_location(state: str, account: str) -> str:
-    """The membership snapshot beside ``<state>/<account-slug>.json``."""
-    return f"{state.rstrip('/')}/{account_slug(account)}.members.json"
-
-
-def read_membership(location: str) -> MembershipSnapshot | None:
-    """The membership snapshot at ``location``, or None when there is none yet."""
-    return read_state_file(location, "membership snapshot", MembershipSnapshot.from_json_bytes)
-
-
-def write_membership(snapshot: MembershipSnapshot, location: str) -> None:
-    """Write ``snapshot`` atomically; a failure leaves the previous file byte-identical."""
-    write_state_file(location, snapshot.to_json_bytes(), "membership snapshot", "one")
+_FILE = StateFile(
+    ".members.json", "membership snapshot", MembershipSnapshot.from_json_bytes, previous="one"
+)
+membership_location = _FILE.location
+read_membership = _FILE.read
+write_membership = _FILE.write
 
 
 def new_membership(

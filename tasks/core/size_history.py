@@ -21,7 +21,6 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .accounts import account_slug
 from .change_kinds import ChangeKindRules, count_of
 from .errors import SnapshotError
 from .jsontext import read_json
@@ -29,7 +28,7 @@ from .locations import display_location
 from .models import Segment
 from .schema_drift import SegmentSchema
 from .settings import read_settings
-from .state_files import read_state_file, write_state_file
+from .state_files import StateFile
 
 HISTORY_FORMAT = "prefect-botpenguin/segment-size-history"
 HISTORY_VERSION = 1
@@ -235,16 +234,7 @@ def compact(history: SizeHistory, now: datetime, policy: RetentionPolicy) -> Siz
     return history.model_copy(update={"points": points, "names": names})
 
 
-def history_location(state: str, account: str) -> str:
-    """The file beside ``<state>/<account-slug>.json`` (the snapshot) that holds the history."""
-    return f"{state.rstrip('/')}/{account_slug(account)}.history.json"
-
-
-def read_history(location: str) -> SizeHistory | None:
-    """The history at ``location``, or None when none was recorded yet."""
-    return read_state_file(location, "size history", SizeHistory.from_json_bytes)
-
-
-def write_history(history: SizeHistory, location: str) -> None:
-    """Write ``history`` atomically: a failed write leaves the previous file as it was."""
-    write_state_file(location, history.to_json_bytes(), "size history", "history")
+_FILE = StateFile(".history.json", "size history", SizeHistory.from_json_bytes, "history")
+history_location = _FILE.location
+read_history = _FILE.read
+write_history = _FILE.write

@@ -27,12 +27,11 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from .accounts import account_slug
 from .errors import SnapshotError
 from .jsontext import read_json
 from .locations import display_location, open_fsspec
 from .models import SegmentTuple
-from .state_files import file_header, read_state_file, write_state_file
+from .state_files import StateFile, file_header
 from .watch_state import PendingMessage
 
 DEFAULT_STATE_DIR = ".botpenguin/snapshots"
@@ -121,11 +120,6 @@ class Snapshot(BaseModel):
         return snapshot
 
 
-def snapshot_location(state: str, account: str) -> str:
-    """The file that holds ``account``'s snapshot inside the ``state`` directory or URL."""
-    return f"{state.rstrip('/')}/{account_slug(account)}.json"
-
-
 def check_snapshot_account(snapshot: Snapshot, account: str, location: str) -> None:
     """Refuse a snapshot another account's label recorded: its changes are not this account's.
 
@@ -150,15 +144,10 @@ def local_state_directory(state: str) -> Path | None:
     return Path(path) if isinstance(fs, LocalFileSystem) else None
 
 
-def read_snapshot(location: str) -> Snapshot | None:
-    """The snapshot at ``location``, or None when there is none yet (the first run)."""
-    return read_state_file(location, "snapshot", Snapshot.from_json_bytes)
-
-
-def write_snapshot(snapshot: Snapshot, location: str) -> None:
-    """Write ``snapshot`` to ``location`` atomically (see ``.state_files``)."""
-    data = snapshot.to_json_bytes()  # serialise first: a failure here touches nothing
-    write_state_file(location, data, "snapshot")
+_FILE = StateFile(".json", "snapshot", Snapshot.from_json_bytes)
+snapshot_location = _FILE.location
+read_snapshot = _FILE.read
+write_snapshot = _FILE.write
 
 
 __all__ = [

@@ -11,10 +11,12 @@ back-ends a temporary object is written and then moved into place (``.atomic``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from .accounts import account_slug
 from .atomic import replace_fsspec_file, replace_local_file
 from .errors import SnapshotError
 from .locations import display_location, open_fsspec
@@ -71,4 +73,39 @@ def write_state_file(location: str, data: bytes, what: str, previous: str = "") 
         ) from None
 
 
-__all__ = ["file_header", "read_state_file", "write_state_file"]
+class Stored(Protocol):
+    """A state file's model: it knows its own bytes."""
+
+    def to_json_bytes(self) -> bytes: ...
+
+
+M = TypeVar("M", bound=Stored)
+
+
+@dataclass(frozen=True)
+class StateFile(Generic[M]):
+    """One kind of state file: its name beside the account's snapshot, how it is read back."""
+
+    suffix: str
+    """After the account's slug: ``.json`` (the snapshot), ``.members.json``, ..."""
+    what: str
+    """Its name in errors."""
+    parse: Callable[[bytes, str], M]
+    """``parse(content, location)``: the model, or a ``SnapshotError`` naming the file."""
+    previous: str = ""
+    """How a failed write's error calls the file it left alone (default: ``what``)."""
+
+    def location(self, state: str, account: str) -> str:
+        """The file of ``account`` inside the ``state`` directory or URL."""
+        return f"{state.rstrip('/')}/{account_slug(account)}{self.suffix}"
+
+    def read(self, location: str) -> M | None:
+        """The model at ``location``, or None when there is none yet (the first run)."""
+        return read_state_file(location, self.what, self.parse)
+
+    def write(self, model: M, location: str) -> None:
+        """Serialise first (a failure there touches nothing), then replace atomically."""
+        write_state_file(location, model.to_json_bytes(), self.what, self.previous)
+
+
+__all__ = ["StateFile", "file_header", "read_state_file", "write_state_file"]
