@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from .change_kinds import ChangeKindRules, count_of
 from .errors import SnapshotError
@@ -27,7 +27,7 @@ from .jsontext import read_json
 from .locations import display_location
 from .models import Segment
 from .schema_drift import SegmentSchema
-from .settings import read_settings
+from .settings import env_config, read_settings
 from .state_files import StateFile
 
 HISTORY_FORMAT = "prefect-botpenguin/segment-size-history"
@@ -45,13 +45,7 @@ class RetentionPolicy(BaseSettings):
     points plus 370 daily ones: bounded whatever the schedule.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_HISTORY_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = env_config("BOTPENGUIN_HISTORY_", frozen=True)
 
     raw_days: int = Field(default=30, ge=0, description="Days every recorded point is kept.")
     keep_days: int = Field(

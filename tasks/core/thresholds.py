@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from .settings import read_settings
+from .settings import env_config, read_settings
 
 
 class SizeThreshold(BaseSettings):
@@ -26,13 +26,7 @@ class SizeThreshold(BaseSettings):
     audience of a handful of contacts needs 10 of them to move, so its noise stays quiet.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_RESIZE_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = env_config("BOTPENGUIN_RESIZE_", frozen=True)
 
     relative: float = Field(
         default=10.0,
