@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictStr, Validation
 
 from .errors import SnapshotError
 from .locations import display_location
-from .state_files import StateFile, file_header
+from .state_files import StateFile, file_header, require_format
 
 MEMBERSHIP_FORMAT = "prefect-botpenguin/membership-snapshot"
 MEMBERSHIP_VERSION = 1
@@ -59,11 +59,8 @@ class MembershipSnapshot(BaseModel):
             raise SnapshotError(
                 f"Membership snapshot {shown} is not valid UTF-8 JSON; {fix}."
             ) from None
-        if not isinstance(document, dict) or document.get("format") != MEMBERSHIP_FORMAT:
-            raise SnapshotError(
-                f"{shown} is not a prefect-botpenguin membership snapshot; choose another "
-                f"state location or {fix}."
-            )
+        what = "membership snapshot"
+        document = require_format(document, MEMBERSHIP_FORMAT, shown, what, fix)
         if document.get("version") != MEMBERSHIP_VERSION:
             raise SnapshotError(
                 f"Membership snapshot {shown} has version {document.get('version')!r}, this "

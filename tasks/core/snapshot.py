@@ -31,7 +31,7 @@ from .errors import SnapshotError
 from .jsontext import read_json
 from .locations import display_location, open_fsspec
 from .models import SegmentTuple
-from .state_files import StateFile, file_header
+from .state_files import StateFile, file_header, require_format
 from .watch_state import PendingMessage
 
 DEFAULT_STATE_DIR = ".botpenguin/snapshots"
@@ -84,11 +84,7 @@ class Snapshot(BaseModel):
                 f"Snapshot {shown} is truncated or corrupted (not valid UTF-8 JSON), so changes "
                 f"cannot be told from it; {RESET_HINT}."
             ) from None
-        if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
-            raise SnapshotError(
-                f"{shown} is not a prefect-botpenguin snapshot; choose another state location "
-                f"or {RESET_HINT}."
-            )
+        document = require_format(document, SNAPSHOT_FORMAT, shown, "snapshot", RESET_HINT)
         version = document.get("version")
         if isinstance(version, int) and version > SNAPSHOT_VERSION:
             raise SnapshotError(

@@ -34,6 +34,15 @@ def file_header(format: str, version: int, account: str, fetched_at: datetime) -
     }
 
 
+def require_format(document: Any, format: str, shown: str, what: str, fix: str) -> dict[str, Any]:
+    """``document`` if it is a state file of ``format``, else the error saying how to move on."""
+    if not isinstance(document, dict) or document.get("format") != format:
+        raise SnapshotError(
+            f"{shown} is not a prefect-botpenguin {what}; choose another state location or {fix}."
+        )
+    return document
+
+
 def read_state_file(location: str, what: str, parse: Callable[[bytes, str], T]) -> T | None:
     """``parse(content, location)`` of the file, or None when there is none yet.
 
@@ -108,4 +117,4 @@ class StateFile(Generic[M]):
         write_state_file(location, model.to_json_bytes(), self.what, self.previous)
 
 
-__all__ = ["StateFile", "file_header", "read_state_file", "write_state_file"]
+__all__ = ["StateFile", "file_header", "read_state_file", "require_format", "write_state_file"]
