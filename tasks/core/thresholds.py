@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import BaseSettings
 
-from .errors import ConfigurationError
+from .settings import env_config, read_settings
 
 
 class SizeThreshold(BaseSettings):
@@ -26,13 +26,7 @@ class SizeThreshold(BaseSettings):
     audience of a handful of contacts needs 10 of them to move, so its noise stays quiet.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_RESIZE_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = env_config("BOTPENGUIN_RESIZE_", frozen=True)
 
     relative: float = Field(
         default=10.0,
@@ -48,14 +42,7 @@ class SizeThreshold(BaseSettings):
 
 def load_size_threshold() -> SizeThreshold:
     """``SizeThreshold`` from the environment, or one ``ConfigurationError`` line."""
-    try:
-        return SizeThreshold()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"BOTPENGUIN_RESIZE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors(include_input=False)
-        )
-        raise ConfigurationError(f"Invalid BotPenguin resize threshold: {problems}") from None
+    return read_settings(SizeThreshold, "resize threshold")
 
 
 @dataclass(frozen=True)
