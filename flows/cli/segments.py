@@ -1,5 +1,5 @@
-"""The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``
-and ``sync``. Each parses, calls its flow and prints."""
+"""The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``,
+``sync`` and ``history``. Each parses, calls its flow and prints."""
 
 from __future__ import annotations
 
@@ -90,6 +90,42 @@ def members(
         )
 
     run(work, debug=debug, sandbox=sandbox, credentials=credentials)
+
+
+def history(
+    to: o.ExportTo,
+    format: o.Format = None,
+    state: o.State = None,
+    state_filesystem: o.StateFilesystem = None,
+    segments: o.Segments = None,
+    sandbox: o.Sandbox = False,
+    account: o.Account = None,
+    debug: o.Debug = False,
+) -> None:
+    """write the segment sizes the watch recorded (one row per segment and run) to a file"""
+
+    def work(console: Console) -> None:
+        from ...snapshots import DEFAULT_STATE_DIR
+        from ..history import segments_history_export
+
+        chosen = o.export_format(format)
+        format_for(to, chosen)  # a bad extension fails before Prefect starts
+        written = asyncio.run(
+            segments_history_export(
+                destination=to,
+                account=account,
+                state=state or DEFAULT_STATE_DIR,
+                state_filesystem=state_filesystem,
+                segments=segments,
+                format=chosen,
+            )
+        )
+        what = f"{written.count} size point(s)"
+        _print_written(
+            console, what, sandbox, written.format, written.destination, written.size_bytes
+        )
+
+    run(work, debug=debug, sandbox=sandbox)
 
 
 def _print_written(
