@@ -19,6 +19,7 @@ from prefect_botpenguin.core.size_history import (
     history_location,
     write_history,
 )
+from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.sandbox import Fault, SandboxServer
 from prefect_botpenguin.snapshots import DEFAULT_STATE_DIR
 
@@ -173,7 +174,7 @@ def test_sandbox_and_credentials_exclude_each_other(tmp_path: Path) -> None:
 
 
 def test_history_exports_what_the_watch_recorded_and_refuses_without_history(
-    tmp_path: Path, prefect_api_url: str
+    tmp_path: Path, prefect_api_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     history = SizeHistory(account="Larkspur")
@@ -197,14 +198,14 @@ def test_history_exports_what_the_watch_recorded_and_refuses_without_history(
         "vip,,2026-12-01T11:00:00Z,530,api",
     ]
 
-    refused = run_cli(
-        "history", "--to", "out/sizes.csv", "--account", "Other", tmp_path=tmp_path, env=env
-    )
-    assert refused.returncode == 1
-    assert [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
-        "error: No size history for account 'Other' in "
-        f"{DEFAULT_STATE_DIR}/other.history.json yet: the watch records one "
-        "point per run (botpenguin watch). Nothing was written."
+    # The refusal in-process (the same command, minus a second interpreter's start-up).
+    state = str(tmp_path / DEFAULT_STATE_DIR)
+    code = main(["history", "--to", str(written), "--account", "Other", "--state", state])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: No size history for account 'Other' in {state}/other.history.json yet: the "
+        "watch records one point per run (botpenguin watch). Nothing was written."
     ]
-    assert "Traceback" not in refused.stderr
+    assert "Traceback" not in err
     assert written.read_text(encoding="utf-8").splitlines() == rows, "previous export kept"
