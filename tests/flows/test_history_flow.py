@@ -25,6 +25,7 @@ from prefect_botpenguin.flows.history import (
     segments_history_export,
 )
 from prefect_botpenguin.flows.report import segments_report
+from prefect_botpenguin.flows.sync import WatchStep, segments_sync
 from prefect_botpenguin.flows.watch import segments_watch
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, SandboxServer
 
@@ -86,6 +87,18 @@ async def test_report_without_history_or_with_a_corrupt_one_shows_dashes_and_suc
     assert f"| VIP tea club | 412 | `{VIP}` | — |" in await summary_of(name)
     assert "No size trend: " in caplog.text
     assert "is not a prefect-botpenguin size history" in (caplog.text)
+
+
+async def test_sync_draws_the_same_trend_in_the_report_artifact_it_publishes(
+    account: SandboxServer, tmp_path: Path
+) -> None:
+    name = label()
+    seed(tmp_path, name, [100, 200, 300, 400, 500, 600, 700, 800])
+
+    await segments_sync(account=name, watch=WatchStep(enabled=False, state=str(tmp_path)))
+
+    row = f"| VIP tea club | 412 | `{VIP}` | ▁▂▃▄▅▆▇█ 100 → 800 (+700%) |"
+    assert row in await summary_of(name)
 
 
 async def test_watch_artifact_ends_with_the_trend_including_this_run(
