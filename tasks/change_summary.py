@@ -173,12 +173,16 @@ def changes_markdown(
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
     members: Sequence[MembershipChange] | None = None,
+    trend: str = "",
 ) -> str:
     """The artifact: a headline, then a table per kind of change with old and new values.
 
-    ``members`` adds a table of joined/left/member counts per watched segment (no contacts).
+    ``members`` adds a table of joined/left/member counts per watched segment (no contacts);
+    ``trend`` (``history_artifacts.trend_table``) ends it with each segment's size trend.
     """
     text = _changes_markdown(diff, account, segment_count, previous_fetched_at, fetched_at)
+    if trend:
+        text = f"{text}\n\n{trend}"
     if not members:
         return text
     lines = [text, "", f"## Members ({members_summary(members)})", ""]
@@ -266,6 +270,7 @@ async def _publish_changes_artifact(
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
     members: list[MembershipChange] | None = None,
+    trend: str = "",
 ) -> str:
     """Record a markdown summary of the diff under ``botpenguin-changes-<account>``.
 
@@ -276,6 +281,8 @@ async def _publish_changes_artifact(
         previous_fetched_at: When the compared snapshot was taken.
         fetched_at: When the new segments were fetched.
         members: Who joined and left watched segments; shown as counts per segment.
+        trend: A "Size trend" markdown section to show too (the watch passes
+            ``history_artifacts.trend_table`` of the account's size history).
 
     Returns:
         The artifact's key.
@@ -307,6 +314,7 @@ async def _publish_changes_artifact(
         previous_fetched_at=previous_fetched_at,
         fetched_at=fetched_at,
         members=members,
+        trend=trend,
     )
     outcome = "baseline" if diff is None else summary_counts(diff)
     if members:

@@ -18,15 +18,19 @@ from prefect.filesystems import WritableFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from ._dispatch import dual_task
-from .core.errors import ExportError
+from .core.errors import ExportError, SnapshotError
 from .core.formats import ExportFormat, format_for, to_csv, to_json, to_jsonl, to_parquet
 from .core.locations import display_location, one_line_reason
+from .core.models import Segment
 from .core.size_history import SizeHistory, SizeSource, history_location, read_history
 from .exports import ExportResult, resolve_target
+from .history_artifacts import trend_table, with_run_sizes
 from .snapshots import DEFAULT_STATE_DIR
 
 HISTORY_COLUMNS = ("id", "name", "at", "size", "source")
-_WRITERS = {"csv": to_csv, "json": to_json, "jsonl": to_jsonl, "parquet": to_parquet}
+_WRITERS = {"json": to_json, "jsonl": to_jsonl}
+_TABLE_WRITERS = {"csv": to_csv, "parquet": to_parquet}
+"""Writers with a header: given the columns, else they would lay out segment columns."""
 
 
 class SizeHistoryRow(BaseModel):
@@ -120,9 +124,32 @@ asegment_size_history, segment_size_history = dual_task(
 )
 
 
+async def read_trend_history(account: str, state: str) -> SizeHistory | None:
+    """The account's stored history for a trend, or None: none yet, or unreadable.
+
+    A trend decorates an artifact, so an unreadable history is a warning naming the file
+    (the watch's own save reports it as an error), never a failed report.
+    """
+    location = history_location(state, account)
+    try:
+        return await asyncio.to_thread(read_history, location)
+    except SnapshotError as exc:
+        get_run_logger().warning("No size trend: %s", exc)
+        return None
+
+
+async def watch_trend(account: str, state: str, segments: list[Segment], at: datetime) -> str:
+    """The watch artifact's "Size trend" section: the stored history plus this run's counts."""
+    history = await read_trend_history(account, state)
+    return trend_table(with_run_sizes(history, account, segments, at), segments)
+
+
 def serialise_rows(rows: list[SizeHistoryRow], format: ExportFormat) -> bytes:
-    """The rows as a whole file in ``format`` (times as ISO 8601 text)."""
+    """The rows as a whole file in ``format`` (times as ISO 8601 text), ``HISTORY_COLUMNS``
+    in that order."""
     records = [row.model_dump(mode="json") for row in rows]
+    if format in ("csv", "parquet"):
+        return _TABLE_WRITERS[format](records, HISTORY_COLUMNS)
     return _WRITERS[format](records)
 
 

@@ -8,13 +8,19 @@ The artifact modules call these and publish the result; nothing here talks to Pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from .core.size_history import SizeHistory
+from .core.models import Segment
+from .core.size_history import SizeHistory, append_sizes, sizes_from_segments
 from .core.trend import WIDTH, sparkline, trend_text
 
 TREND_COLUMN = "trend"
 """The table artifact's column holding each segment's sparkline."""
+NO_TREND = "—"
+"""A trend cell of a segment with no recorded size (no history yet, or the API sent no count)."""
+TREND_ROW_LIMIT = 50
+"""Most segments the watch's trend table lists; the report's summary has its own limit."""
 
 
 def trend_column(history: SizeHistory | None, segment_ids: Iterable[str]) -> dict[str, str]:
@@ -23,6 +29,49 @@ def trend_column(history: SizeHistory | None, segment_ids: Iterable[str]) -> dic
         segment_id: sparkline(history.sizes(segment_id), WIDTH) if history else ""
         for segment_id in segment_ids
     }
+
+
+def trend_cell(history: SizeHistory | None, segment_id: str) -> str:
+    """``▁▂▃▅▇ 412 → 530 (+29%)`` for a markdown table cell, or ``NO_TREND`` (—) with no size.
+
+    Plain text, not code: the bars are the chart, drawn by the UI's own font, in Prefect's
+    open-source UI and Cloud alike (both render markdown tables, neither renders scripts).
+    """
+    if history is None or not history.sizes(segment_id):
+        return NO_TREND
+    return trend_text(history.sizes(segment_id))
+
+
+def trend_table(history: SizeHistory | None, segments: Sequence[Segment]) -> str:
+    """The watch artifact's "Size trend" section: one row per segment with its trend cell.
+
+    Empty when no segment has a recorded size, so an account without counts gets no section.
+    """
+    if history is None or not any(history.sizes(segment.id) for segment in segments):
+        return ""
+    lines = ["## Size trend", "", "| Segment | ID | Trend |", "|---|---|---|"]
+    lines += [
+        f"| {_cell(segment.name or '(unnamed)')} | `{segment.id}` | "
+        f"{trend_cell(history, segment.id)} |"
+        for segment in segments[:TREND_ROW_LIMIT]
+    ]
+    if len(segments) > TREND_ROW_LIMIT:
+        lines.append(f"\n... and {len(segments) - TREND_ROW_LIMIT} more; see `botpenguin history`.")
+    return "\n".join(lines)
+
+
+def with_run_sizes(
+    history: SizeHistory | None, account: str, segments: Sequence[Segment], at: datetime
+) -> SizeHistory:
+    """``history`` as it reads once this run's API counts are in, for showing, not saving.
+
+    The watch's artifact is published before the run's history is saved; a point already
+    recorded at ``at`` is not added twice (``append_sizes`` is append-only).
+    """
+    names = {segment.id: segment.name for segment in segments if segment.name is not None}
+    return append_sizes(
+        history or SizeHistory(account=account), sizes_from_segments(segments), at, names=names
+    )
 
 
 def trend_lines(history: SizeHistory | None, segment_ids: Iterable[str]) -> list[str]:
@@ -62,6 +111,11 @@ def trend_markdown(history: SizeHistory | None, segment_ids: Iterable[str]) -> s
 def _label(history: SizeHistory, segment_id: str) -> str:
     name = history.names.get(segment_id)
     return f"{name} ({segment_id})" if name else segment_id
+
+
+def _cell(text: str) -> str:
+    """Keep a segment name inside one markdown table cell, inert (no emphasis, no HTML)."""
+    return _escape(" ".join(text.split()))
 
 
 def _escape(text: str) -> str:

@@ -35,6 +35,7 @@ from .core.watch import (
 from .core.watch_state import PendingMessage
 from .credentials import BotPenguinCredentials
 from .drop_guard import report_suspicious_drop
+from .history import watch_trend
 from .membership import (
     emit_membership_events,
     membership_change_id,
@@ -123,6 +124,7 @@ async def report_changes(
         previous_fetched_at=previous_at,
         fetched_at=fetch.fetched_at,
         members=member_changes,
+        trend=await watch_trend(account, state, segments, fetch.fetched_at),
     )
     message = describe_changes(
         diff,

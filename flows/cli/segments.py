@@ -1,6 +1,6 @@
-"""The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``
-and ``sync``. Each parses, calls its flow and prints; the options they share are in
-``account``."""
+"""The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``,
+``sync`` and ``history``. Each parses, calls its flow and prints; the options they share are
+in ``account``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.console import Console
 from ...core.formats import format_for
 from . import options as o
 from .account import Target, account_command
+from .session import run
 
 
 @account_command
@@ -58,6 +59,44 @@ def members(
     files = f"{len(written.files)} file(s) under " if len(written.files) != 1 else ""
     where = files + written.destination
     _print_written(console, what, target, written.format, where, written.size_bytes)
+
+
+def history(
+    to: o.ExportTo,
+    format: o.Format = None,
+    state: o.State = None,
+    state_filesystem: o.StateFilesystem = None,
+    segments: o.Segments = None,
+    sandbox: o.Sandbox = False,
+    account: o.Account = None,
+    debug: o.Debug = False,
+) -> None:
+    """write the segment sizes the watch recorded (one row per segment and run) to a file"""
+    # No --credentials: the history is read from the state, not from the API.
+    target = Target(sandbox, None, account)
+
+    def work(console: Console) -> None:
+        from ...snapshots import DEFAULT_STATE_DIR
+        from ..history import segments_history_export
+
+        chosen = o.export_format(format)
+        format_for(to, chosen)  # a bad extension fails before Prefect starts
+        written = asyncio.run(
+            segments_history_export(
+                destination=to,
+                account=account,
+                state=state or DEFAULT_STATE_DIR,
+                state_filesystem=state_filesystem,
+                segments=segments,
+                format=chosen,
+            )
+        )
+        what = f"{written.count} size point(s)"
+        _print_written(
+            console, what, target, written.format, written.destination, written.size_bytes
+        )
+
+    run(work, debug=debug, sandbox=sandbox)
 
 
 def _print_written(

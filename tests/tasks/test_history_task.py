@@ -14,6 +14,7 @@ from prefect import flow
 
 from prefect_botpenguin import SizeHistoryRow, segment_size_history
 from prefect_botpenguin.core.errors import ExportError
+from prefect_botpenguin.core.models import Segment
 from prefect_botpenguin.core.size_history import (
     SizeHistory,
     append_sizes,
@@ -21,7 +22,15 @@ from prefect_botpenguin.core.size_history import (
     write_history,
 )
 from prefect_botpenguin.history import history_rows, write_history_export
-from prefect_botpenguin.history_artifacts import trend_column, trend_lines, trend_markdown
+from prefect_botpenguin.history_artifacts import (
+    NO_TREND,
+    trend_cell,
+    trend_column,
+    trend_lines,
+    trend_markdown,
+    trend_table,
+    with_run_sizes,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -141,3 +150,26 @@ def test_trend_markdown_has_a_section_per_segment_with_names_made_inert(tmp_path
     assert "| 2026-12-01T11:00+00:00 | 530 | api |" in markdown
     assert "Quiet" not in markdown  # no size recorded: no section
     assert "No size recorded yet" in trend_markdown(None, ["vip"])
+
+
+def test_trend_cell_draws_a_recorded_segment_and_a_dash_otherwise(tmp_path: Path):
+    history = recorded(tmp_path)
+    assert trend_cell(history, "leads") == "██▁ 100 → 40 (-60%)"
+    assert trend_cell(history, "quiet") == NO_TREND == "—"
+    assert trend_cell(None, "vip") == "—"
+
+
+def test_trend_table_lists_the_run_segments_with_this_runs_count_last(tmp_path: Path):
+    segments = [
+        Segment.model_validate({"_id": "vip", "segmentName": "VIP | *bold*", "contactCount": 600}),
+        Segment.model_validate({"_id": "quiet", "segmentName": "Quiet"}),
+    ]
+    shown = with_run_sizes(recorded(tmp_path), "larkspur", segments, T0 + timedelta(hours=3))
+    table = trend_table(shown, segments)
+    assert table.startswith("## Size trend\n\n| Segment | ID | Trend |")
+    assert "| VIP \\| \\*bold\\* | `vip` | ▁▃▅█ 412 → 600 (+46%) |" in table
+    assert "| Quiet | `quiet` | — |" in table
+    again = with_run_sizes(shown, "larkspur", segments, T0 + timedelta(hours=3))
+    assert again.sizes("vip") == [412, 470, 530, 600], "a run already recorded is not added twice"
+    assert trend_table(None, segments) == ""
+    assert trend_table(with_run_sizes(None, "x", segments[1:], T0), segments[1:]) == ""
