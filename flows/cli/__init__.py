@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import fanout, segments, server
+from . import fanout, load, segments, server
 from .options import SeveralValues
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ for command in (
     segments.members,
     segments.watch,
     segments.sync,
+    load.load,
     fanout.fanout,
     server.serve,
 ):
