@@ -15,7 +15,6 @@ from .engine import (
     parse_url,
     shown,
     target_url,
-    without_password,
 )
 from .load import LoadOptions, LoadResult, MemberPages, count_rows, ensure_tables, load_account
 from .tables import DEFAULT_PREFIX, WarehouseTables, warehouse_tables
@@ -37,5 +36,4 @@ __all__ = [
     "shown",
     "target_url",
     "warehouse_tables",
-    "without_password",
 ]

@@ -65,12 +65,6 @@ def parse_url(text: str | URL) -> URL:
         ) from None
 
 
-def without_password(text: str | URL) -> tuple[URL, str | None]:
-    """The URL with its password taken out, and the password (None when it had none)."""
-    url = parse_url(text)
-    return url.set(password=None), url.password
-
-
 def shown(url: URL) -> str:
     """The URL as logs, artifacts and errors may show it: the password masked."""
     return url.render_as_string(hide_password=True)
@@ -108,5 +102,4 @@ __all__ = [
     "parse_url",
     "shown",
     "target_url",
-    "without_password",
 ]
