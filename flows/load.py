@@ -8,21 +8,34 @@ SQLite file under the state directory, so a first run needs no server.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import flow
 from pydantic import SecretStr
+from pydantic.json_schema import SkipJsonSchema
 
 from .._compat import eager_annotations
 from ..core.warehouse import LoadResult, parse_url
 from ..segments import fetch_segments
 from ..warehouse import load_segments
+from ..warehouse_block import connector_type, connector_url
 from .common import CredentialsParam, resolve_account
+
+_CONNECTOR = connector_type()
+DatabaseBlockParam: Any = (
+    _CONNECTOR | SkipJsonSchema[str] | None  # type: ignore[misc]  # a class known at run time
+    if _CONNECTOR
+    else SkipJsonSchema[str | None]
+)
+"""A saved SqlAlchemyConnector block, picked in the run form (with prefect-sqlalchemy, the
+``[database]`` extra), or its name; without the extra only a name, which then fails clearly."""
 
 
 @flow(name="botpenguin-segments-load", log_prints=False)
 @eager_annotations
 async def segments_load(
     database: SecretStr | None = None,
+    database_block: DatabaseBlockParam = None,
     credentials: CredentialsParam = None,
     account: str | None = None,
     members: list[str] | None = None,
@@ -40,6 +53,9 @@ async def segments_load(
             run shows **********). Leave empty to use BOTPENGUIN_DB_URL, else the embedded
             file .botpenguin/snapshots/warehouse.sqlite. A URL without a password takes
             BOTPENGUIN_DB_PASSWORD.
+        database_block: A saved SQLAlchemy Connector block (pick one; needs
+            prefect-botpenguin[database]). The run keeps a reference to it, not its password.
+            Used when database is empty.
         credentials: A saved BotPenguin Credentials block (pick one; its name also works).
             Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
             variables.
@@ -53,6 +69,8 @@ async def segments_load(
             once, instead of holding it until the next load sees it too.
     """
     url = parse_url(database.get_secret_value()) if database is not None else None
+    if url is None and database_block:
+        url = await connector_url(database_block)
     target = await resolve_account(credentials, account)
     fetched_at = datetime.now(UTC)
     segments = await fetch_segments.aio(target.credentials)

@@ -82,7 +82,7 @@ def target_url(database: str | URL | None, settings: WarehouseSettings | None = 
         Path(DEFAULT_DATABASE_FILE).parent.mkdir(parents=True, exist_ok=True)
         database = f"sqlite:///{DEFAULT_DATABASE_FILE}"
     url = parse_url(database)
-    if url.password is None and settings.db_password is not None:
+    if url.password is None and settings.db_password is not None and url.host:
         url = url.set(password=settings.db_password.get_secret_value())
     backend = url.get_backend_name()
     check_dialect(backend)
