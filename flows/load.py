@@ -22,11 +22,9 @@ from ..warehouse_block import connector_type, connector_url
 from .common import CredentialsParam, resolve_account
 
 _CONNECTOR = connector_type()
-DatabaseBlockParam: Any = (
-    _CONNECTOR | SkipJsonSchema[str] | None  # type: ignore[misc]  # a class known at run time
-    if _CONNECTOR
-    else SkipJsonSchema[str | None]
-)
+DatabaseBlockParam: Any = SkipJsonSchema[str | None]  # type: ignore[misc]
+if _CONNECTOR is not None:  # a class known at run time only
+    DatabaseBlockParam = _CONNECTOR | SkipJsonSchema[str] | None
 """A saved SqlAlchemyConnector block, picked in the run form (with prefect-sqlalchemy, the
 ``[database]`` extra), or its name; without the extra only a name, which then fails clearly."""
 
