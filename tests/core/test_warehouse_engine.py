@@ -46,3 +46,24 @@ def test_a_bad_url_is_one_line_that_does_not_echo_it():
 def test_a_database_without_an_upsert_is_refused_before_anything_is_written():
     with pytest.raises(ConfigurationError, match="PostgreSQL and SQLite"):
         target_url(f"mysql://u:{PASSWORD}@h/db", WarehouseSettings())
+
+
+def test_the_ddl_on_the_warehouse_page_is_what_the_load_creates():
+    from pathlib import Path
+
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from prefect_botpenguin.core.warehouse import warehouse_tables
+
+    dialect = postgresql.dialect()
+    statements = []
+    for table in warehouse_tables().metadata.sorted_tables:
+        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements.extend(
+            str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes
+        )
+    page = (Path(__file__).resolve().parents[2] / "docs" / "warehouse.md").read_text("utf-8")
+    documented = " ".join(page.split("```sql\n", 1)[1].split("```", 1)[0].split())
+    generated = " ".join(" ".join(f"{s.strip()};" for s in statements).split())
+    assert documented.replace(", ", ",") == generated.replace(", ", ",")
