@@ -27,7 +27,13 @@ from ..change_kinds import ChangeKindRules
 from ..members import MemberPage
 from ..models import Segment
 from ..watch_state import is_suspicious_drop
-from .memberships import apply_members, drop_staging, stage_members
+from .memberships import (
+    StagedMembers,
+    close_leaves,
+    drop_staging,
+    insert_joins,
+    stage_members,
+)
 from .scd2 import SegmentCounts, apply_segments, current_segment_ids
 from .tables import DEFAULT_PREFIX, WarehouseTables, warehouse_tables
 
@@ -107,6 +113,13 @@ async def _held_before(conn: AsyncConnection, t: WarehouseTables, account: str, 
     return len(held) == runs and all(held)
 
 
+def _drops_members(staged: StagedMembers, leaves: int, share: float) -> bool:
+    """The drop guard for memberships: all, or more than ``share``, of the open ones gone."""
+    if staged.open == 0:
+        return False
+    return staged.members == 0 or leaves / staged.open > share
+
+
 async def load_account(
     engine: AsyncEngine,
     *,
@@ -134,7 +147,7 @@ async def load_account(
         )
         before = await current_segment_ids(conn, t, account)
         held = not accepted and is_suspicious_drop(before, known, opts.drop_guard_share)
-        staged = None
+        staged, counts, joins, leaves = None, SegmentCounts(), 0, 0
         if not held and chosen and member_pages is not None:
             staged = await stage_members(
                 conn,
@@ -146,21 +159,23 @@ async def load_account(
                 at=at,
                 prefix=opts.prefix,
             )
-            lost_all = staged.open > 0 and staged.members == 0
-            held = not accepted and (
-                lost_all
-                or (staged.open > 0 and staged.leaves / staged.open > opts.drop_guard_share)
-            )
-        counts, joins, leaves = SegmentCounts(), 0, 0
-        if held:
-            if staged is not None:
-                await drop_staging(conn, staged)
-        else:
+            # Close first, and measure the guard by what closing did: no second scan.
+            savepoint = await conn.begin_nested()
+            leaves = await close_leaves(conn, t, staged, account=account, at=at)
+            held = not accepted and _drops_members(staged, leaves, opts.drop_guard_share)
+            if held:
+                await savepoint.rollback()
+                leaves = 0
+            else:
+                await savepoint.commit()
+        if not held:
             counts = await apply_segments(
                 conn, t, account=account, segments=segments, rules=rules, at=at, run_id=run_id
             )
             if staged is not None:
-                joins, leaves = await apply_members(conn, t, staged, account=account, at=at)
+                joins = await insert_joins(conn, t, staged, account=account, at=at)
+        if staged is not None:
+            await drop_staging(conn, staged)
         result = LoadResult(
             run_id=run_id,
             account=account,

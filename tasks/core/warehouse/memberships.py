@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, MetaData, String, Table, and_, exists, func, literal, select
+from sqlalchemy import (
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    and_,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..members import MemberPage
@@ -29,13 +41,12 @@ ALL_FIELDS = "all"
 
 @dataclass(frozen=True)
 class StagedMembers:
-    """What the staging table holds, and what applying it would change."""
+    """What the staging table holds: the listed rows, and the open memberships they replace."""
 
     staging: Table
     segment_ids: tuple[str, ...]
     members: int
     open: int
-    leaves: int
     contacts: int
 
 
@@ -70,38 +81,49 @@ async def stage_members(
     """Write every page into a fresh staging table (and contacts when asked); count the diff."""
     staging = _staging_table(prefix)
     await conn.run_sync(staging.create)
-    batch: list[dict[str, str]] = []
+    batch: list[tuple[str, str]] = []
     contacts: dict[str, dict[str, Any]] = {}
-    contact_count = 0
+    members = contact_count = 0
     async for page in pages:
-        for contact in page.contacts:
-            batch.append({"segment_id": page.segment_id, "contact_id": contact.id})
-            if contact_fields:
+        batch.extend((page.segment_id, contact.id) for contact in page.contacts)
+        if contact_fields:
+            for contact in page.contacts:
                 contacts[contact.id] = _contact_data(contact.extra, contact_fields)
         if len(batch) >= BATCH_ROWS:
-            await conn.execute(staging.insert(), batch)
+            members += await _stage(conn, staging, batch)
             batch = []
         if len(contacts) >= BATCH_ROWS:
             contact_count += await _write_contacts(conn, t, account, contacts, at)
             contacts = {}
-    if batch:
-        await conn.execute(staging.insert(), batch)
+    members += await _stage(conn, staging, batch)
     if contacts:
         contact_count += await _write_contacts(conn, t, account, contacts, at)
     await conn.run_sync(Index(None, staging.c.segment_id, staging.c.contact_id).create)
-    members = await conn.scalar(select(func.count()).select_from(staging))
+    if conn.dialect.name == "postgresql":  # a temporary table has no statistics until then
+        await conn.execute(text(f"ANALYZE {staging.name}"))
     m = t.memberships.c
-    selected = (m.account == account, m.valid_to.is_(None), m.segment_id.in_(segment_ids))
-    open_count = await conn.scalar(select(func.count()).where(*selected))
-    leaves = await conn.scalar(select(func.count()).where(*selected, ~_in_staging(t, staging)))
-    return StagedMembers(
-        staging,
-        tuple(segment_ids),
-        int(members or 0),
-        int(open_count or 0),
-        int(leaves or 0),
-        contact_count,
+    open_count = await conn.scalar(
+        select(func.count()).where(
+            m.account == account, m.valid_to.is_(None), m.segment_id.in_(segment_ids)
+        )
     )
+    return StagedMembers(staging, tuple(segment_ids), members, int(open_count or 0), contact_count)
+
+
+async def _stage(conn: AsyncConnection, staging: Table, batch: list[tuple[str, str]]) -> int:
+    """One batch into the staging table: PostgreSQL's COPY through asyncpg (the same
+    connection, so the same transaction), else a multi-row INSERT. Its row count."""
+    if not batch:
+        return 0
+    if conn.dialect.driver == "asyncpg":
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            staging.name, records=batch, columns=["segment_id", "contact_id"]
+        )
+    else:
+        rows = [{"segment_id": segment_id, "contact_id": c} for segment_id, c in batch]
+        await conn.execute(staging.insert(), rows)
+    return len(batch)
 
 
 def _in_staging(t: WarehouseTables, staging: Table) -> Any:
@@ -132,10 +154,33 @@ async def _write_contacts(
     return len(rows)
 
 
-async def apply_members(
+async def close_leaves(
     conn: AsyncConnection, t: WarehouseTables, staged: StagedMembers, *, account: str, at: datetime
-) -> tuple[int, int]:
-    """Insert the joins and close the leaves; (joins, leaves). Drops the staging table."""
+) -> int:
+    """Give ``valid_to`` to the open memberships the listing no longer has; how many.
+
+    Run before ``insert_joins``, so it scans only the memberships that were open before.
+    """
+    m = t.memberships.c
+    left = await conn.execute(
+        t.memberships.update()
+        .where(
+            and_(
+                m.account == account,
+                m.valid_to.is_(None),
+                m.segment_id.in_(staged.segment_ids),
+                ~_in_staging(t, staged.staging),
+            )
+        )
+        .values(valid_to=at)
+    )
+    return max(left.rowcount, 0)
+
+
+async def insert_joins(
+    conn: AsyncConnection, t: WarehouseTables, staged: StagedMembers, *, account: str, at: datetime
+) -> int:
+    """Open a membership for every listed contact without an open one; how many."""
     staging, m = staged.staging, t.memberships.c
     already = exists().where(
         m.account == account,
@@ -158,20 +203,7 @@ async def apply_members(
             ["account", "segment_id", "contact_id", "valid_from"], joiners
         )
     )
-    left = await conn.execute(
-        t.memberships.update()
-        .where(
-            and_(
-                m.account == account,
-                m.valid_to.is_(None),
-                m.segment_id.in_(staged.segment_ids),
-                ~_in_staging(t, staging),
-            )
-        )
-        .values(valid_to=at)
-    )
-    await drop_staging(conn, staged)
-    return max(joined.rowcount, 0), max(left.rowcount, 0)
+    return max(joined.rowcount, 0)
 
 
 async def drop_staging(conn: AsyncConnection, staged: StagedMembers) -> None:
@@ -179,4 +211,11 @@ async def drop_staging(conn: AsyncConnection, staged: StagedMembers) -> None:
     await conn.run_sync(staged.staging.drop)
 
 
-__all__ = ["ALL_FIELDS", "StagedMembers", "apply_members", "drop_staging", "stage_members"]
+__all__ = [
+    "ALL_FIELDS",
+    "StagedMembers",
+    "close_leaves",
+    "drop_staging",
+    "insert_joins",
+    "stage_members",
+]
