@@ -18,8 +18,15 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from sqlalchemy import text
-from warehouse_data import TABLES, everything_but_runs, open_members, pages_of, rows, segment
+from warehouse_data import (
+    TABLES,
+    check_page_queries,
+    everything_but_runs,
+    open_members,
+    pages_of,
+    rows,
+    segment,
+)
 
 from prefect_botpenguin.core.warehouse import (
     LoadOptions,
@@ -32,12 +39,6 @@ from prefect_botpenguin.core.warehouse.engine import WarehouseSettings
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "warehouse.md"
 NUMBERS = itertools.count()
-
-
-def page_query(title: str) -> str:
-    """The SQL under ``### title`` on docs/warehouse.md, as a reader copies it."""
-    section = PAGE.read_text("utf-8").split(f"### {title}\n", 1)[1]
-    return section.split("```sql\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.fixture
@@ -91,32 +92,7 @@ async def test_two_loads_with_a_rename_and_churn_then_a_repeat_that_changes_noth
 
 
 async def test_the_three_queries_of_the_warehouse_page_return_the_right_rows(engine):
-    now = datetime.now(UTC)
-    days = [now - timedelta(days=d) for d in (50, 40, 10, 1)]
-    await load(engine, [segment("s1", "VIP", 2), segment("s2", "B")], {"s1": ["a", "b"]}, days[0])
-    await load(
-        engine, [segment("s1", "VIP", 3), segment("s2", "B")], {"s1": ["a", "b", "c"]}, days[1]
-    )
-    await load(engine, [segment("s1", "VIP+", 5), segment("s2", "B")], {"s1": ["b", "c"]}, days[2])
-    await load(engine, [segment("s1", "VIP+", 8), segment("s2", "B2")], {"s1": ["b", "c"]}, days[3])
-
-    async with engine.connect() as conn:
-
-        async def run(title: str, **params) -> list[tuple]:
-            result = await conn.execute(text(page_query(title)), {"account": "shop", **params})
-            return [tuple(row) for row in result]
-
-        at = days[1] + timedelta(days=1)
-        who = await run("Who was in segment X at time T", segment_id="s1", at=at)
-        assert who == [("a",), ("b",), ("c",)]
-        sizes = await run("Size of X over the last 30 days", segment_id="s1")
-        assert [(when, count) for when, count in sizes] == [
-            (days[1], 3),  # the size when the window opens
-            (days[2], 5),
-            (days[3], 8),
-        ]
-        changed = await run("Segments whose definition changed since T", since=days[1])
-        assert [(sid, name) for sid, name, _ in changed] == [("s1", "VIP+"), ("s2", "B2")]
+    await check_page_queries(engine)
 
 
 KILLED_LOAD = textwrap.dedent(
