@@ -192,3 +192,79 @@ def test_the_password_reaches_no_output_parameter_or_artifact(
 
     assert password not in asyncio.run(records())
     assert UUID(run_id.group(1))
+
+
+async def test_two_loads_of_one_account_never_interleave(engine):
+    """The second load waits for the first's transaction, then sees its rows as its own."""
+    import asyncio
+
+    listed = asyncio.Event()
+    release = asyncio.Event()
+
+    def held_pages(segment_ids):
+        async def walk():
+            async for page in pages_of({"s1": ["a", "b", "c"]})(segment_ids):
+                yield page
+            listed.set()
+            await release.wait()  # the first load stays inside its transaction
+
+        return walk()
+
+    async def first_load():
+        return await load_account(
+            engine,
+            account="shop",
+            segments=[segment("s1", "VIP", 3)],
+            member_pages=held_pages,
+            options=LoadOptions(members=("s1",)),
+        )
+
+    first = asyncio.create_task(first_load())
+    await asyncio.wait_for(listed.wait(), 30)
+    second = asyncio.create_task(load(engine, [segment("s1", "VIP", 3)], {"s1": ["a", "b", "c"]}))
+    await asyncio.sleep(1.0)
+    assert not second.done(), "the second load ran inside the first one's transaction"
+    release.set()
+    assert (await first).joins == 3
+    assert (await second).joins == 0  # it saw the first load's rows, committed
+
+
+def test_a_connector_block_keeps_the_password_out_of_the_run(
+    database_url, postgres_cluster, prefect_harness, sandbox_account, monkeypatch
+):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
+
+    from prefect_botpenguin.flows.load import segments_load
+    from prefect_botpenguin.sandbox import SandboxServer
+
+    password = postgres_cluster.password
+    block = SqlAlchemyConnector(
+        connection_info=ConnectionComponents(
+            driver="postgresql+psycopg2",  # the block takes sync drivers; the load swaps it
+            username="postgres",
+            password=password,
+            host="127.0.0.1",
+            port=postgres_cluster.port,
+            database=database_url.rsplit("/", 1)[1],
+        )
+    )
+    block.save("warehouse-e2e", overwrite=True)
+    with SandboxServer() as server:
+        monkeypatch.setenv("BOTPENGUIN_BASE_URL", server.url)
+        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", server.token)
+        result = asyncio.run(
+            segments_load(database_block=SqlAlchemyConnector.load("warehouse-e2e"), members=["all"])
+        )
+    assert result.joins > 0
+
+    async def parameters() -> str:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(result.flow_run_id))
+        return repr(run.parameters)
+
+    recorded = asyncio.run(parameters())
+    assert password not in recorded
+    assert "block_document_id" in recorded  # a reference to the block, as the form makes
