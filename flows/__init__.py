@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .export import segments_export
     from .fanout import segments_fanout
     from .history import segments_history_export
+    from .load import segments_load
     from .members import segments_members_export
     from .report import segments_report
     from .sync import segments_sync
@@ -24,6 +25,7 @@ _WHERE = {
     "segments_export": ".export",
     "segments_fanout": ".fanout",
     "segments_history_export": ".history",
+    "segments_load": ".load",
     "segments_members_export": ".members",
     "segments_report": ".report",
     "segments_sync": ".sync",
@@ -34,6 +36,7 @@ __all__ = [
     "segments_export",
     "segments_fanout",
     "segments_history_export",
+    "segments_load",
     "segments_members_export",
     "segments_report",
     "segments_sync",

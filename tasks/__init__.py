@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .core.models import Segment
     from .core.settings import BotPenguinSettings
     from .core.snapshot import Snapshot
+    from .core.warehouse import LoadResult
     from .credentials import BotPenguinCredentials
     from .exports import ExportResult, aexport_segments, export_segments
     from .fanout import (
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         load_segments_snapshot,
         save_segments_snapshot,
     )
+    from .warehouse import aload_segments, load_segments
 
 _WHERE: dict[str, str] = {
     "BotPenguinClient": ".core.client",
@@ -107,6 +109,9 @@ _WHERE: dict[str, str] = {
     "get_segment_members": ".core.members",
     "iter_members": ".core.members",
     "iter_segment_members": ".core.members",
+    "load_segments": ".warehouse",
+    "aload_segments": ".warehouse",
+    "LoadResult": ".core.warehouse",
     "load_segments_snapshot": ".snapshots",
     "publish_changes_artifact": ".change_summary",
     "publish_fanout_artifacts": ".fanout",
@@ -124,6 +129,7 @@ __all__ = [
     "ExportResult",
     "FanoutAccount",
     "FanoutReport",
+    "LoadResult",
     "MembersExportResult",
     "Segment",
     "SegmentDiff",
@@ -137,6 +143,7 @@ __all__ = [
     "afetch_segment_members",
     "afetch_segments",
     "afetch_segments_fanout",
+    "aload_segments",
     "aload_segments_snapshot",
     "apublish_changes_artifact",
     "apublish_fanout_artifacts",
@@ -156,6 +163,7 @@ __all__ = [
     "get_segment_members",
     "iter_members",
     "iter_segment_members",
+    "load_segments",
     "load_segments_snapshot",
     "publish_changes_artifact",
     "publish_fanout_artifacts",

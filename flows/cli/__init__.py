@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import fanout, segments, server
+from . import fanout, load, segments, server
 from .options import SeveralValues
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ for command in (
     segments.watch,
     segments.sync,
     segments.history,
+    load.load,
     fanout.fanout,
     server.serve,
 ):

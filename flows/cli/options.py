@@ -179,6 +179,35 @@ DropPending = Annotated[
     ),
 ]
 
+# ``load`` only.
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy URL of a PostgreSQL or SQLite database (default: BOTPENGUIN_DB_URL, "
+        "else the embedded .botpenguin/snapshots/warehouse.sqlite); never printed with its "
+        "password",
+    ),
+]
+LoadMembers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--members",
+        metavar="ID",
+        help="also load the memberships of these segments ('all' for every segment)",
+    ),
+]
+ContactFields = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--contact-fields",
+        metavar="FIELD",
+        help="keep these contact fields in the contacts table ('all' for every one); "
+        "default: contact ids only",
+    ),
+]
+
 # ``sync`` only.
 SyncExport = Annotated[
     str | None,

@@ -728,17 +728,30 @@ def fresh_stack(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[St
         stack.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL 15 cluster per session, shared by every test that needs one
+    (each uses a database of its own)."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(scope="module")
-def postgres_stack(sandbox: Sandbox) -> Iterator[tuple[Stack, PostgresCluster]]:
-    """The README's "Scale out", top to bottom, on a throwaway PostgreSQL 15 cluster.
+def postgres_stack(
+    sandbox: Sandbox, postgres_cluster: PostgresCluster
+) -> Iterator[tuple[Stack, PostgresCluster]]:
+    """The README's "Scale out", top to bottom, on the session's PostgreSQL 15 cluster.
 
     Right after the server starts, the setup steps the section refers back to (block type,
     credentials block, work pool, deploy) run from "Run on a Prefect server".
     """
-    cluster = PostgresCluster()
+    cluster = postgres_cluster
     stack: Stack | None = None
     try:
-        cluster.start()
         stack = Stack(
             "postgres",
             sandbox,
@@ -755,4 +768,3 @@ def postgres_stack(sandbox: Sandbox) -> Iterator[tuple[Stack, PostgresCluster]]:
     finally:
         if stack is not None:
             stack.stop()
-        cluster.stop()

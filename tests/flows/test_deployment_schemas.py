@@ -285,6 +285,47 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
         ),
         "filesystem": FILESYSTEM,
     },
+    "segments-load": {
+        "database": (
+            "string | null",
+            None,
+            "SQLAlchemy URL of a PostgreSQL or SQLite database, kept as a secret (the run "
+            "shows **********). Leave empty to use BOTPENGUIN_DB_URL, else the embedded file "
+            ".botpenguin/snapshots/warehouse.sqlite. A URL without a password takes "
+            "BOTPENGUIN_DB_PASSWORD.",
+        ),
+        "database_block": (
+            "block[sqlalchemy-connector] | null",
+            None,
+            "A saved SQLAlchemy Connector block (pick one; needs prefect-botpenguin[database]). "
+            "The run keeps a reference to it, not its password. Used when database is empty.",
+        ),
+        "credentials": CREDENTIALS,
+        "account": (
+            "string | null",
+            None,
+            "Label for this account in every row and the artifact key; defaults to the block "
+            "name, else BOTPENGUIN_ACCOUNT.",
+        ),
+        "members": (
+            "array[string] | null",
+            None,
+            'Segment ids whose memberships to load, or ["all"]. Leave empty to load the '
+            "segments only.",
+        ),
+        "contact_fields": (
+            "array[string] | null",
+            None,
+            'Contact fields to keep in the contacts table, or ["all"]. Leave empty to keep '
+            "contact ids only (contacts are personal data).",
+        ),
+        "accept_drop": (
+            "boolean",
+            False,
+            "Trust a fetch or member listing that lost all or most of the account at once, "
+            "instead of holding it until the next load sees it too.",
+        ),
+    },
 }
 """Per deployment, the run form: field -> (type, prefilled value, help text); ``...`` = a group."""
 
@@ -294,6 +335,7 @@ SCHEDULES = {
     "segments-watch": ("*/15 * * * *", False),  # writes snapshots, notifies
     "segments-sync": ("30 * * * *", False),  # writes snapshots and files, notifies
     "segments-members-export": ("0 7 * * *", False),  # writes personal data to files
+    "segments-load": ("0 5 * * *", False),  # writes to a database
 }
 
 SEGMENT_CHANGES = [f"botpenguin.segment.{what}" for what in ("changed", "created", "removed")]

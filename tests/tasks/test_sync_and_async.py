@@ -35,6 +35,7 @@ from prefect_botpenguin import (
     export_segments,
     fetch_segments,
     fetch_segments_fanout,
+    load_segments,
     load_segments_snapshot,
     publish_changes_artifact,
     publish_fanout_artifacts,
@@ -51,6 +52,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness"
 KINDS = ["sync", "async"]
 SEGMENTS = [Segment.from_api(item) for item in SAMPLE_SEGMENTS]
 PUBLIC_TASKS = [
+    "load_segments",
     "check_notification_targets",
     "emit_change_events",
     "export_segments",
@@ -112,6 +114,13 @@ def test_export_segments_writes_the_file(kind: str, tmp_path: Path) -> None:
     assert result.count == len(SEGMENTS)
     lines = target.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == [s.id for s in SEGMENTS]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_load_segments_loads_into_the_database(kind: str, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path}/{kind}.sqlite"
+    result = in_flow(kind, lambda: load_segments(SEGMENTS, f"dual-load-{kind}", database=database))
+    assert (result.segments_created, result.versions) == (len(SEGMENTS), len(SEGMENTS))
 
 
 @pytest.mark.parametrize("kind", KINDS)
