@@ -46,13 +46,25 @@ class SizeThreshold(BaseSettings):
     )
 
 
-def load_size_threshold() -> SizeThreshold:
-    """``SizeThreshold`` from the environment, or one ``ConfigurationError`` line."""
+def load_size_threshold(
+    relative: float | None = None, absolute: int | None = None
+) -> SizeThreshold:
+    """``SizeThreshold`` from the environment, with a deployment's own values where given.
+
+    ``relative`` / ``absolute`` (the watch's ``resize_relative`` / ``resize_absolute``
+    parameters) win over ``BOTPENGUIN_RESIZE_*``; None keeps the setting. A bad value is one
+    ``ConfigurationError`` line naming both the parameter and the setting.
+    """
+    given = {
+        key: value
+        for key, value in (("relative", relative), ("absolute", absolute))
+        if value is not None
+    }
     try:
-        return SizeThreshold()
+        return SizeThreshold(**given)
     except ValidationError as exc:
         problems = "; ".join(
-            f"BOTPENGUIN_RESIZE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"resize_{err['loc'][0]} (BOTPENGUIN_RESIZE_{str(err['loc'][0]).upper()}): {err['msg']}"
             for err in exc.errors(include_input=False)
         )
         raise ConfigurationError(f"Invalid BotPenguin resize threshold: {problems}") from None

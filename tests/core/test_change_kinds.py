@@ -122,6 +122,16 @@ def test_thresholds_come_from_botpenguin_settings(monkeypatch: pytest.MonkeyPatc
     assert result.notifies  # +1% passes a 0.5% bar
 
 
+def test_a_deployments_own_threshold_wins_over_the_settings(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BOTPENGUIN_RESIZE_RELATIVE", "0.5")
+    monkeypatch.setenv("BOTPENGUIN_RESIZE_ABSOLUTE", "1")
+    threshold = load_size_threshold(relative=25)
+    assert (threshold.relative, threshold.absolute) == (25, 1)
+    assert load_size_threshold(absolute=0).relative == 0.5
+    with pytest.raises(ConfigurationError, match=r"resize_absolute \(BOTPENGUIN_RESIZE_ABSOLUTE"):
+        load_size_threshold(absolute=-1)
+
+
 def test_a_bad_threshold_setting_is_one_line(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("BOTPENGUIN_RESIZE_RELATIVE", "-3")
     with pytest.raises(ConfigurationError, match="BOTPENGUIN_RESIZE_RELATIVE") as caught:
