@@ -235,14 +235,14 @@ def decide(
             return WatchDecision(Verdict.HELD, at, pending, dropped, held=held, next_state=keep)
     diff = diff_segments(previous.segments, fetch.segments)
     # The previous run's size: its history point (a member count counts), else its snapshot.
-    before = sizes_from_segments(previous.segments, rules)
+    sizes_before = sizes_from_segments(previous.segments, rules)
     if recorded is not None and recorded.history is not None:
-        before |= {key: recorded.history.last_size(key) for key in recorded.history.points}
-    after = dict(step.sizes) if step else sizes_from_segments(fetch.segments, rules)
+        sizes_before |= {key: recorded.history.last_size(key) for key in recorded.history.points}
+    sizes_after = dict(step.sizes) if step else sizes_from_segments(fetch.segments, rules)
     resizes = {
         key: move
-        for key, size in after.items()
-        if (move := resized(before.get(key), size, threshold)) is not None
+        for key, size in sizes_after.items()
+        if (move := resized(sizes_before.get(key), size, threshold)) is not None
     }
     return WatchDecision(
         Verdict.COMPARED,
@@ -252,7 +252,7 @@ def decide(
         diff=diff,
         held=held,
         next_state=new_state,
-        classified=classify_diff(diff, rules, threshold, before, after),
+        classified=classify_diff(diff, rules, threshold, sizes_before, sizes_after),
         resizes=resizes,
         drift=step.drift if step else SchemaDrift(),
         history=step.history if step else None,

@@ -16,10 +16,13 @@ from prefect_botpenguin.core.diff import diff_segments
 from prefect_botpenguin.core.errors import ConfigurationError
 from prefect_botpenguin.core.models import Segment
 from prefect_botpenguin.core.thresholds import (
+    SWING_CAP,
     Resize,
     SizeThreshold,
     load_size_threshold,
     resized,
+    swing_label,
+    swing_patterns,
 )
 
 RULES = ChangeKindRules()
@@ -155,3 +158,23 @@ def test_whole_sizes_given_by_the_caller_decide_the_move():
     assert guessed.notifies  # from the changed fields alone: 1 -> 90
     known = classify_diff(diff, RULES, DEFAULT, before={"s1": 100}, after={"s1": 100})
     assert not known.notifies  # the segment's size (contactCount) did not move
+
+
+@pytest.mark.parametrize("bar", [0, 1, 9, 10, 40, 45, 99, 100, 101, 555, 998, 999])
+def test_swing_patterns_match_exactly_the_swings_at_or_past_the_bar(bar: int):
+    patterns = swing_patterns(bar)
+    assert len(patterns) <= 27
+
+    def matches(label: str) -> bool:  # Prefect's rule: exact, or a prefix before "*"
+        return any(label.startswith(p[:-1]) if p.endswith("*") else label == p for p in patterns)
+
+    for swing in range(SWING_CAP + 1):
+        assert matches(f"{swing:03d}") == (swing >= bar), swing
+
+
+def test_the_swing_label_is_the_whole_percent_either_way_and_caps_growth_from_zero():
+    assert swing_label(Resize(1313, 525, -60.0)) == "060"
+    assert swing_label(Resize(100, 1700, 1600.0)) == "999"
+    assert swing_label(Resize(0, 50, None)) == "999"
+    with pytest.raises(ConfigurationError, match="0 to 999"):
+        swing_patterns(1000)
