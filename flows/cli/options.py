@@ -252,6 +252,17 @@ NotifyAccount = Annotated[
         help="only this account's segment changes notify (default: every account)",
     ),
 ]
+Swing = Annotated[
+    int | None,
+    typer.Option(
+        "--swing",
+        metavar="N",
+        min=0,
+        max=999,
+        help="also notify when an audience grows or shrinks by N% or more since the "
+        "previous watch run (needs --notify)",
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="print what would change, change nothing")]
 
 # ``server start`` only.
