@@ -179,6 +179,26 @@ DropPending = Annotated[
     ),
 ]
 
+# ``watch`` only.
+ResizeRelative = Annotated[
+    float | None,
+    typer.Option(
+        "--resize-relative",
+        metavar="PERCENT",
+        help="a size move notifies past this percent and --resize-absolute "
+        "(BOTPENGUIN_RESIZE_RELATIVE, 10)",
+    ),
+]
+ResizeAbsolute = Annotated[
+    int | None,
+    typer.Option(
+        "--resize-absolute",
+        metavar="N",
+        help="a size move notifies past N contacts and --resize-relative "
+        "(BOTPENGUIN_RESIZE_ABSOLUTE, 10)",
+    ),
+]
+
 # ``sync`` only.
 SyncExport = Annotated[
     str | None,

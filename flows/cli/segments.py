@@ -112,6 +112,8 @@ def watch(
     accept_drop: o.AcceptDrop = False,
     reset_state: o.ResetState = False,
     drop_pending: o.DropPending = False,
+    resize_relative: o.ResizeRelative = None,
+    resize_absolute: o.ResizeAbsolute = None,
     sandbox: o.Sandbox = False,
     credentials: o.Credentials = None,
     account: o.Account = None,
@@ -135,6 +137,8 @@ def watch(
                 accept_drop=accept_drop,
                 reset_state=reset_state,
                 drop_pending=drop_pending,
+                resize_relative=resize_relative,
+                resize_absolute=resize_absolute,
             )
         )
         console.print(f"{result.message.subject}{SAMPLE if sandbox else ''}")
