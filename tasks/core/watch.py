@@ -234,10 +234,7 @@ def decide(
             keep = NextState(tuple(previous.segments), at, previous.source, held.held_runs)
             return WatchDecision(Verdict.HELD, at, pending, dropped, held=held, next_state=keep)
     diff = diff_segments(previous.segments, fetch.segments)
-    # The previous run's size: its history point (a member count counts), else its snapshot.
-    sizes_before = sizes_from_segments(previous.segments, rules)
-    if recorded is not None and recorded.history is not None:
-        sizes_before |= {key: recorded.history.last_size(key) for key in recorded.history.points}
+    sizes_before = previous_sizes(previous.segments, recorded, rules)
     sizes_after = dict(step.sizes) if step else sizes_from_segments(fetch.segments, rules)
     resizes = {
         key: move
@@ -257,6 +254,17 @@ def decide(
         drift=step.drift if step else SchemaDrift(),
         history=step.history if step else None,
     )
+
+
+def previous_sizes(
+    segments: Sequence[Segment], recorded: Recorded | None, rules: ChangeKindRules
+) -> dict[str, int | None]:
+    """Each segment's size at the previous run: its last history point (a member count
+    counts), else the snapshot's count field (a history started after the snapshot)."""
+    sizes = sizes_from_segments(segments, rules)
+    if recorded is not None and recorded.history is not None:
+        sizes |= {key: recorded.history.last_size(key) for key in recorded.history.points}
+    return sizes
 
 
 def owe(
