@@ -78,7 +78,6 @@ def drift_lines(decision: WatchDecision) -> list[str]:
 def quiet_line(decision: WatchDecision) -> str | None:
     """How many changes were recorded but not announced, or None."""
     quiet = decision.classified.quiet if decision.classified else ()
-    quiet = tuple(c for c in quiet if c.change.id not in decision.resizes)
     if not quiet:
         return None
     return (

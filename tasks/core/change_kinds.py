@@ -207,19 +207,6 @@ class ClassifiedDiff:
         """Changes recorded but not announced: bookkeeping or a size move below the bar."""
         return tuple(change for change in self.changes if not change.notifies)
 
-    @property
-    def notable(self) -> SegmentDiff:
-        """The diff without its quiet changes: what a message names."""
-        kept = tuple(change.change for change in self.changes if change.notifies)
-        return SegmentDiff(created=self.diff.created, removed=self.diff.removed, changed=kept)
-
-    def kinds_of(self, segment_id: str) -> tuple[ChangeKind, ...]:
-        """The kinds of the change to ``segment_id`` (none when it did not change)."""
-        for change in self.changes:
-            if change.change.id == segment_id:
-                return change.kinds
-        return ()
-
 
 def classify_diff(
     diff: SegmentDiff,
