@@ -94,3 +94,27 @@ async def test_drift_stays_quiet_and_a_swing_and_a_rename_are_exactly_two_messag
     assert resized.resource["botpenguin.swing"] == "060"
     assert resized.payload["change"] is not None
     assert resized.payload["change"] in first["message"], "the event names its message"
+
+
+async def test_schema_drift_is_one_event_and_one_message_then_quiet(
+    account: SandboxServer, receiver, tmp_path: Path
+) -> None:
+    name = label()
+    run = dict(account=name, state=str(tmp_path), notify=[receiver.url("/alerts", scheme="json")])
+    await segments_watch(**run)
+    tiered = [{**record, "tier": "gold"} for record in SAMPLE_SEGMENTS]
+    publish(account, tiered)
+    drifted_run = await segments_watch(**run)
+    publish(account, [*tiered, {"_id": "6a1c0ffee5a1e0000b0a7e09", "segmentName": "Sparse"}])
+    sparse_run = await segments_watch(**run)
+
+    assert drifted_run.notable
+    (event,) = await events_of(name, "botpenguin.segments.schema-changed")
+    assert event.payload["appeared"] == ["tier"]
+    assert event.resource.id.startswith("botpenguin.account.")
+    titles = [request.json()["title"] for request in receiver.requests]
+    assert titles[0].endswith("schema changed"), titles
+    assert "appeared: tier" in receiver.requests[0].json()["message"]
+    assert sparse_run.notable, "a created segment is news"
+    assert titles[1].endswith(": 1 created"), "a new sparse segment is no drift"
+    assert len(await events_of(name, "botpenguin.segments.schema-changed")) == 1
