@@ -4,10 +4,10 @@ and its allocations stay out of the benchmark's memory figures."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
@@ -28,14 +28,8 @@ class SandboxConfig:
 
 
 def _serve(config: SandboxConfig, conn: Connection) -> None:
-    server = SandboxServer.simulated(
-        config.accounts,
-        segments_per_account=config.segments_per_account,
-        latency=config.latency,
-        page_size=config.page_size,
-        contacts_per_segment=config.contacts_per_segment,
-        member_page_size=config.member_page_size,
-    )
+    options = dataclasses.asdict(config)
+    server = SandboxServer.simulated(options.pop("accounts"), **options)
     with server:
         conn.send((server.url, server.account_tokens, server.partner_token))
         conn.recv()  # any message means stop
@@ -62,12 +56,7 @@ class RemoteSandbox:
         self.partner_token = partner or ""
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         with contextlib.suppress(OSError):  # the child may already be gone
             self._conn.send("stop")
         self._process.join(10)

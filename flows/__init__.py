@@ -14,6 +14,7 @@ from ..core.lazy import lazy_attributes
 if TYPE_CHECKING:
     from .export import segments_export
     from .fanout import segments_fanout
+    from .history import segments_history_export
     from .members import segments_members_export
     from .report import segments_report
     from .sync import segments_sync
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "segments_export": ".export",
     "segments_fanout": ".fanout",
+    "segments_history_export": ".history",
     "segments_members_export": ".members",
     "segments_report": ".report",
     "segments_sync": ".sync",
@@ -31,6 +33,7 @@ _WHERE = {
 __all__ = [
     "segments_export",
     "segments_fanout",
+    "segments_history_export",
     "segments_members_export",
     "segments_report",
     "segments_sync",

@@ -20,6 +20,7 @@ from ..core.errors import BotPenguinError, SyncStepsFailedError
 from ..core.formats import ExportFormat, format_for
 from ..core.watch import WatchOptions
 from ..exports import ExportResult, export_segments
+from ..history import read_trend_history
 from ..membership import collect_membership
 from ..notifications import check_notification_targets
 from ..segments import fetch_segments
@@ -186,7 +187,10 @@ async def segments_sync(
     artifact_key = None
     if publish_artifacts:
         artifact_key = await publish_segments_artifact.aio(
-            segments, account=target.label, source=target.source
+            segments,
+            account=target.label,
+            source=target.source,
+            history=await read_trend_history(target.label, state),  # as the report draws it
         )
     export_result = None
     if export.enabled:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .core.members import Contact, get_segment_members, iter_members, iter_segment_members
     from .core.models import Segment
     from .core.settings import BotPenguinSettings
+    from .core.snapshot import Snapshot
     from .credentials import BotPenguinCredentials
     from .exports import ExportResult, aexport_segments, export_segments
     from .fanout import (
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
         publish_fanout_artifacts,
     )
     from .history import SizeHistoryRow, asegment_size_history, segment_size_history
+    from .member_export import MembersExportResult
     from .members import (
-        MembersExportResult,
         SegmentMembers,
         aexport_segment_members,
         afetch_segment_members,
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
     )
     from .segments import afetch_segments, fetch_segments
     from .snapshots import (
-        Snapshot,
         aload_segments_snapshot,
         asave_segments_snapshot,
         load_segments_snapshot,
@@ -74,14 +74,14 @@ _WHERE: dict[str, str] = {
     "ExportResult": ".exports",
     "FanoutAccount": ".core.fanout",
     "FanoutReport": ".core.fanout",
-    "MembersExportResult": ".members",
+    "MembersExportResult": ".member_export",
     "Segment": ".core.models",
     "SegmentMembers": ".members",
     "SegmentDiff": ".core.diff",
     "SizeHistoryRow": ".history",
     "asegment_size_history": ".history",
     "segment_size_history": ".history",
-    "Snapshot": ".snapshots",
+    "Snapshot": ".core.snapshot",
     "acheck_notification_targets": ".notifications",
     "aemit_change_events": ".changes",
     "aexport_segments": ".exports",

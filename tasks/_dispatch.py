@@ -33,6 +33,7 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 
 from ._compat import is_in_async_context
 from .core.models import Segment
+from .core.snapshot import Snapshot
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,11 +45,10 @@ def fast_path(value: Any) -> Any:
     Quoted: a non-empty list or tuple whose every item is a ``Segment``, a ``SegmentDiff``, a
     ``FanoutReport`` or a ``Snapshot`` (none can hold a future), also inside ``unmapped``.
     """
-    # Imported here, not at the top: snapshots imports the tasks defined with this module, and
-    # diff and fanout are not needed to import one task (benchmarks/NOTES.md, d).
+    # diff and fanout are not needed to import one task (benchmarks/NOTES.md, d); they load
+    # with the first call. Neither imports this module, so there is no cycle to hide.
     from .core.diff import SegmentDiff
     from .core.fanout import FanoutReport
-    from .snapshots import Snapshot
 
     if isinstance(value, unmapped):
         inner = fast_path(value.value)

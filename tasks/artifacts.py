@@ -12,6 +12,8 @@ from prefect.cache_policies import NO_CACHE
 from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.models import Segment
+from .core.size_history import SizeHistory
+from .history_artifacts import trend_cell
 
 SCALAR_TYPES = (str, int, float, bool, type(None))
 SUMMARY_NAME_LIMIT = 50
@@ -69,10 +71,14 @@ def contact_count(segment: Segment) -> int | None:
     return None
 
 
-def segments_summary_markdown(segments: list[Segment], account: str, source: str) -> str:
+def segments_summary_markdown(
+    segments: list[Segment], account: str, source: str, history: SizeHistory | None = None
+) -> str:
     """A short human summary: how many segments, from where, when, their names and, when the
     API sends contact counts (``CONTACT_COUNT_FIELDS``), how many contacts each holds.
 
+    The last column is each segment's size trend from the account's ``history`` as a
+    sparkline with first → last (``history_artifacts.trend_cell``), "—" where none is recorded.
     Counts are shown per segment only: segments overlap, so a total would count contacts twice.
     """
     fetched_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -86,15 +92,18 @@ def segments_summary_markdown(segments: list[Segment], account: str, source: str
         listed = segments[:SUMMARY_NAME_LIMIT]
         counts = [contact_count(segment) for segment in listed]
         if any(count is not None for count in counts):
-            lines += ["| Name | Contacts | ID |", "|---|---:|---|"]
+            lines += ["| Name | Contacts | ID | Trend |", "|---|---:|---|---|"]
             lines += [
-                f"| {_md(segment.name or '(unnamed)')} | {_count(count)} | `{segment.id}` |"
+                f"| {_md(segment.name or '(unnamed)')} | {_count(count)} | `{segment.id}` "
+                f"| {trend_cell(history, segment.id)} |"
                 for segment, count in zip(listed, counts, strict=True)
             ]
         else:
-            lines += ["| Name | ID |", "|---|---|"]
+            lines += ["| Name | ID | Trend |", "|---|---|---|"]
             lines += [
-                f"| {_md(segment.name or '(unnamed)')} | `{segment.id}` |" for segment in listed
+                f"| {_md(segment.name or '(unnamed)')} | `{segment.id}` "
+                f"| {trend_cell(history, segment.id)} |"
+                for segment in listed
             ]
         if len(segments) > TABLE_ROW_LIMIT:
             lines.append(
@@ -118,7 +127,10 @@ def _md(text: str) -> str:
 
 
 async def _publish_segments_artifact(
-    segments: list[Segment], account: str = "default", source: str = "BotPenguin"
+    segments: list[Segment],
+    account: str = "default",
+    source: str = "BotPenguin",
+    history: SizeHistory | None = None,
 ) -> str:
     """Record segments as a table artifact and a markdown summary, keyed per account.
 
@@ -128,6 +140,8 @@ async def _publish_segments_artifact(
             (lowercased, dashes only) so each run adds a version to the same artifact. The
             table holds the first ``TABLE_ROW_LIMIT`` (5,000) segments and says so.
         source: Where the segments came from (the API host), shown in the summary.
+        history: The account's size history (``segments_report`` reads it from the watch's
+            state): the summary's Trend column draws it; "—" for every segment without.
 
     Returns:
         The table artifact's key.
@@ -157,7 +171,7 @@ async def _publish_segments_artifact(
         description=f"Segments of BotPenguin account {account!r} ({shown}).",
     )
     await acreate_markdown_artifact(
-        segments_summary_markdown(segments, account, source),
+        segments_summary_markdown(segments, account, source, history),
         key=f"{key}-summary",
         description=f"Summary of BotPenguin account {account!r}.",
     )

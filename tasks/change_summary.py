@@ -182,18 +182,21 @@ def changes_markdown(
     members: Sequence[MembershipChange] | None = None,
     kinds: ChangeKindRules | None = None,
     notes: str | None = None,
+    trend: str = "",
 ) -> str:
     """The artifact: a headline, then a table per kind of change with old and new values.
 
     Each changed field names its kind (``kinds``: the watch's rules, else the built-in ones).
-    ``notes`` (markdown, e.g. the resizes) follow the tables. ``members`` adds a table of
-    joined/left/member counts per watched segment (no contacts).
+    ``notes`` (markdown, e.g. the resizes) follow the tables; ``trend``
+    (``history_artifacts.trend_table``) ends it with each segment's size trend. ``members``
+    adds a table of joined/left/member counts per watched segment (no contacts).
     """
     text = _changes_markdown(
         diff, account, segment_count, previous_fetched_at, fetched_at, kinds or ChangeKindRules()
     )
-    if notes:
-        text = f"{text}\n\n{notes}"
+    for section in (notes, trend):
+        if section:
+            text = f"{text}\n\n{section}"
     if not members:
         return text
     lines = [text, "", f"## Members ({members_summary(members)})", ""]
@@ -285,6 +288,7 @@ async def _publish_changes_artifact(
     members: list[MembershipChange] | None = None,
     kinds: ChangeKindRules | None = None,
     notes: str | None = None,
+    trend: str = "",
 ) -> str:
     """Record a markdown summary of the diff under ``botpenguin-changes-<account>``.
 
@@ -298,6 +302,8 @@ async def _publish_changes_artifact(
         kinds: Which fields are size and bookkeeping, to name each changed field's kind
             (None: the built-in table).
         notes: Markdown shown after the tables (the watch adds its resizes and schema drift).
+        trend: A "Size trend" markdown section to show too (the watch passes
+            ``history_artifacts.trend_table`` of the account's size history).
 
     Returns:
         The artifact's key.
@@ -331,6 +337,7 @@ async def _publish_changes_artifact(
         members=members,
         kinds=kinds,
         notes=notes,
+        trend=trend,
     )
     outcome = "baseline" if diff is None else summary_counts(diff)
     if members:

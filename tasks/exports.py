@@ -137,10 +137,28 @@ async def write_export(
     Raises ``ExportError`` (one line) for an unknown format, a value that is not JSON data, a
     destination outside a block's base path, or a failed write; the previous export stays.
     """
+    return await write_whole_file(
+        destination, format, filesystem, lambda chosen: serialise(segments, chosen), len(segments)
+    )
+
+
+async def write_whole_file(
+    destination: str | os.PathLike[str],
+    format: ExportFormat | None,
+    filesystem: WritableFileSystem | None,
+    encode: Callable[[ExportFormat], bytes],
+    count: int,
+    what: str = "the export",
+) -> ExportResult:
+    """Encode a file of ``count`` records in the chosen format and write it atomically.
+
+    What every whole-file export shares (segments, size history): the format from the
+    extension or ``format``, the destination resolved off the event loop (fsspec back-ends
+    may connect), and one ``ExportError`` line naming ``what`` when the write fails.
+    """
     chosen = format_for(destination, format)
-    # Resolving may connect (fsspec back-ends): off the event loop.
     target = await asyncio.to_thread(resolve_target, destination, filesystem)
-    data = await asyncio.to_thread(serialise, segments, chosen)
+    data = await asyncio.to_thread(encode, chosen)
     try:
         await target.write(data)
     except ExportError:
@@ -148,14 +166,14 @@ async def write_export(
     except Exception as exc:
         kept = " (the previous export there was not replaced)" if target.atomic else ""
         raise ExportError(
-            f"Could not write the export to {target.shown}: {one_line_reason(exc)}; check that the "
+            f"Could not write {what} to {target.shown}: {one_line_reason(exc)}; check that the "
             f"location is writable{kept}."
         ) from exc
     return ExportResult(
         destination=target.shown,
         url=target.url,
         format=chosen,
-        count=len(segments),
+        count=count,
         size_bytes=len(data),
         asset_key=target.asset_key,
     )

@@ -18,7 +18,7 @@ from prefect.filesystems import WritableFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from ._dispatch import dual_task
-from .core.errors import ExportError
+from .core.errors import ExportError, SnapshotError
 from .core.formats import ExportFormat, format_for, to_csv, to_json, to_jsonl, to_parquet
 from .core.locations import display_location, one_line_reason
 from .core.size_history import SizeHistory, SizeSource, history_location, read_history
@@ -26,7 +26,9 @@ from .exports import ExportResult, resolve_target
 from .snapshots import DEFAULT_STATE_DIR
 
 HISTORY_COLUMNS = ("id", "name", "at", "size", "source")
-_WRITERS = {"csv": to_csv, "json": to_json, "jsonl": to_jsonl, "parquet": to_parquet}
+_WRITERS = {"json": to_json, "jsonl": to_jsonl}
+_TABLE_WRITERS = {"csv": to_csv, "parquet": to_parquet}
+"""Writers with a header: given the columns, else they would lay out segment columns."""
 
 
 class SizeHistoryRow(BaseModel):
@@ -120,9 +122,26 @@ asegment_size_history, segment_size_history = dual_task(
 )
 
 
+async def read_trend_history(account: str, state: str) -> SizeHistory | None:
+    """The account's stored history for a trend, or None: none yet, or unreadable.
+
+    A trend decorates an artifact, so an unreadable history is a warning naming the file
+    (the watch's own save reports it as an error), never a failed report.
+    """
+    location = history_location(state, account)
+    try:
+        return await asyncio.to_thread(read_history, location)
+    except SnapshotError as exc:
+        get_run_logger().warning("No size trend: %s", exc)
+        return None
+
+
 def serialise_rows(rows: list[SizeHistoryRow], format: ExportFormat) -> bytes:
-    """The rows as a whole file in ``format`` (times as ISO 8601 text)."""
+    """The rows as a whole file in ``format`` (times as ISO 8601 text), ``HISTORY_COLUMNS``
+    in that order."""
     records = [row.model_dump(mode="json") for row in rows]
+    if format in ("csv", "parquet"):
+        return _TABLE_WRITERS[format](records, HISTORY_COLUMNS)
     return _WRITERS[format](records)
 
 

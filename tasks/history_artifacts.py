@@ -8,13 +8,18 @@ The artifact modules call these and publish the result; nothing here talks to Pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from .core.models import Segment
 from .core.size_history import SizeHistory
 from .core.trend import WIDTH, sparkline, trend_text
 
 TREND_COLUMN = "trend"
 """The table artifact's column holding each segment's sparkline."""
+NO_TREND = "—"
+"""A trend cell of a segment with no recorded size (no history yet, or the API sent no count)."""
+TREND_ROW_LIMIT = 50
+"""Most segments the watch's trend table lists; the report's summary has its own limit."""
 
 
 def trend_column(history: SizeHistory | None, segment_ids: Iterable[str]) -> dict[str, str]:
@@ -23,6 +28,35 @@ def trend_column(history: SizeHistory | None, segment_ids: Iterable[str]) -> dic
         segment_id: sparkline(history.sizes(segment_id), WIDTH) if history else ""
         for segment_id in segment_ids
     }
+
+
+def trend_cell(history: SizeHistory | None, segment_id: str) -> str:
+    """``▁▂▃▅▇ 412 → 530 (+29%)`` for a markdown table cell, or ``NO_TREND`` (—) with no size.
+
+    Plain text, not code: the bars are the chart, drawn by the UI's own font, in Prefect's
+    open-source UI and Cloud alike (both render markdown tables, neither renders scripts).
+    """
+    if history is None or not history.sizes(segment_id):
+        return NO_TREND
+    return trend_text(history.sizes(segment_id))
+
+
+def trend_table(history: SizeHistory | None, segments: Sequence[Segment]) -> str:
+    """The watch artifact's "Size trend" section: one row per segment with its trend cell.
+
+    Empty when no segment has a recorded size, so an account without counts gets no section.
+    """
+    if history is None or not any(history.sizes(segment.id) for segment in segments):
+        return ""
+    lines = ["## Size trend", "", "| Segment | ID | Trend |", "|---|---|---|"]
+    lines += [
+        f"| {_cell(segment.name or '(unnamed)')} | `{segment.id}` | "
+        f"{trend_cell(history, segment.id)} |"
+        for segment in segments[:TREND_ROW_LIMIT]
+    ]
+    if len(segments) > TREND_ROW_LIMIT:
+        lines.append(f"\n... and {len(segments) - TREND_ROW_LIMIT} more; see `botpenguin history`.")
+    return "\n".join(lines)
 
 
 def trend_lines(history: SizeHistory | None, segment_ids: Iterable[str]) -> list[str]:
@@ -62,6 +96,11 @@ def trend_markdown(history: SizeHistory | None, segment_ids: Iterable[str]) -> s
 def _label(history: SizeHistory, segment_id: str) -> str:
     name = history.names.get(segment_id)
     return f"{name} ({segment_id})" if name else segment_id
+
+
+def _cell(text: str) -> str:
+    """Keep a segment name inside one markdown table cell, inert (no emphasis, no HTML)."""
+    return _escape(" ".join(text.split()))
 
 
 def _escape(text: str) -> str:

@@ -33,6 +33,7 @@ from .core.watch import (
 from .core.watch_state import PendingMessage, WatchSettings
 from .credentials import BotPenguinCredentials
 from .drop_guard import report_suspicious_drop
+from .history_artifacts import trend_table
 from .history_events import emit_history_events, history_event_specs
 from .history_state import save_size_history
 from .membership import (
@@ -162,6 +163,7 @@ async def report_changes(
         members=member_changes,
         kinds=opts.kinds,
         notes=history_notes(decision, decision.history),
+        trend=trend_table(decision.history, segments),  # with this run's sizes
     )
     message = describe_run(
         decision,

@@ -27,6 +27,7 @@ for command in (
     segments.members,
     segments.watch,
     segments.sync,
+    segments.history,
     fanout.fanout,
     server.serve,
 ):

@@ -1,5 +1,6 @@
-"""The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``
-and ``sync``. Each parses, calls its flow and prints."""
+"""The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``,
+``sync`` and ``history``. Each parses, calls its flow and prints; the options they share are
+in ``account``."""
 
 from __future__ import annotations
 
@@ -9,101 +10,110 @@ from rich.console import Console
 
 from ...core.formats import format_for
 from . import options as o
-from .session import SAMPLE, run
+from .account import Target, account_command
+from .session import run
 
 
-def report(
-    sandbox: o.Sandbox = False,
-    credentials: o.Credentials = None,
-    account: o.Account = None,
-    debug: o.Debug = False,
-) -> None:
+@account_command
+def report(console: Console, target: Target) -> None:
     """fetch segments, publish artifacts, print a table"""
+    from ..console import print_segments
+    from ..report import segments_report
 
-    def work(console: Console) -> None:
-        from ..console import print_segments
-        from ..report import segments_report
-
-        segments = asyncio.run(segments_report(credentials=credentials, account=account))
-        print_segments(console, segments, "BotPenguin segments" + (SAMPLE if sandbox else ""))
-
-    run(work, debug=debug, sandbox=sandbox, credentials=credentials)
+    segments = asyncio.run(segments_report(**target.flow_options))
+    print_segments(console, segments, "BotPenguin segments" + target.sample)
 
 
-def export(
-    to: o.ExportTo,
-    format: o.Format = None,
-    sandbox: o.Sandbox = False,
-    credentials: o.Credentials = None,
-    account: o.Account = None,
-    debug: o.Debug = False,
-) -> None:
+@account_command
+def export(console: Console, target: Target, to: o.ExportTo, format: o.Format = None) -> None:
     """fetch segments and write them to a file, atomically"""
+    from ..export import segments_export
 
-    def work(console: Console) -> None:
-        from ..export import segments_export
-
-        chosen = o.export_format(format)
-        format_for(to, chosen)  # a bad extension fails before Prefect starts
-        written = asyncio.run(
-            segments_export(destination=to, credentials=credentials, account=account, format=chosen)
-        )
-        what = f"{written.count} segment(s)"
-        _print_written(
-            console, what, sandbox, written.format, written.destination, written.size_bytes
-        )
-
-    run(work, debug=debug, sandbox=sandbox, credentials=credentials)
+    chosen = o.export_format(format)
+    format_for(to, chosen)  # a bad extension fails before Prefect starts
+    written = asyncio.run(segments_export(destination=to, format=chosen, **target.flow_options))
+    what = f"{written.count} segment(s)"
+    _print_written(console, what, target, written.format, written.destination, written.size_bytes)
 
 
+@account_command
 def members(
+    console: Console,
+    target: Target,
     to: o.MembersTo,
     segments: o.Segments = None,
     fields: o.Fields = None,
     format: o.Format = None,
+) -> None:
+    """write the members (contacts) of segments to a file, page by page, atomically"""
+    from ..members import segments_members_export
+
+    chosen = o.export_format(format)
+    format_for(to, chosen)  # a bad extension fails before Prefect starts
+    written = asyncio.run(
+        segments_members_export(
+            destination=to, segments=segments, fields=fields, format=chosen, **target.flow_options
+        )
+    )
+    what = f"{written.count} member row(s) of {len(written.segments)} segment(s)"
+    files = f"{len(written.files)} file(s) under " if len(written.files) != 1 else ""
+    where = files + written.destination
+    _print_written(console, what, target, written.format, where, written.size_bytes)
+
+
+def history(
+    to: o.ExportTo,
+    format: o.Format = None,
+    state: o.State = None,
+    state_filesystem: o.StateFilesystem = None,
+    segments: o.Segments = None,
     sandbox: o.Sandbox = False,
-    credentials: o.Credentials = None,
     account: o.Account = None,
     debug: o.Debug = False,
 ) -> None:
-    """write the members (contacts) of segments to a file, page by page, atomically"""
+    """write the segment sizes the watch recorded (one row per segment and run) to a file"""
+    # No --credentials: the history is read from the state, not from the API.
+    target = Target(sandbox, None, account)
 
     def work(console: Console) -> None:
-        from ..members import segments_members_export
+        from ...snapshots import DEFAULT_STATE_DIR
+        from ..history import segments_history_export
 
         chosen = o.export_format(format)
         format_for(to, chosen)  # a bad extension fails before Prefect starts
         written = asyncio.run(
-            segments_members_export(
+            segments_history_export(
                 destination=to,
-                credentials=credentials,
                 account=account,
+                state=state or DEFAULT_STATE_DIR,
+                state_filesystem=state_filesystem,
                 segments=segments,
-                fields=fields,
                 format=chosen,
             )
         )
-        what = f"{written.count} member row(s) of {len(written.segments)} segment(s)"
-        files = f"{len(written.files)} file(s) under " if len(written.files) != 1 else ""
+        what = f"{written.count} size point(s)"
         _print_written(
-            console, what, sandbox, written.format, files + written.destination, written.size_bytes
+            console, what, target, written.format, written.destination, written.size_bytes
         )
 
-    run(work, debug=debug, sandbox=sandbox, credentials=credentials)
+    run(work, debug=debug, sandbox=sandbox)
 
 
 def _print_written(
-    console: Console, what: str, sandbox: bool, format: str, where: str, size_bytes: int
+    console: Console, what: str, target: Target, format: str, where: str, size_bytes: int
 ) -> None:
     """One line for an export: what, as which format, where, how big."""
-    sample = " of SAMPLE DATA from the sandbox" if sandbox else ""
+    sample = " of SAMPLE DATA from the sandbox" if target.sandbox else ""
     console.print(
         f"Wrote {what}{sample} as {format.upper()} to {where} ({size_bytes} bytes).",
         soft_wrap=True,
     )
 
 
+@account_command
 def watch(
+    console: Console,
+    target: Target,
     state: o.State = None,
     notify: o.Notify = None,
     always_notify: o.AlwaysNotify = False,
@@ -114,48 +124,42 @@ def watch(
     drop_pending: o.DropPending = False,
     resize_relative: o.ResizeRelative = None,
     resize_absolute: o.ResizeAbsolute = None,
-    sandbox: o.Sandbox = False,
-    credentials: o.Credentials = None,
-    account: o.Account = None,
-    debug: o.Debug = False,
 ) -> None:
     """report segment changes since the last run, and notify"""
+    from ...snapshots import DEFAULT_STATE_DIR
+    from ..watch import segments_watch
 
-    def work(console: Console) -> None:
-        from ...snapshots import DEFAULT_STATE_DIR
-        from ..watch import segments_watch
-
-        result = asyncio.run(
-            segments_watch(
-                credentials=credentials,
-                account=account,
-                state=state or DEFAULT_STATE_DIR,
-                state_filesystem=state_filesystem,
-                notify=[*notify] if notify else None,
-                always_notify=always_notify,
-                members=members,
-                accept_drop=accept_drop,
-                reset_state=reset_state,
-                drop_pending=drop_pending,
-                resize_relative=resize_relative,
-                resize_absolute=resize_absolute,
-            )
+    result = asyncio.run(
+        segments_watch(
+            **target.flow_options,
+            state=state or DEFAULT_STATE_DIR,
+            state_filesystem=state_filesystem,
+            notify=[*notify] if notify else None,
+            always_notify=always_notify,
+            members=members,
+            accept_drop=accept_drop,
+            reset_state=reset_state,
+            drop_pending=drop_pending,
+            resize_relative=resize_relative,
+            resize_absolute=resize_absolute,
         )
-        console.print(f"{result.message.subject}{SAMPLE if sandbox else ''}")
-        if result.held_drop:
-            console.print(result.message.body, soft_wrap=True)
-        if not result.baseline and result.changed:
-            console.print(result.message.body, soft_wrap=True)
-        console.print(f"Snapshot: {result.snapshot}", soft_wrap=True)
-        if result.notified:
-            console.print(f"Notified: {', '.join(result.notified)}")
-        if result.pending:
-            console.print(f"Undelivered change messages kept for the next run: {result.pending}")
+    )
+    console.print(f"{result.message.subject}{target.sample}")
+    if result.held_drop:
+        console.print(result.message.body, soft_wrap=True)
+    if not result.baseline and result.changed:
+        console.print(result.message.body, soft_wrap=True)
+    console.print(f"Snapshot: {result.snapshot}", soft_wrap=True)
+    if result.notified:
+        console.print(f"Notified: {', '.join(result.notified)}")
+    if result.pending:
+        console.print(f"Undelivered change messages kept for the next run: {result.pending}")
 
-    run(work, debug=debug, sandbox=sandbox, credentials=credentials)
 
-
+@account_command
 def sync(
+    console: Console,
+    target: Target,
     export: o.SyncExport = None,
     format: o.Format = None,
     state: o.State = None,
@@ -167,52 +171,42 @@ def sync(
     accept_drop: o.AcceptDrop = False,
     reset_state: o.ResetState = False,
     drop_pending: o.DropPending = False,
-    sandbox: o.Sandbox = False,
-    credentials: o.Credentials = None,
-    account: o.Account = None,
-    debug: o.Debug = False,
 ) -> None:
     """fetch once, then publish artifacts, export and watch (what deployments schedule)"""
+    from ...snapshots import DEFAULT_STATE_DIR
+    from ..sync import ExportStep, WatchStep, segments_sync
 
-    def work(console: Console) -> None:
-        from ...snapshots import DEFAULT_STATE_DIR
-        from ..sync import ExportStep, WatchStep, segments_sync
-
-        chosen = o.export_format(format)
-        if export:
-            format_for(export, chosen)  # a bad extension fails before Prefect starts
-        watch = WatchStep(
-            enabled=not no_watch,
-            state=state or DEFAULT_STATE_DIR,
-            state_filesystem=state_filesystem,
-            notify=notify or [],
-            always_notify=always_notify,
-            accept_drop=accept_drop,
-            reset_state=reset_state,
-            drop_pending=drop_pending,
+    chosen = o.export_format(format)
+    if export:
+        format_for(export, chosen)  # a bad extension fails before Prefect starts
+    watch = WatchStep(
+        enabled=not no_watch,
+        state=state or DEFAULT_STATE_DIR,
+        state_filesystem=state_filesystem,
+        notify=notify or [],
+        always_notify=always_notify,
+        accept_drop=accept_drop,
+        reset_state=reset_state,
+        drop_pending=drop_pending,
+    )
+    result = asyncio.run(
+        segments_sync(
+            **target.flow_options,
+            publish_artifacts=not no_artifacts,
+            export=ExportStep(enabled=True, destination=export, format=chosen)
+            if export
+            else ExportStep(),
+            watch=watch,
         )
-        result = asyncio.run(
-            segments_sync(
-                credentials=credentials,
-                account=account,
-                publish_artifacts=not no_artifacts,
-                export=ExportStep(enabled=True, destination=export, format=chosen)
-                if export
-                else ExportStep(),
-                watch=watch,
-            )
-        )
-        sample = SAMPLE if sandbox else ""
-        lines = [f"Synced {result.segment_count} segment(s) of {result.account}{sample}."]
-        if result.artifact_key:
-            lines.append(f"Artifact: {result.artifact_key}")
-        if result.export:
-            lines.append(f"Export: {result.export.count} segment(s) to {result.export.destination}")
-        if result.watch:
-            lines.append(f"Watch: {result.watch.message.subject}; snapshot {result.watch.snapshot}")
-            if result.watch.notified:
-                lines.append(f"Notified: {', '.join(result.watch.notified)}")
-        for line in lines:
-            console.print(line, soft_wrap=True)
-
-    run(work, debug=debug, sandbox=sandbox, credentials=credentials)
+    )
+    lines = [f"Synced {result.segment_count} segment(s) of {result.account}{target.sample}."]
+    if result.artifact_key:
+        lines.append(f"Artifact: {result.artifact_key}")
+    if result.export:
+        lines.append(f"Export: {result.export.count} segment(s) to {result.export.destination}")
+    if result.watch:
+        lines.append(f"Watch: {result.watch.message.subject}; snapshot {result.watch.snapshot}")
+        if result.watch.notified:
+            lines.append(f"Notified: {', '.join(result.watch.notified)}")
+    for line in lines:
+        console.print(line, soft_wrap=True)

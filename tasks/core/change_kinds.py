@@ -19,10 +19,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode
 
 from .diff import SegmentChange, SegmentDiff
 from .errors import ConfigurationError
+from .settings import env_config
 from .thresholds import Resize, SizeThreshold, resized
 
 
@@ -56,9 +57,7 @@ def _split(value: Any) -> Any:
 class ChangeKindSettings(BaseSettings):
     """Extra size and bookkeeping fields (env prefix ``BOTPENGUIN_``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = env_config()
 
     size_fields: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

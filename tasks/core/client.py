@@ -1,14 +1,16 @@
 """A thin async httpx client for the BotPenguin API. It never imports Prefect.
 
-It owns everything HTTP: the headers BotPenguin requires, timeouts, TLS trust, the envelope
-check, the translation of failures into ``.errors`` and the retry policy in ``.retry``.
+It owns the requests: the headers BotPenguin requires, timeouts, the translation of transport
+failures into ``.errors`` and the retry policy in ``.retry``. The pool, proxies and TLS
+trust are in ``.connection``; what an answer means (envelope, refusals, rate limits) is in
+``.answers``.
 
-Every body is parsed here, once, by ``.jsontext.read_json``: a lone surrogate escape becomes
-U+FFFD and ``NaN``/``Infinity`` become ``null`` (that module says why), so every later step
-(report, artifacts, exports in every format, snapshots, events) sees plain JSON data. A
-warning says how many values were changed (counts only, never the values). TLS certificates
-are verified against the system's trust store, ``SSL_CERT_FILE``/``SSL_CERT_DIR``, or the PEM
-bundle in ``BOTPENGUIN_CA_BUNDLE`` (a corporate CA); an untrusted certificate is a
+Every body is parsed once, by ``.jsontext.read_json`` (in ``.answers``): a lone surrogate
+escape becomes U+FFFD and ``NaN``/``Infinity`` become ``null`` (that module says why), so every
+later step (report, artifacts, exports in every format, snapshots, events) sees plain JSON
+data. A warning says how many values were changed (counts only, never the values). TLS
+certificates are verified against the system's trust store, ``SSL_CERT_FILE``/``SSL_CERT_DIR``,
+or the PEM bundle in ``BOTPENGUIN_CA_BUNDLE`` (a corporate CA); an untrusted certificate is a
 ``TLSCertificateError`` at once, never retried.
 """
 
@@ -16,11 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import logging
 import os
 import random
-import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,21 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .answers import Logger, RetryableFailure, read_answer
+from .connection import DIRECT_TO_LOOPBACK, shared_http_client, tls_verification, user_agent
+from .connection import http_client as make_http_client
 from .endpoint import DEFAULT_BASE_URL, clean_token, validate_base_url
 from .errors import (
     APIConnectionError,
     APITimeoutError,
-    AuthenticationError,
     BotPenguinError,
-    ConfigurationError,
-    RateLimitedError,
-    RequestRejectedError,
     ResponseError,
-    ServerError,
     TLSCertificateError,
 )
-from .jsontext import read_json
-from .retry import RetryPolicy, parse_retry_after
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -52,119 +49,13 @@ if TYPE_CHECKING:
     from .settings import BotPenguinSettings  # loaded by from_settings only
 
 SEGMENTS_PATH = "/inbox/segments"
-# BotPenguin answers a malformed token with a MongoDB ObjectId cast error (HTTP 400).
-TOKEN_FORMAT_ERROR = re.compile(r"12 bytes|24 hex characters", re.IGNORECASE)
-AUTH_FIX_HINT = (
-    "check BOTPENGUIN_API_TOKEN or the credentials block "
-    "(BotPenguin panel: More -> Developer -> API Access Token)"
-)
-
-Logger = logging.Logger | logging.LoggerAdapter[Any]
-
-
-@functools.cache
-def user_agent() -> str:
-    """``prefect-botpenguin/<version> httpx/<version>``, read once, on the first client.
-
-    Not computed at import: ``importlib.metadata`` and its scan of installed packages are a
-    noticeable part of importing this module (benchmarks/NOTES.md, d).
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        pack = version("prefect-botpenguin")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        pack = "0+unknown"
-    return f"prefect-botpenguin/{pack} httpx/{httpx.__version__}"
 
 
 def __getattr__(name: str) -> Any:
-    """``USER_AGENT``, the same value as ``user_agent()``, computed when first read."""
+    """``USER_AGENT`` (see ``.connection``), computed when first read."""
     if name == "USER_AGENT":
         return user_agent()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-DIRECT_TO_LOOPBACK: dict[str, httpx.AsyncBaseTransport | None] = {
-    "all://127.0.0.1": None,
-    "all://localhost": None,
-    "all://[::1]": None,
-}
-"""Mounts that keep loopback requests off any ``HTTP(S)_PROXY``: plain HTTP is allowed only
-on loopback, and through a proxy the token would cross the network in clear text."""
-
-
-def tls_verification(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
-    """httpx's ``verify``: the PEM bundle ``ca_bundle`` when given, else the default trust.
-
-    The default is the system's (certifi's) trust store, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``
-    when set. An unreadable bundle is a ``ConfigurationError``.
-    """
-    if ca_bundle is None or not os.fspath(ca_bundle).strip():
-        return True
-    path = os.fspath(ca_bundle)
-    try:
-        if os.path.isdir(path):
-            return ssl.create_default_context(capath=path)
-        return ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM"
-        raise ConfigurationError(
-            f"BOTPENGUIN_CA_BUNDLE {path!r} cannot be used as a CA bundle ({reason}); "
-            "give the path of a PEM file with your CA's certificate(s)."
-        ) from None
-
-
-def _http_client(**options: Any) -> httpx.AsyncClient:
-    """``httpx.AsyncClient(**options)``; a proxy it cannot use is a ``ConfigurationError``."""
-    try:
-        return httpx.AsyncClient(**options)
-    except ImportError as exc:  # httpx needs the socksio package for socks5:// proxies
-        if "socks" not in str(exc).lower():
-            raise
-        raise ConfigurationError(
-            "A SOCKS proxy is configured (ALL_PROXY / HTTPS_PROXY = socks5://...) but SOCKS "
-            "support is not installed; install it with pip install 'httpx[socks]', or unset "
-            "the proxy variable."
-        ) from None
-
-
-def shared_http_client(
-    max_connections: int,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-) -> httpx.AsyncClient:
-    """One connection pool for many accounts' ``BotPenguinClient(http_client=...)``.
-
-    It keeps up to ``max_connections`` connections open for reuse and stores no cookies, so
-    a cookie one account's answer sets is never sent with another account's request. The
-    caller closes it (``async with``). Timeouts come from each ``BotPenguinClient``; TLS
-    trust from ``ca_bundle`` (see ``tls_verification``).
-    """
-    from http.cookiejar import CookieJar, DefaultCookiePolicy
-
-    size = max(1, max_connections)
-    return _http_client(
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        follow_redirects=False,
-        transport=transport,
-        mounts=DIRECT_TO_LOOPBACK,
-        verify=tls_verification(ca_bundle),
-    )
-
-
-class _RetryableFailure(Exception):
-    """Internal: one attempt failed in a way the policy may retry."""
-
-    def __init__(
-        self, error: BotPenguinError, reason: str, retry_after: float | None = None
-    ) -> None:
-        super().__init__(reason)
-        self.error = error
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 class BotPenguinClient:
@@ -219,7 +110,7 @@ class BotPenguinClient:
         if http_client is not None and transport is not None:
             raise TypeError("give BotPenguinClient a transport or an http_client, not both")
         self._owns_http = http_client is None
-        self._http = http_client or _http_client(
+        self._http = http_client or make_http_client(
             timeout=self._timeout,
             follow_redirects=False,
             transport=transport,
@@ -288,7 +179,7 @@ class BotPenguinClient:
             remaining = policy.deadline - (self._clock() - started)
             try:
                 return await self._attempt(method, path, params, json, remaining)
-            except _RetryableFailure as failure:
+            except RetryableFailure as failure:
                 elapsed = self._clock() - started
                 if attempt == policy.max_attempts:
                     raise _give_up(failure.error, attempt, elapsed) from None
@@ -334,7 +225,7 @@ class BotPenguinClient:
                 f"BotPenguin at {target} did not answer in time; check the network or raise "
                 "BOTPENGUIN_READ_TIMEOUT / BOTPENGUIN_DEADLINE."
             )
-            raise _RetryableFailure(error, "timed out") from None
+            raise RetryableFailure(error, "timed out") from None
         except httpx.ConnectError as exc:
             problem = _certificate_problem(exc)
             if problem is not None:  # retrying cannot make a certificate trusted
@@ -347,7 +238,7 @@ class BotPenguinClient:
                 f"Cannot connect to BotPenguin at {self.base_url}; check BOTPENGUIN_BASE_URL "
                 "and that the host is reachable."
             )
-            raise _RetryableFailure(error, "connection failed") from None
+            raise RetryableFailure(error, "connection failed") from None
         except httpx.DecodingError:
             raise ResponseError(
                 f"BotPenguin's answer to {method} {path} could not be decoded (its "
@@ -359,115 +250,18 @@ class BotPenguinClient:
                 f"The connection to BotPenguin at {self.base_url} broke before the whole "
                 f"answer arrived ({type(exc).__name__}); try again later."
             )
-            raise _RetryableFailure(error, "connection broke") from None
+            raise RetryableFailure(error, "connection broke") from None
         try:
-            return self._check(response, method, path)
+            return read_answer(
+                response,
+                method,
+                path,
+                redact=self._redact,
+                max_retry_after=self.retry_policy.max_retry_after,
+                logger=self.logger,
+            )
         finally:
             _release(response)
-
-    def _check(self, response: httpx.Response, method: str, path: str) -> Envelope:
-        """Map one HTTP response to an envelope or to the right error."""
-        status = response.status_code
-        what = f"BotPenguin {method} {path}"
-        if response.is_redirect:
-            location = httpx.URL(response.headers.get("location", "")).host or "another path"
-            raise RequestRejectedError(
-                f"{what} was redirected (HTTP {status}) to {location}; set BOTPENGUIN_BASE_URL "
-                "to the API host itself (the token is never sent to a redirect target).",
-                status_code=status,
-            )
-        if response.is_success:  # parse a success body once, not also for an error message
-            return self._envelope(response, what)
-        api_message = self._api_message(response)
-        if status in (401, 403) or (status == 400 and TOKEN_FORMAT_ERROR.search(api_message)):
-            raise self._auth_error(status, api_message)
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            limit = self.retry_policy.max_retry_after
-            if retry_after is not None and retry_after > limit:
-                too_long = RateLimitedError(
-                    f"{what}: rate limited and asked to wait {retry_after:.0f}s, longer than "
-                    f"BOTPENGUIN_MAX_RETRY_AFTER ({limit:.0f}s); try again later or raise it.",
-                    status_code=status,
-                )
-                # The API said when to come back: a task retry 10 s later would ignore that.
-                too_long.retryable = False
-                raise too_long
-            limited: BotPenguinError = RateLimitedError(
-                f"{what}: still rate limited (HTTP 429); try again later.", status_code=status
-            )
-            raise _RetryableFailure(limited, "HTTP 429", retry_after)
-        if status >= 500:
-            error = ServerError(
-                f"{what}: server error HTTP {status} {response.reason_phrase}"
-                f"{_detail(api_message)}; BotPenguin may be down, try again later.",
-                status_code=status,
-            )
-            raise _RetryableFailure(error, f"HTTP {status}")
-        if status >= 400:
-            raise RequestRejectedError(
-                f"{what}: refused with HTTP {status} {response.reason_phrase}"
-                f"{_detail(api_message)}; check BOTPENGUIN_BASE_URL and the request.",
-                status_code=status,
-            )
-        return self._envelope(response, what)
-
-    def _envelope(self, response: httpx.Response, what: str) -> Envelope:
-        # The models (pydantic's model machinery) load with the first answer, not with this
-        # module: importing the client costs about what httpx and pydantic do (NOTES.md, d).
-        from .models import RETRYABLE_ENVELOPE_CODES, parse_envelope
-
-        status = response.status_code
-        try:
-            payload, surrogates, constants = read_json(response.content)
-        except ValueError:
-            kind = response.headers.get("content-type", "no content type").split(";")[0]
-            raise ResponseError(
-                f"{what}: HTTP {status} with a body that is not JSON ({kind}, "
-                f"{len(response.content)} bytes); check BOTPENGUIN_BASE_URL points at the API.",
-                status_code=status,
-            ) from None
-        if surrogates or constants:
-            self.logger.warning(
-                "%s: read %d lone surrogate escape(s) as U+FFFD and %d NaN/Infinity value(s) "
-                "as null (JSON cannot hold them)",
-                what,
-                surrogates,
-                constants,
-            )
-        envelope = parse_envelope(payload, status_code=status)
-        if envelope.success:
-            return envelope
-        code = envelope.code
-        message = _one_line(self._redact(_message_text(envelope.message, envelope.data)))
-        if code in (401, 403) or TOKEN_FORMAT_ERROR.search(message):
-            raise self._auth_error(code or status, message)
-        error = ResponseError(
-            f"{what}: BotPenguin reported failure{_detail(message)} (code {code}).",
-            status_code=status,
-            retryable=code in RETRYABLE_ENVELOPE_CODES,
-        )
-        if error.retryable:
-            raise _RetryableFailure(error, f"success=false with code {code}")
-        raise error
-
-    def _auth_error(self, status: int, api_message: str) -> AuthenticationError:
-        if TOKEN_FORMAT_ERROR.search(api_message):
-            problem = "says the API token is malformed"
-        else:
-            reason = f": {api_message}" if api_message else ""
-            problem = f"rejected the API token (HTTP {status}{reason})"
-        return AuthenticationError(f"BotPenguin {problem}; {AUTH_FIX_HINT}.", status_code=status)
-
-    def _api_message(self, response: httpx.Response) -> str:
-        """The API's own explanation from an error body, one line, token removed."""
-        try:
-            payload = read_json(response.content)[0]
-        except ValueError:
-            return ""
-        if not isinstance(payload, dict):
-            return ""
-        return _one_line(self._redact(_message_text(payload.get("message"), payload.get("data"))))
 
     def _redact(self, text: str) -> str:
         """Remove the token in case the API ever echoes it back in a message."""
@@ -486,20 +280,6 @@ def _certificate_problem(exc: BaseException) -> str | None:
     return None
 
 
-def _message_text(message: Any, data: Any) -> str:
-    if isinstance(message, str) and message.strip():
-        return message
-    for candidate in (message, data):
-        if isinstance(candidate, list) and all(isinstance(m, str) for m in candidate):
-            return "; ".join(candidate)
-    return ""
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
 def _release(response: httpx.Response) -> None:
     """Let the response (and its body) go as soon as it is parsed.
 
@@ -508,10 +288,6 @@ def _release(response: httpx.Response) -> None:
     collection; over a long listing those pages pile up (benchmarks/NOTES.md, e).
     """
     response.stream = httpx.ByteStream(b"")
-
-
-def _detail(message: str) -> str:
-    return f" ({message})" if message else ""
 
 
 def _give_up(
@@ -526,3 +302,13 @@ def _give_up(
     )
     final.args = (final.message,)
     return final
+
+
+__all__ = [
+    "SEGMENTS_PATH",
+    "BotPenguinClient",
+    "Logger",
+    "shared_http_client",
+    "tls_verification",
+    "user_agent",
+]

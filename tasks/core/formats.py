@@ -15,7 +15,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Literal, get_args
 
@@ -115,14 +115,15 @@ def serialise(segments: list[Segment], format: ExportFormat) -> bytes:
         raise
 
 
-def to_csv(records: list[dict[str, Any]]) -> bytes:
-    """UTF-8 CSV (RFC 4180 quoting, CRLF rows) with a header row.
+def to_csv(records: list[dict[str, Any]], columns: Sequence[str] | None = None) -> bytes:
+    """UTF-8 CSV (RFC 4180 quoting, CRLF rows) with a header row: ``columns`` in that order,
+    by default the segment columns (``export_columns``).
 
     A string is written as is; ``None`` as an empty cell (so it reads back like an empty
     string); every other value -- numbers, ``true``/``false``, nested objects and lists -- as
     its JSON text, which keeps nested data lossless and readable by any JSON parser.
     """
-    columns = export_columns(records)
+    columns = list(columns or export_columns(records))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
@@ -149,8 +150,9 @@ def to_jsonl(records: list[dict[str, Any]]) -> bytes:
     return "".join([to_text(record) + "\n" for record in records]).encode("utf-8")
 
 
-def to_parquet(records: list[dict[str, Any]]) -> bytes:
-    """Parquet with an explicit, nullable schema built from every record.
+def to_parquet(records: list[dict[str, Any]], columns: Sequence[str] | None = None) -> bytes:
+    """Parquet with an explicit, nullable schema built from every record; ``columns`` as for
+    ``to_csv``.
 
     Column types: all strings -> ``string``; all booleans -> ``bool``; all integers ->
     ``int64``; integers mixed with floats -> ``float64``; a column of nulls only -> ``string``.
@@ -165,7 +167,7 @@ def to_parquet(records: list[dict[str, Any]]) -> bytes:
 
     fields = []
     arrays = []
-    for column in export_columns(records):
+    for column in columns or export_columns(records):
         kind, values = _typed_column([record.get(column) for record in records])
         arrow_type = parquet_type(kind)
         metadata = JSON_FIELD_METADATA if kind == "json" else None

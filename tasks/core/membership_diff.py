@@ -17,15 +17,13 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictStr, ValidationError
 
-from .accounts import account_slug
-from .atomic import replace_fsspec_file, replace_local_file
 from .errors import SnapshotError
-from .locations import display_location, open_fsspec
+from .locations import display_location
+from .state_files import StateFile, file_header, require_format
 
 MEMBERSHIP_FORMAT = "prefect-botpenguin/membership-snapshot"
 MEMBERSHIP_VERSION = 1
@@ -45,10 +43,7 @@ class MembershipSnapshot(BaseModel):
     def to_json_bytes(self) -> bytes:
         """The file's content: metadata, then each segment's ids, sorted (stable diffs)."""
         document: dict[str, Any] = {
-            "format": MEMBERSHIP_FORMAT,
-            "version": MEMBERSHIP_VERSION,
-            "account": self.account,
-            "fetched_at": self.fetched_at.isoformat(),
+            **file_header(MEMBERSHIP_FORMAT, MEMBERSHIP_VERSION, self.account, self.fetched_at),
             "segments": {sid: sorted(ids) for sid, ids in self.segments.items()},
         }
         return (json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n").encode()
@@ -64,11 +59,8 @@ class MembershipSnapshot(BaseModel):
             raise SnapshotError(
                 f"Membership snapshot {shown} is not valid UTF-8 JSON; {fix}."
             ) from None
-        if not isinstance(document, dict) or document.get("format") != MEMBERSHIP_FORMAT:
-            raise SnapshotError(
-                f"{shown} is not a prefect-botpenguin membership snapshot; choose another "
-                f"state location or {fix}."
-            )
+        what = "membership snapshot"
+        document = require_format(document, MEMBERSHIP_FORMAT, shown, what, fix)
         if document.get("version") != MEMBERSHIP_VERSION:
             raise SnapshotError(
                 f"Membership snapshot {shown} has version {document.get('version')!r}, this "
@@ -133,43 +125,12 @@ def membership_digest_seed(changes: Iterable[MembershipChange]) -> str:
     )
 
 
-def membership_location(state: str, account: str) -> str:
-    """The membership snapshot beside ``<state>/<account-slug>.json``."""
-    return f"{state.rstrip('/')}/{account_slug(account)}.members.json"
-
-
-def read_membership(location: str) -> MembershipSnapshot | None:
-    """The membership snapshot at ``location``, or None when there is none yet."""
-    fs, path = open_fsspec(location, SnapshotError, "open state location")
-    try:
-        data = fs.cat_file(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise SnapshotError(
-            f"Cannot read membership snapshot {display_location(location)} "
-            f"({type(exc).__name__}); check the state location and its permissions."
-        ) from None
-    return MembershipSnapshot.from_json_bytes(data, location)
-
-
-def write_membership(snapshot: MembershipSnapshot, location: str) -> None:
-    """Write ``snapshot`` atomically; a failure leaves the previous file byte-identical."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    data = snapshot.to_json_bytes()
-    fs, path = open_fsspec(location, SnapshotError, "open state location")
-    try:
-        if isinstance(fs, LocalFileSystem):
-            replace_local_file(Path(path), data, private=True)
-        else:
-            replace_fsspec_file(fs, path, data)
-    except OSError as exc:
-        raise SnapshotError(
-            f"Cannot write membership snapshot {display_location(location)} "
-            f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or 'write failed'}); the "
-            "previous one is unchanged. Check the state location and its permissions."
-        ) from None
+_FILE = StateFile(
+    ".members.json", "membership snapshot", MembershipSnapshot.from_json_bytes, previous="one"
+)
+membership_location = _FILE.location
+read_membership = _FILE.read
+write_membership = _FILE.write
 
 
 def new_membership(

@@ -22,21 +22,16 @@ MIXED = "mixed"
 """The type of a field whose non-null values differ in type between segments."""
 
 
+_JSON_TYPES = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
 def json_type(value: Any) -> str:
-    """The JSON type name of a parsed JSON value (``integer`` apart from ``number``)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):  # before int: bool is a subclass of int
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    """The JSON type name of a parsed JSON value (``integer`` apart from ``number``).
+
+    By exact type, which is all ``json.loads`` makes (and faster than an ``isinstance``
+    ladder, which would also have to test ``bool`` before ``int``).
+    """
+    return _JSON_TYPES.get(type(value)) or ("array" if isinstance(value, list) else "object")
 
 
 @dataclass(frozen=True)

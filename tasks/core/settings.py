@@ -45,12 +45,21 @@ BaseUrl = Annotated[str, AfterValidator(_base_url_field)]
 """An API host checked by ``validate_base_url``: for settings and the credentials block."""
 
 
+def env_config(prefix: str = "BOTPENGUIN_", *, frozen: bool = False) -> SettingsConfigDict:
+    """How every settings class of the pack reads its environment: one prefix, then ``.env``."""
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=frozen,
+    )
+
+
 class BotPenguinSettings(BaseSettings):
     """Everything the client needs, readable as documentation (env prefix ``BOTPENGUIN_``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = env_config()
 
     api_token: SecretStr | None = Field(
         default=None,
@@ -118,11 +127,12 @@ def read_settings(kind: type[S], what: str) -> S:
     """Read ``kind`` from the environment, turning pydantic's multi-line report into one
     ``ConfigurationError`` line that names each bad variable (never its value).
     """
+    prefix = kind.model_config.get("env_prefix") or "BOTPENGUIN_"
     try:
         return kind()
     except ValidationError as exc:
         problems = "; ".join(
-            f"BOTPENGUIN_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: "
+            f"{prefix}{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: "
             f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors(include_input=False)
         )

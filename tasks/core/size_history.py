@@ -16,20 +16,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from .accounts import account_slug
-from .atomic import replace_fsspec_file, replace_local_file
 from .change_kinds import ChangeKindRules, count_of
-from .errors import ConfigurationError, SnapshotError
+from .errors import SnapshotError
 from .jsontext import read_json
-from .locations import display_location, open_fsspec
+from .locations import display_location
 from .models import Segment
 from .schema_drift import SegmentSchema
+from .settings import env_config, read_settings
+from .state_files import StateFile
 
 HISTORY_FORMAT = "prefect-botpenguin/segment-size-history"
 HISTORY_VERSION = 1
@@ -46,13 +45,7 @@ class RetentionPolicy(BaseSettings):
     points plus 370 daily ones: bounded whatever the schedule.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_HISTORY_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = env_config("BOTPENGUIN_HISTORY_", frozen=True)
 
     raw_days: int = Field(default=30, ge=0, description="Days every recorded point is kept.")
     keep_days: int = Field(
@@ -62,14 +55,7 @@ class RetentionPolicy(BaseSettings):
 
 def load_retention_policy() -> RetentionPolicy:
     """``RetentionPolicy`` from the environment, or one ``ConfigurationError`` line."""
-    try:
-        return RetentionPolicy()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"BOTPENGUIN_HISTORY_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors(include_input=False)
-        )
-        raise ConfigurationError(f"Invalid BotPenguin history settings: {problems}") from None
+    return read_settings(RetentionPolicy, "history settings")
 
 
 class SizePoint(BaseModel):
@@ -242,39 +228,7 @@ def compact(history: SizeHistory, now: datetime, policy: RetentionPolicy) -> Siz
     return history.model_copy(update={"points": points, "names": names})
 
 
-def history_location(state: str, account: str) -> str:
-    """The file beside ``<state>/<account-slug>.json`` (the snapshot) that holds the history."""
-    return f"{state.rstrip('/')}/{account_slug(account)}.history.json"
-
-
-def read_history(location: str) -> SizeHistory | None:
-    """The history at ``location``, or None when none was recorded yet."""
-    fs, path = open_fsspec(location, SnapshotError, "open state location")
-    try:
-        data = fs.cat_file(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise SnapshotError(
-            f"Cannot read size history {display_location(location)} ({type(exc).__name__}); "
-            "check the state location and its permissions."
-        ) from None
-    return SizeHistory.from_json_bytes(data, location)
-
-
-def write_history(history: SizeHistory, location: str) -> None:
-    """Write ``history`` atomically: a failed write leaves the previous file as it was."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    data = history.to_json_bytes()
-    fs, path = open_fsspec(location, SnapshotError, "open state location")
-    try:
-        if isinstance(fs, LocalFileSystem):
-            replace_local_file(Path(path), data, private=True)
-        else:
-            replace_fsspec_file(fs, path, data)
-    except OSError as exc:
-        raise SnapshotError(
-            f"Cannot write size history {display_location(location)} ({type(exc).__name__}); "
-            "the previous history is unchanged. Check the state location and its permissions."
-        ) from None
+_FILE = StateFile(".history.json", "size history", SizeHistory.from_json_bytes, "history")
+history_location = _FILE.location
+read_history = _FILE.read
+write_history = _FILE.write

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from .errors import ConfigurationError
+from .settings import env_config, read_settings
 
 
 class SizeThreshold(BaseSettings):
@@ -27,13 +28,7 @@ class SizeThreshold(BaseSettings):
     audience of a handful of contacts needs 10 of them to move, so its noise stays quiet.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_RESIZE_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = env_config("BOTPENGUIN_RESIZE_", frozen=True)
 
     relative: float = Field(
         default=10.0,
@@ -56,13 +51,16 @@ def load_size_threshold(
     parameters) win over ``BOTPENGUIN_RESIZE_*``; None keeps the setting. A bad value is one
     ``ConfigurationError`` line naming both the parameter and the setting.
     """
+    threshold = read_settings(SizeThreshold, "resize threshold")
     given: dict[str, Any] = {
         key: value
         for key, value in (("relative", relative), ("absolute", absolute))
         if value is not None
     }
+    if not given:
+        return threshold
     try:
-        return SizeThreshold(**given)
+        return SizeThreshold(**{**threshold.model_dump(), **given})
     except ValidationError as exc:
         problems = "; ".join(
             f"resize_{err['loc'][0]} (BOTPENGUIN_RESIZE_{str(err['loc'][0]).upper()}): {err['msg']}"

@@ -16,17 +16,15 @@ import hashlib
 from collections.abc import Collection, Iterable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from .settings import read_settings
+from .settings import env_config, read_settings
 
 
 class WatchSettings(BaseSettings):
     """The watch's reliability knobs (env prefix ``BOTPENGUIN_``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="BOTPENGUIN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = env_config()
 
     drop_guard_share: float = Field(
         default=0.5,

@@ -9,23 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .generated import GeneratedAudience, generated_contact, generated_contact_id
-
-__all__ = [
-    "CUSTOMER_PAGE_SIZE",
-    "INVALID_OBJECT_ID_MESSAGE",
-    "MEMBER_PAGE_SIZE",
-    "SAMPLE_CONTACTS",
-    "SAMPLE_MEMBERSHIP",
-    "SAMPLE_SEGMENTS",
-    "SANDBOX_PARTNER_TOKEN",
-    "SANDBOX_TOKEN",
-    "ContactBook",
-    "GeneratedAudience",
-    "generated_contact",
-    "generated_contact_id",
-    "simulated_accounts",
-]
+# Re-exported: older imports found these here.
+from .generated import GeneratedAudience as GeneratedAudience
+from .generated import generated_contact as generated_contact
+from .generated import generated_contact_id as generated_contact_id
 
 SANDBOX_TOKEN: str = "sandbox-token-0000-sample-data"  # noqa: S105 - sample, not a secret
 """The token the sandbox accepts by default. Sample data only; not a secret."""

@@ -1,11 +1,15 @@
-"""``Fault``: one scripted answer the sandbox gives instead of the normal one."""
+"""``Fault``: one scripted answer the sandbox gives instead of the normal one, and its reply."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from .api import Paged
+from .transport import Reply, envelope, json_bytes, phrase
 
 _FORBIDDEN_FAULT_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
@@ -189,3 +193,49 @@ class Fault:
             empty_page=bool(data.get("empty_page", False)),
             content_type=str(data.get("content_type", "application/json")),
         )
+
+
+def fault_reply(fault: Fault, real_data: Callable[[Fault], Any]) -> Reply:
+    """What ``fault`` answers; ``real_data`` gives the data of a 2xx fault without a body."""
+    if fault.drop:
+        return Reply(0, drop=True)
+    body: bytes
+    if fault.body is None:
+        if 200 <= fault.status < 300:
+            data = real_data(fault)
+            extra: Mapping[str, Any] = {}
+            if isinstance(data, Paged):
+                data, extra = data.data, data.extra
+            if fault.empty_page:
+                data = []
+            body = envelope(True, "", data, fault.status, extra)
+        else:
+            body = envelope(False, phrase(fault.status), [], fault.status)
+    elif isinstance(fault.body, bytes):
+        body = fault.body
+    elif isinstance(fault.body, str):
+        body = fault.body.encode("utf-8")
+    else:
+        body = json_bytes(fault.body)
+    return Reply(
+        fault.status,
+        body,
+        fault.content_type,
+        fault.headers,
+        truncate=fault.truncate,
+        reset=fault.reset,
+        gzip=fault.gzip,
+        chunked=fault.chunked,
+        drip=fault.drip,
+    )
+
+
+def with_page(body: bytes, page: int) -> bytes:
+    """A JSON request body asking for ``page`` instead (unchanged if it is not an object)."""
+    try:
+        payload = json.loads(body or b"null")
+    except ValueError:
+        return body
+    if not isinstance(payload, dict):
+        return body
+    return json_bytes({**payload, "page": page})

@@ -13,19 +13,26 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from browser import OUTPUT, decode_png, ink_heights, text_box, ui_page
+from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from prefect.utilities.callables import parameter_schema
 
 from prefect_botpenguin.artifacts import segment_table_rows, segments_artifact_key
 from prefect_botpenguin.change_summary import changes_artifact_key
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.core.size_history import (
+    SizeHistory,
+    append_sizes,
+    history_location,
+    write_history,
+)
 from prefect_botpenguin.deployments.serve import load_deployment_specs, load_flow
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
 
@@ -39,14 +46,8 @@ SYNC = "botpenguin-segments-sync/segments-sync"
 SAMPLE_IDS = [segment["_id"] for segment in SAMPLE_SEGMENTS]
 DEFAULT_CREDENTIALS = {"$ref": {"block_document_slug": "botpenguin-credentials/default"}}
 FLOW_RUN_SECONDS = 180
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+REPORT_STATE = {"state": ".botpenguin/snapshots", "state_filesystem": None}
+"""The report deployment's other parameters, prefilled in the run form (prefect.yaml)."""
 
 
 def expected_rows(segments: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -196,37 +197,6 @@ def test_sync_triggered_through_the_api_publishes_exports_and_snapshots(sqlite_s
     } <= keys
 
 
-@contextmanager
-def ui_page(chromium: Path, screenshot_name: str) -> Iterator[tuple[Page, list[str]]]:
-    """Debian's Chromium on one page; failed API answers collected, a screenshot at the end.
-
-    A failure inside the block is re-raised with the API calls the UI turned into an "Oops"
-    toast, which is usually why a UI step timed out.
-    """
-    screenshot = ROOT / "test-output" / screenshot_name
-    screenshot.parent.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        failed: list[str] = []
-        page.on(
-            "response",
-            lambda r: (
-                failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None
-            ),
-        )
-        try:
-            yield page, failed
-        except Exception as exc:
-            raise AssertionError(f"UI step failed; failed API calls: {failed}") from exc
-        finally:
-            page.screenshot(path=screenshot, full_page=True)
-            browser.close()
-
-
 def open_custom_run(page: Page, ui_url: str, deployment_id: str, run_name: str) -> None:
     """Deployment page, Run, Custom run; once the form has loaded (credentials is a block
     picker), name the run."""
@@ -304,7 +274,7 @@ def test_custom_run_from_the_ui_shows_the_segments_table(chromium, sqlite_stack)
         "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [run_name]}}}
     )
     assert [run["parameters"] for run in runs] == [
-        {"credentials": DEFAULT_CREDENTIALS, "account": "UI E2E"}
+        {"credentials": DEFAULT_CREDENTIALS, "account": "UI E2E", **REPORT_STATE}
     ]
 
 
@@ -335,13 +305,50 @@ def test_custom_run_form_picks_a_saved_credentials_block(chromium, sqlite_stack)
         "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [run_name]}}}
     )
     assert [run["parameters"] for run in runs] == [
-        {"credentials": {"$ref": {"block_document_id": block["id"]}}, "account": None}
+        {
+            "credentials": {"$ref": {"block_document_id": block["id"]}},
+            "account": None,
+            **REPORT_STATE,
+        }
     ]
     assert token not in json.dumps(runs)
     # The account of the picked block, labelled by the block's name: its two segments.
     assert sqlite_stack.latest_rows(f"botpenguin-segments-{block_name}") == expected_rows(
         SAMPLE_SEGMENTS[:2]
     )
+
+
+TREND = "▁▂▃▄▅▆▇█ 100 → 800 (+700%)"
+
+
+def test_report_artifact_draws_the_size_trend_chart_in_the_ui(chromium, sqlite_stack, tmp_path):
+    """The report's summary on the server's artifact page, in Chromium: the Trend cell holds the
+    sparkline, and its screenshot shows eight bars, each at least as tall as the one before."""
+    account, state = "E2E Trend", tmp_path / "state"
+    history, start = SizeHistory(account=account), datetime.now(UTC) - timedelta(hours=8)
+    for hour, size in enumerate(range(100, 900, 100)):  # 8 runs of a growing audience
+        history = append_sizes(history, {SAMPLE_IDS[0]: size}, start + timedelta(hours=hour))
+    write_history(history, history_location(str(state), account))
+    run = sqlite_stack.run_deployment(REPORT, {"account": account, "state": str(state)})
+    key = f"{segments_artifact_key(account)}-summary"
+    (summary,) = [a for a in sqlite_stack.run_artifacts(run["id"]) if a["key"] == key]
+    cell_png, bars_png = OUTPUT / "ui-trend-cell.png", OUTPUT / "ui-trend-bars.png"
+
+    with ui_page(chromium, "ui-trend-artifact.png") as (page, _):
+        page.goto(f"{sqlite_stack.ui_url}/artifacts/artifact/{summary['id']}")
+        cell = page.get_by_role("cell", name=TREND, exact=True)
+        expect(cell).to_have_text(TREND)  # the DOM text of the rendered markdown table
+        expect(page.get_by_role("cell", name="—", exact=True)).to_have_count(5)
+        cell.scroll_into_view_if_needed()
+        cell.screenshot(path=cell_png)
+        page.screenshot(path=bars_png, clip=text_box(cell, TREND[:8]))
+    print(f"\ntrend chart screenshot: {cell_png} (bars only: {bars_png})")
+
+    pixels = decode_png(bars_png.read_bytes())
+    heights = ink_heights(pixels, columns=8, background=pixels[0][0])
+    assert heights[0] > 0, f"no ink where the bars are: {heights}"
+    assert all(later >= earlier - 1 for earlier, later in pairwise(heights)), heights
+    assert heights[-1] >= 4 * heights[0], f"the bars do not rise: {heights}"
 
 
 def test_readme_serve_refuses_pool_deployments_then_serves_without_a_worker(sqlite_stack):

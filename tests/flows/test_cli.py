@@ -7,12 +7,21 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prefect_readback import latest_artifact, table_rows
 
+from prefect_botpenguin.core.size_history import (
+    SizeHistory,
+    append_sizes,
+    history_location,
+    write_history,
+)
+from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.sandbox import Fault, SandboxServer
+from prefect_botpenguin.snapshots import DEFAULT_STATE_DIR
 
 BOTPENGUIN = str(Path(sys.executable).with_name("botpenguin"))
 """The console script ``pip install`` puts beside the interpreter."""
@@ -162,3 +171,41 @@ def test_sandbox_and_credentials_exclude_each_other(tmp_path: Path) -> None:
     result = run_cli("report", "--sandbox", "--credentials", "x", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "exclude each other" in result.stderr
+
+
+def test_history_exports_what_the_watch_recorded_and_refuses_without_history(
+    tmp_path: Path, prefect_api_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    history = SizeHistory(account="Larkspur")
+    for hour, size in enumerate([412, 470, 530]):
+        history = append_sizes(history, {"vip": size}, at + timedelta(hours=hour))
+    write_history(history, history_location(str(tmp_path / DEFAULT_STATE_DIR), "Larkspur"))
+    env = {"PREFECT_API_URL": prefect_api_url}
+
+    result = run_cli(
+        "history", "--to", "out/sizes.csv", "--account", "Larkspur", tmp_path=tmp_path, env=env
+    )
+
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "out" / "sizes.csv"
+    assert f"Wrote 3 size point(s) as CSV to {written}" in result.stdout
+    rows = written.read_text(encoding="utf-8").splitlines()
+    assert rows == [
+        "id,name,at,size,source",
+        "vip,,2026-12-01T09:00:00Z,412,api",
+        "vip,,2026-12-01T10:00:00Z,470,api",
+        "vip,,2026-12-01T11:00:00Z,530,api",
+    ]
+
+    # The refusal in-process (the same command, minus a second interpreter's start-up).
+    state = str(tmp_path / DEFAULT_STATE_DIR)
+    code = main(["history", "--to", str(written), "--account", "Other", "--state", state])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: No size history for account 'Other' in {state}/other.history.json yet: the "
+        "watch records one point per run (botpenguin watch). Nothing was written."
+    ]
+    assert "Traceback" not in err
+    assert written.read_text(encoding="utf-8").splitlines() == rows, "previous export kept"

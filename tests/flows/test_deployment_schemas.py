@@ -57,6 +57,18 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "Label for this account in artifact keys; defaults to the block name, else "
             "BOTPENGUIN_ACCOUNT.",
         ),
+        "state": (
+            "string",
+            SNAPSHOTS,
+            "The watch's state directory, where the size history the Trend column draws is "
+            "read: a local path or an fsspec URL, or a path inside state_filesystem.",
+        ),
+        "state_filesystem": (
+            FILESYSTEM_BLOCK,
+            None,
+            "A saved filesystem block holding the watch's state directory (pick one, or give "
+            "BLOCK-TYPE/NAME). Leave empty for state alone.",
+        ),
     },
     "segments-export": {
         "destination": (

@@ -14,14 +14,23 @@ from prefect import flow
 
 from prefect_botpenguin import SizeHistoryRow, segment_size_history
 from prefect_botpenguin.core.errors import ExportError
+from prefect_botpenguin.core.models import Segment
 from prefect_botpenguin.core.size_history import (
     SizeHistory,
     append_sizes,
     history_location,
+    sizes_from_segments,
     write_history,
 )
 from prefect_botpenguin.history import history_rows, write_history_export
-from prefect_botpenguin.history_artifacts import trend_column, trend_lines, trend_markdown
+from prefect_botpenguin.history_artifacts import (
+    NO_TREND,
+    trend_cell,
+    trend_column,
+    trend_lines,
+    trend_markdown,
+    trend_table,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -141,3 +150,27 @@ def test_trend_markdown_has_a_section_per_segment_with_names_made_inert(tmp_path
     assert "| 2026-12-01T11:00+00:00 | 530 | api |" in markdown
     assert "Quiet" not in markdown  # no size recorded: no section
     assert "No size recorded yet" in trend_markdown(None, ["vip"])
+
+
+def test_trend_cell_draws_a_recorded_segment_and_a_dash_otherwise(tmp_path: Path):
+    history = recorded(tmp_path)
+    assert trend_cell(history, "leads") == "██▁ 100 → 40 (-60%)"
+    assert trend_cell(history, "quiet") == NO_TREND == "—"
+    assert trend_cell(None, "vip") == "—"
+
+
+def test_trend_table_lists_the_run_segments_with_this_runs_count_last(tmp_path: Path):
+    segments = [
+        Segment.model_validate({"_id": "vip", "segmentName": "VIP | *bold*", "contactCount": 600}),
+        Segment.model_validate({"_id": "quiet", "segmentName": "Quiet"}),
+    ]
+    # The watch passes the history its decision holds: the stored one plus this run's sizes.
+    run = sizes_from_segments(segments)
+    shown = append_sizes(recorded(tmp_path), run, T0 + timedelta(hours=3))
+    table = trend_table(shown, segments)
+    assert table.startswith("## Size trend\n\n| Segment | ID | Trend |")
+    assert "| VIP \\| \\*bold\\* | `vip` | ▁▃▅█ 412 → 600 (+46%) |" in table
+    assert "| Quiet | `quiet` | — |" in table
+    assert trend_table(None, segments) == ""
+    bare = append_sizes(SizeHistory(account="x"), sizes_from_segments(segments[1:]), T0)
+    assert trend_table(bare, segments[1:]) == ""

@@ -1,0 +1,78 @@
+"""What the one-account commands share: --sandbox, --credentials, --account, --debug.
+
+Why: ``report``, ``export``, ``members``, ``watch`` and ``sync`` take the same four options and
+run the same way; declaring them once here keeps each handler to what is its own (parse,
+call the flow, print). ``account_command`` gives the handler's own options to typer followed
+by the shared ones, in the order ``--help`` has always listed them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import options as o
+from .session import SAMPLE, run
+
+
+@dataclass(frozen=True)
+class Target:
+    """The account a command runs for, as the shared options chose it."""
+
+    sandbox: bool
+    credentials: str | None
+    account: str | None
+
+    @property
+    def sample(self) -> str:
+        """Appended to what a command prints when the data came from the sandbox."""
+        return SAMPLE if self.sandbox else ""
+
+    @property
+    def flow_options(self) -> dict[str, Any]:
+        """The flow parameters that pick the account: ``credentials`` and ``account``."""
+        return {"credentials": self.credentials, "account": self.account}
+
+
+def _shared(
+    sandbox: o.Sandbox = False,
+    credentials: o.Credentials = None,
+    account: o.Account = None,
+    debug: o.Debug = False,
+) -> None:
+    """Only its signature counts: the shared options, each declared once."""
+
+
+Handler = Callable[..., int | None]
+
+
+def account_command(handler: Handler) -> Callable[..., None]:
+    """``handler(console, target, **own_options)`` as a typer command.
+
+    The command's signature is the handler's own options (after ``console`` and ``target``)
+    followed by the shared ones; its name and help come from the handler.
+    """
+    own = list(inspect.signature(handler, eval_str=True).parameters.values())[2:]
+    shared = list(inspect.signature(_shared, eval_str=True).parameters.values())
+
+    @functools.wraps(handler)
+    def command(**options: Any) -> None:
+        debug = options.pop("debug")
+        target = Target(options.pop("sandbox"), options.pop("credentials"), options.pop("account"))
+        run(
+            lambda console: handler(console, target, **options),
+            debug=debug,
+            sandbox=target.sandbox,
+            credentials=target.credentials,
+        )
+
+    parameters = own + shared
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
+
+
+__all__ = ["Target", "account_command"]
