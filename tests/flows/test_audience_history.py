@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from watch_readback import events_of, label
+from watch_readback import account_events, events_of, label
 
 from prefect_botpenguin.core.size_history import history_location, read_history
 from prefect_botpenguin.flows.watch import segments_watch
@@ -109,7 +109,7 @@ async def test_schema_drift_is_one_event_and_one_message_then_quiet(
     sparse_run = await segments_watch(**run)
 
     assert drifted_run.notable
-    (event,) = await events_of(name, "botpenguin.segments.schema-changed")
+    (event,) = await account_events(name, "botpenguin.segments.schema-changed")
     assert event.payload["appeared"] == ["tier"]
     assert event.resource.id.startswith("botpenguin.account.")
     titles = [request.json()["title"] for request in receiver.requests]
@@ -117,4 +117,4 @@ async def test_schema_drift_is_one_event_and_one_message_then_quiet(
     assert "appeared: tier" in receiver.requests[0].json()["message"]
     assert sparse_run.notable, "a created segment is news"
     assert titles[1].endswith(": 1 created"), "a new sparse segment is no drift"
-    assert len(await events_of(name, "botpenguin.segments.schema-changed")) == 1
+    assert len(await account_events(name, "botpenguin.segments.schema-changed")) == 1
