@@ -1,11 +1,12 @@
 """``segments_watch``: tell people and Prefect automations when an account's segments change.
 
-The decisions (staleness, drop guard, diff, outbox, next state) are ``core.watch.decide``;
-this module performs them, in an order that never loses a change nor reports one twice:
-fetch; take the account's lock (``watch_lock``) and load its state; decide; emit the events
-and wait until the API has them; publish the artifact; save the new state with this run's
-message in its outbox (only now is the change "seen"); send the outbox and save which targets
-accepted (``outbox``). A failed notification fails the run after all this: the message stays
+The decisions (staleness, drop guard, diff and its kinds, resizes, outbox, next state and
+size history) are ``core.watch.decide``; this module performs them, in an order that never
+loses a change nor reports one twice: fetch; take the account's lock (``watch_lock``) and
+load its state and history; decide; emit the events and wait until the API has them;
+publish the artifact; save the new state with this run's message in its outbox (only now is
+the change "seen"), then the history; send the outbox and save which targets accepted
+(``outbox``). A failed notification fails the run after all this: the message stays
 in the outbox for the next run. A run that fails before the save leaves the old state, so the
 next run reports the same change again with the same event ids, which Prefect stores once.
 With ``members``, who joined and left the watched segments rides along
@@ -14,21 +15,29 @@ With ``members``, who joined and left the watched segments rides along
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
 from .._compat import eager_annotations
 from ..core.models import Segment
-from ..core.watch import Fetch, Verdict, WatchOptions, decide
+from ..core.thresholds import load_size_threshold
+from ..core.watch import Fetch, Recorded, Verdict, WatchOptions, decide
 from ..core.watch_state import load_watch_settings
 from ..credentials import BotPenguinCredentials, credentials_reference
+from ..history_state import load_size_history
 from ..membership import collect_membership
 from ..notifications import check_notification_targets
 from ..segments import fetch_segments
 from ..snapshots import DEFAULT_STATE_DIR, load_segments_snapshot, snapshot_location
-from ..watch_effects import WatchResult, hold_drop, report_changes, saver, stale_result
+from ..watch_effects import (
+    WatchResult,
+    hold_drop,
+    report_changes,
+    saver,
+    stale_result,
+    with_settings,
+)
 from ..watch_lock import watch_lock
 from .common import (
     CredentialsParam,
@@ -59,13 +68,10 @@ async def track_changes(
     fails before anything is saved. ``membership`` (contact ids per watched segment, from
     ``collect_membership``) adds who joined and left them. ``credentials``: the block the
     segments came from (None: ``BOTPENGUIN_*`` settings), which the events refer to.
+    Change kinds, thresholds and retention left None in ``options`` come from the settings.
     """
     settings = load_watch_settings()
-    opts = replace(
-        options or WatchOptions(),
-        drop_guard_share=settings.drop_guard_share,
-        drop_guard_runs=settings.drop_guard_runs,
-    )
+    opts = with_settings(options or WatchOptions(), settings)
     logger = get_run_logger()
     if credentials is not None and credentials_reference(credentials) is None:
         logger.warning(
@@ -85,7 +91,9 @@ async def track_changes(
             )
         else:
             previous = await load_segments_snapshot.aio(account, state)
-        decision = decide(previous, fetch, opts, datetime.now(UTC))
+        counts = {key: len(ids) for key, ids in (membership or {}).items()}
+        recorded = Recorded(account, await load_size_history(account, state), counts)
+        decision = decide(previous, fetch, opts, datetime.now(UTC), recorded)
         if decision.dropped:
             logger.warning(
                 "Dropping %d undelivered change message(s) as asked: %s",
@@ -114,6 +122,8 @@ async def segments_watch(
     reset_state: bool = False,
     drop_pending: bool = False,
     members: list[str] | None = None,
+    resize_relative: float | None = None,
+    resize_absolute: int | None = None,
 ) -> WatchResult:
     """Fetch an account's segments, report what changed since the last run, and notify.
 
@@ -146,10 +156,17 @@ async def segments_watch(
         members: Also report who joined and left segments: segment ids, or ["all"]. Their
             contact ids (ids only) are kept in a second snapshot beside the segments'; events,
             artifact and message carry counts and a few ids, never contact details.
+            Their member counts also feed the size history of segments the API sends no
+            count for.
+        resize_relative: Percent a segment's size must move since the previous run to
+            notify (with resize_absolute). Leave empty for BOTPENGUIN_RESIZE_RELATIVE (10).
+        resize_absolute: Contacts a segment must gain or lose to notify (with
+            resize_relative). Leave empty for BOTPENGUIN_RESIZE_ABSOLUTE (10).
     """
     location = state_location(state, await resolve_filesystem(state_filesystem))
     targets = notification_targets(notify, notify_block)
     target = await resolve_account(credentials, account)
+    threshold = load_size_threshold(resize_relative, resize_absolute)  # bad values fail here
     if targets:
         await check_notification_targets.aio(targets)  # fail before anything is saved
     fetched_at = datetime.now(UTC)
@@ -165,6 +182,7 @@ async def segments_watch(
         drop_pending,
         source=target.source,
         fetched_at=fetched_at,
+        threshold=threshold,
     )
     return await track_changes(
         segments,

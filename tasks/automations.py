@@ -4,7 +4,11 @@ Prefect's own objects (``Automation``, ``EventTrigger``, ``SendNotification``,
 ``ChangeFlowRunState``), so they work with every notification block and on Prefect Cloud:
 
 - ``botpenguin: segment changes -> notify``: one message per account and burst of
-  ``botpenguin.segment.*`` events (see deployments/EVENTS.md), through a notification block;
+  ``botpenguin.segment.*`` events that are news (label ``botpenguin.notifies`` "true": not
+  bookkeeping or size drift; see deployments/EVENTS.md), through a notification block;
+- ``botpenguin: audience swings -> notify`` (with a swing of N%): one message per
+  ``botpenguin.segment.resized`` event whose audience grew or shrank by N% or more, matched
+  on its ``botpenguin.swing`` label (``core.thresholds.swing_patterns``);
 - ``botpenguin: failed sync -> notify``: a ``botpenguin-segments-sync`` run that fails;
 - ``botpenguin: silent watch -> Crashed``: a watch or sync run that stops sending flow-run
   heartbeats (its worker or process was killed) is marked Crashed, so the next one can run.
@@ -32,9 +36,12 @@ from prefect.exceptions import ObjectNotFound
 from .changes import EVENT_CHANGED, EVENT_CREATED, EVENT_REMOVED
 from .core.accounts import account_slug
 from .core.errors import ConfigurationError, NotificationError
+from .core.thresholds import swing_patterns
+from .history_events import EVENT_RESIZED
 
 PREFIX = "botpenguin: "
 SEGMENT_CHANGES = f"{PREFIX}segment changes -> notify"
+AUDIENCE_SWINGS = f"{PREFIX}audience swings -> notify"
 FAILED_SYNC = f"{PREFIX}failed sync -> notify"
 SILENT_WATCH = f"{PREFIX}silent watch -> Crashed"
 SYNC_FLOW = "botpenguin-segments-sync"
@@ -58,6 +65,16 @@ contacts before: {{ event.payload.before.contactCount }}{% endif %}\
 contacts after: {{ event.payload.after.contactCount }}{% endif %}.
 Every change is in the watch run's change summary artifact and in the event feed \
 (botpenguin.segment.* events of {{ event.resource_in_role.account.id }})."""
+SWING_SUBJECT = (
+    "BotPenguin audience swing in {{ event.payload.account }}: {{ event.resource.name }}"
+)
+SWING_BODY = """\
+Segment {{ event.resource.name }} ({{ event.resource.id | replace('botpenguin.segment.', '') }}) \
+of BotPenguin account {{ event.payload.account }} went from {{ event.payload.before }} to \
+{{ event.payload.after }} contacts\
+{% if event.payload.percent is not none %} ({{ event.payload.percent }}%){% endif %} since \
+the previous watch run.
+The watch run's change summary artifact shows the segment's size trend."""
 FAILED_SUBJECT = "BotPenguin sync failed: {{ flow_run.name }}"
 FAILED_BODY = """\
 Flow run {{ flow_run.name }} of {{ flow.name }} ended {{ flow_run.state.name }}: \
@@ -82,17 +99,24 @@ def wanted_automations(
     account: str | None = None,
     *,
     silence: timedelta = SILENCE,
+    swing: int | None = None,
 ) -> list[Automation]:
-    """The automations to apply: the crash detector always, the two messages with a block.
+    """The automations to apply: the crash detector always, the messages with a block.
 
-    ``account`` limits the change messages to one account (and names the automation after
-    it, so each account can have its own); ``silence`` is how long a run may go without a
-    heartbeat before it is marked Crashed.
+    ``account`` limits the change (and swing) messages to one account (and names the
+    automations after it, so each account can have its own); ``silence`` is how long a run
+    may go without a heartbeat before it is marked Crashed; ``swing`` (a whole percent, with
+    a block) adds a message for every audience that grows or shrinks by that much or more
+    since the previous watch run. The watch emits a resize only past its own threshold
+    (``BOTPENGUIN_RESIZE_*``, 10% and 10 contacts by default), so a smaller ``swing`` than
+    that threshold does not see smaller moves.
     """
     automations = [_silent_watch(silence)]
     if notify_block_id is not None:
         automations.insert(0, _segment_changes(notify_block_id, account))
         automations.insert(1, _failed_sync(notify_block_id))
+        if swing is not None:
+            automations.insert(1, _audience_swings(notify_block_id, account, swing))
     return automations
 
 
@@ -104,7 +128,8 @@ def _segment_changes(block_id: UUID, account: str | None) -> Automation:
         description="Message through a notification block when an account's segments change "
         "(one message per account and watch run).",
         trigger=EventTrigger(
-            match={"prefect.resource.id": "botpenguin.segment.*"},
+            # Bookkeeping and size drift below the threshold are events, not news.
+            match={"prefect.resource.id": "botpenguin.segment.*", "botpenguin.notifies": "true"},
             match_related={
                 "prefect.resource.role": "account",
                 "prefect.resource.id": f"botpenguin.account.{slug}",
@@ -117,6 +142,33 @@ def _segment_changes(block_id: UUID, account: str | None) -> Automation:
         ),
         actions=[
             SendNotification(block_document_id=block_id, subject=CHANGE_SUBJECT, body=CHANGE_BODY)
+        ],
+    )
+
+
+def _audience_swings(block_id: UUID, account: str | None, swing: int) -> Automation:
+    slug = account_slug(account) if account else "*"
+    name = AUDIENCE_SWINGS if account is None else f"{PREFIX}audience swings in {account} -> notify"
+    return Automation(
+        name=name,
+        description=f"Message through a notification block when an audience grows or shrinks "
+        f"by {swing}% or more since the previous watch run (one message per segment).",
+        trigger=EventTrigger(
+            match={
+                "prefect.resource.id": "botpenguin.segment.*",
+                "botpenguin.swing": swing_patterns(swing),
+            },
+            match_related={
+                "prefect.resource.role": "account",
+                "prefect.resource.id": f"botpenguin.account.{slug}",
+            },
+            expect={EVENT_RESIZED},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[
+            SendNotification(block_document_id=block_id, subject=SWING_SUBJECT, body=SWING_BODY)
         ],
     )
 

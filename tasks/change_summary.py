@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ._dispatch import dual_task
 from .core.accounts import account_slug
+from .core.change_kinds import ChangeKindRules
 from .core.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
 from .core.membership_diff import MembershipChange
 from .core.models import Segment
@@ -106,7 +107,7 @@ def describe_changes(
         subject = message.subject if diff else f"BotPenguin {account}: {counts}"
         if diff:
             subject += f"; {counts}"
-        return ChangeMessage(subject, "\n".join([message.body, "", *_members_section(members)]))
+        return ChangeMessage(subject, "\n".join([message.body, "", *members_section(members)]))
     if diff is None:
         return ChangeMessage(
             subject=f"BotPenguin {account}: baseline recorded ({segment_count} segments)",
@@ -121,15 +122,20 @@ def describe_changes(
             subject=f"BotPenguin {account}: no segment changes",
             body=f'Account "{account}": no segment changed{since} ({segment_count} segments).',
         )
-    plain = [c for c in diff.changed if not c.renamed]
-    lines = [f'Account "{account}": {summary_counts(diff)}{since}.', ""]
-    lines += _section("Created", [f'+ "{_one_line(s.name)}" [{s.id}]' for s in diff.created])
-    lines += _section("Removed", [f'- "{_one_line(s.name)}" [{s.id}]' for s in diff.removed])
-    lines += _section("Renamed", [f"~ {_change_line(c)}" for c in diff.renamed])
-    lines += _section("Changed", [f"~ {_change_line(c)}" for c in plain])
+    lines = [f'Account "{account}": {summary_counts(diff)}{since}.', "", *change_sections(diff)]
     return ChangeMessage(
         subject=f"BotPenguin {account}: {summary_counts(diff)}", body="\n".join(lines)
     )
+
+
+def change_sections(diff: SegmentDiff) -> list[str]:
+    """The message's Created, Removed, Renamed and Changed sections (capped), as lines."""
+    plain = [c for c in diff.changed if not c.renamed]
+    lines = _section("Created", [f'+ "{_one_line(s.name)}" [{s.id}]' for s in diff.created])
+    lines += _section("Removed", [f'- "{_one_line(s.name)}" [{s.id}]' for s in diff.removed])
+    lines += _section("Renamed", [f"~ {_change_line(c)}" for c in diff.renamed])
+    lines += _section("Changed", [f"~ {_change_line(c)}" for c in plain])
+    return lines
 
 
 def members_summary(members: Sequence[MembershipChange]) -> str:
@@ -139,8 +145,9 @@ def members_summary(members: Sequence[MembershipChange]) -> str:
     return f"members changed in {len(members)} segment(s): {joined} joined, {left} left"
 
 
-def _members_section(members: Sequence[MembershipChange]) -> list[str]:
-    """Counts per segment: contacts are personal data, so none is named here."""
+def members_section(members: Sequence[MembershipChange]) -> list[str]:
+    """The message's Members section: counts per segment (contacts are personal data, so
+    none is named here)."""
     return _section(
         "Members",
         [
@@ -173,16 +180,23 @@ def changes_markdown(
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
     members: Sequence[MembershipChange] | None = None,
+    kinds: ChangeKindRules | None = None,
+    notes: str | None = None,
     trend: str = "",
 ) -> str:
     """The artifact: a headline, then a table per kind of change with old and new values.
 
-    ``members`` adds a table of joined/left/member counts per watched segment (no contacts);
-    ``trend`` (``history_artifacts.trend_table``) ends it with each segment's size trend.
+    Each changed field names its kind (``kinds``: the watch's rules, else the built-in ones).
+    ``notes`` (markdown, e.g. the resizes) follow the tables; ``trend``
+    (``history_artifacts.trend_table``) ends it with each segment's size trend. ``members``
+    adds a table of joined/left/member counts per watched segment (no contacts).
     """
-    text = _changes_markdown(diff, account, segment_count, previous_fetched_at, fetched_at)
-    if trend:
-        text = f"{text}\n\n{trend}"
+    text = _changes_markdown(
+        diff, account, segment_count, previous_fetched_at, fetched_at, kinds or ChangeKindRules()
+    )
+    for section in (notes, trend):
+        if section:
+            text = f"{text}\n\n{section}"
     if not members:
         return text
     lines = [text, "", f"## Members ({members_summary(members)})", ""]
@@ -203,6 +217,7 @@ def _changes_markdown(
     segment_count: int,
     previous_fetched_at: datetime | None,
     fetched_at: datetime | None,
+    kinds: ChangeKindRules,
 ) -> str:
     fetched = _when(fetched_at or datetime.now(UTC))
     lines = [f"# BotPenguin segment changes: {_cell(account)}", ""]
@@ -247,13 +262,14 @@ def _changes_markdown(
     )
     table(
         "Changed fields",
-        ["Segment", "Field", "Before", "After"],
+        ["Segment", "Field", "Before", "After", "Kind"],
         [
             [
                 _cell(_one_line(c.name)),
                 f"`{key}`",
                 _code(c.before[key]) if key in c.before else "(absent)",
                 _code(c.after[key]) if key in c.after else "(absent)",
+                kinds.kind_of(key).value,
             ]
             for c in diff.changed
             for key in c.fields
@@ -270,6 +286,8 @@ async def _publish_changes_artifact(
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
     members: list[MembershipChange] | None = None,
+    kinds: ChangeKindRules | None = None,
+    notes: str | None = None,
     trend: str = "",
 ) -> str:
     """Record a markdown summary of the diff under ``botpenguin-changes-<account>``.
@@ -281,6 +299,9 @@ async def _publish_changes_artifact(
         previous_fetched_at: When the compared snapshot was taken.
         fetched_at: When the new segments were fetched.
         members: Who joined and left watched segments; shown as counts per segment.
+        kinds: Which fields are size and bookkeeping, to name each changed field's kind
+            (None: the built-in table).
+        notes: Markdown shown after the tables (the watch adds its resizes and schema drift).
         trend: A "Size trend" markdown section to show too (the watch passes
             ``history_artifacts.trend_table`` of the account's size history).
 
@@ -314,6 +335,8 @@ async def _publish_changes_artifact(
         previous_fetched_at=previous_fetched_at,
         fetched_at=fetched_at,
         members=members,
+        kinds=kinds,
+        notes=notes,
         trend=trend,
     )
     outcome = "baseline" if diff is None else summary_counts(diff)

@@ -2,13 +2,17 @@
 
     botpenguin.segment.created   payload before=None, after=<segment>
     botpenguin.segment.removed   payload before=<segment>, after=None
-    botpenguin.segment.changed   payload before/after = the changed fields only;
+    botpenguin.segment.changed   payload before/after = the changed fields only, and
+                                 ``kinds`` (definition, size, bookkeeping);
                                  a rename is a change with ``renamed: true``
 
 The resource is ``botpenguin.segment.<id>`` (named after the segment, with the labels
 ``botpenguin.renamed`` and ``botpenguin.changed-fields`` on changes, so a trigger can match
 renames without reading payloads); the account is the related resource
-``botpenguin.account.<slug>`` with role ``account``.
+``botpenguin.account.<slug>`` with role ``account``. Every segment event also has the label
+``botpenguin.notifies``: "false" on a change that is only bookkeeping or size drift below the
+threshold (recorded, not news), so a notification trigger can skip it while an export
+trigger still sees every change.
 
 Every payload carries ``change``: the id of the whole change (``change_id``), which the
 change message names too ("Change id: ..."), so an event and a message can be matched; and
@@ -38,8 +42,10 @@ from prefect.cache_policies import NO_CACHE
 from ._compat import event_too_large_errors, read_event_ids
 from ._dispatch import dual_task
 from .core.accounts import account_slug
+from .core.change_kinds import ChangeKindRules, ClassifiedDiff, classify_diff
 from .core.diff import SegmentDiff, canonical_json
 from .core.errors import EventDeliveryError
+from .core.thresholds import SizeThreshold
 from .credentials import BotPenguinCredentials, credentials_reference
 
 if TYPE_CHECKING:
@@ -53,6 +59,8 @@ CONFIRM_TIMEOUT = 30.0
 """Seconds to wait for the API to return emitted events (its persister flushes every ~5 s)."""
 CONFIRM_POLL_INTERVAL = 0.5
 READ_EVENTS_PAGE = 50  # the most POST /events/filter returns per page
+_ANY_SIZE = SizeThreshold.model_construct(relative=0.0, absolute=1)
+"""Without the watch's decision, any size change is news (as before change kinds)."""
 
 
 def account_resource(account: str) -> dict[str, str]:
@@ -86,8 +94,14 @@ def change_event_specs(
     previous_fetched_at: datetime | None = None,
     fetched_at: datetime | None = None,
     credentials: BotPenguinCredentials | None = None,
+    classified: ClassifiedDiff | None = None,
+    announced: bool = True,
 ) -> list[dict[str, Any]]:
     """Keyword arguments for ``emit_event``, one set per change.
+
+    ``classified`` (the watch's ``decide``) gives each change its kinds and whether it is
+    news; without it the built-in kinds apply and a size change counts as news.
+    ``announced=False`` (a run with nothing worth a message) leaves ``change`` null.
 
     Ids are derived from the account, ``previous_fetched_at`` and the diff when the diff is
     anchored to a snapshot, so a re-run re-sends the same events; without an anchor they are
@@ -101,6 +115,10 @@ def change_event_specs(
     change_ref = str(uuid.uuid5(EVENT_ID_NAMESPACE, seed))  # = change_id(...)
     related = [account_resource(account)]
     reference = credentials_reference(credentials)
+    kinds = {
+        change.change.id: change
+        for change in (classified or classify_diff(diff, ChangeKindRules(), _ANY_SIZE)).changes
+    }
 
     def spec(
         name: str, segment_id: str, label: str | None, payload: dict[str, Any]
@@ -108,10 +126,13 @@ def change_event_specs(
         resource = {
             "prefect.resource.id": f"botpenguin.segment.{segment_id}",
             "prefect.resource.name": label or segment_id,
+            "botpenguin.notifies": "true",
         }
         if name == EVENT_CHANGED:
             resource["botpenguin.renamed"] = str(payload["renamed"]).lower()
             resource["botpenguin.changed-fields"] = ",".join(payload["fields"])
+            resource["botpenguin.kinds"] = ",".join(payload["kinds"])
+            resource["botpenguin.notifies"] = str(kinds[segment_id].notifies).lower()
         return {
             "event": name,
             "resource": resource,
@@ -120,7 +141,7 @@ def change_event_specs(
             "payload": {
                 "account": account,
                 "credentials": reference,
-                "change": change_ref,
+                "change": change_ref if announced else None,
                 **payload,
             },
             "id": uuid.uuid5(EVENT_ID_NAMESPACE, f"{seed}|{name}|{segment_id}"),
@@ -135,7 +156,7 @@ def change_event_specs(
         for s in diff.removed
     ]
     for change in diff.changed:
-        payload = change.to_dict()
+        payload = {**change.to_dict(), "kinds": [k.value for k in kinds[change.id].kinds]}
         del payload["id"], payload["name"]
         specs.append(spec(EVENT_CHANGED, change.id, change.name, payload))
     return specs
@@ -199,6 +220,8 @@ async def _emit_change_events(
     fetched_at: datetime | None = None,
     confirm_timeout: float | None = CONFIRM_TIMEOUT,
     credentials: BotPenguinCredentials | None = None,
+    classified: ClassifiedDiff | None = None,
+    announced: bool = True,
 ) -> list[str]:
     """Emit one Prefect event per created, removed or changed segment, and confirm delivery.
 
@@ -213,6 +236,10 @@ async def _emit_change_events(
         credentials: The block the segments were fetched with (None: ``BOTPENGUIN_*``
             settings). Each payload's ``credentials`` refers to it by name (never its
             token), so an export the event triggers reads the same account.
+        classified: The watch's classification of ``diff`` (kinds, and which changes are
+            news); None classifies with the built-in kinds.
+        announced: False when the run sends no message for ``diff`` (only bookkeeping or
+            size drift): the events' ``change`` is then null.
 
     Returns:
         The ids of the emitted events.
@@ -256,6 +283,8 @@ async def _emit_change_events(
         previous_fetched_at=previous_fetched_at,
         fetched_at=fetched_at,
         credentials=credentials,
+        classified=classified,
+        announced=announced,
     )
     if not specs:
         return []

@@ -21,10 +21,8 @@ from ._dispatch import dual_task
 from .core.errors import ExportError, SnapshotError
 from .core.formats import ExportFormat, format_for, to_csv, to_json, to_jsonl, to_parquet
 from .core.locations import display_location, one_line_reason
-from .core.models import Segment
 from .core.size_history import SizeHistory, SizeSource, history_location, read_history
 from .exports import ExportResult, resolve_target
-from .history_artifacts import trend_table, with_run_sizes
 from .snapshots import DEFAULT_STATE_DIR
 
 HISTORY_COLUMNS = ("id", "name", "at", "size", "source")
@@ -136,12 +134,6 @@ async def read_trend_history(account: str, state: str) -> SizeHistory | None:
     except SnapshotError as exc:
         get_run_logger().warning("No size trend: %s", exc)
         return None
-
-
-async def watch_trend(account: str, state: str, segments: list[Segment], at: datetime) -> str:
-    """The watch artifact's "Size trend" section: the stored history plus this run's counts."""
-    history = await read_trend_history(account, state)
-    return trend_table(with_run_sizes(history, account, segments, at), segments)
 
 
 def serialise_rows(rows: list[SizeHistoryRow], format: ExportFormat) -> bytes:

@@ -9,10 +9,9 @@ The artifact modules call these and publish the result; nothing here talks to Pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from .core.models import Segment
-from .core.size_history import SizeHistory, append_sizes, sizes_from_segments
+from .core.size_history import SizeHistory
 from .core.trend import WIDTH, sparkline, trend_text
 
 TREND_COLUMN = "trend"
@@ -58,20 +57,6 @@ def trend_table(history: SizeHistory | None, segments: Sequence[Segment]) -> str
     if len(segments) > TREND_ROW_LIMIT:
         lines.append(f"\n... and {len(segments) - TREND_ROW_LIMIT} more; see `botpenguin history`.")
     return "\n".join(lines)
-
-
-def with_run_sizes(
-    history: SizeHistory | None, account: str, segments: Sequence[Segment], at: datetime
-) -> SizeHistory:
-    """``history`` as it reads once this run's API counts are in, for showing, not saving.
-
-    The watch's artifact is published before the run's history is saved; a point already
-    recorded at ``at`` is not added twice (``append_sizes`` is append-only).
-    """
-    names = {segment.id: segment.name for segment in segments if segment.name is not None}
-    return append_sizes(
-        history or SizeHistory(account=account), sizes_from_segments(segments), at, names=names
-    )
 
 
 def trend_lines(history: SizeHistory | None, segment_ids: Iterable[str]) -> list[str]:

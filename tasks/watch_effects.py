@@ -9,20 +9,18 @@ too. A failed notification fails the run after all this; the message stays in th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prefect import get_run_logger
 
-from .change_summary import (
-    ChangeMessage,
-    changes_artifact_key,
-    describe_changes,
-    publish_changes_artifact,
-)
+from .change_summary import ChangeMessage, changes_artifact_key, publish_changes_artifact
 from .changes import change_id, emit_change_events
+from .core.change_kinds import load_change_kind_rules
 from .core.diff import SegmentDiff
 from .core.errors import NotificationError
 from .core.membership_diff import MembershipChange
+from .core.size_history import load_retention_policy
+from .core.thresholds import load_size_threshold
 from .core.watch import (
     Fetch,
     NextState,
@@ -32,10 +30,12 @@ from .core.watch import (
     owe,
     stale_message,
 )
-from .core.watch_state import PendingMessage
+from .core.watch_state import PendingMessage, WatchSettings
 from .credentials import BotPenguinCredentials
 from .drop_guard import report_suspicious_drop
-from .history import watch_trend
+from .history_artifacts import trend_table
+from .history_events import emit_history_events, history_event_specs
+from .history_state import save_size_history
 from .membership import (
     emit_membership_events,
     membership_change_id,
@@ -44,6 +44,7 @@ from .membership import (
 )
 from .notifications import send_notification
 from .outbox import deliver_pending
+from .run_summary import describe_run, history_notes
 from .snapshots import save_segments_snapshot, snapshot_location
 
 Save = Callable[[list[PendingMessage]], Awaitable[str]]
@@ -69,6 +70,12 @@ class WatchResult:
     """Another watch saved a newer snapshot meanwhile; this older fetch reported nothing."""
     members: list[MembershipChange] | None = None
     """Who joined and left the watched segments; None when members were not watched."""
+    notable: bool = False
+    """The segments changed in a way worth a message (not only bookkeeping or size drift)."""
+    resized: list[str] = field(default_factory=list)
+    """Ids of the segments whose size moved past the threshold since the previous run."""
+    history: str | None = None
+    """Where this run recorded the segments' sizes (None: it recorded none)."""
 
     @property
     def baseline(self) -> bool:
@@ -77,6 +84,19 @@ class WatchResult:
     @property
     def changed(self) -> bool:
         return (self.diff is not None and bool(self.diff)) or bool(self.members)
+
+
+def with_settings(options: WatchOptions, settings: WatchSettings) -> WatchOptions:
+    """``options`` with the drop guard's settings, and kinds, threshold and retention from
+    the ``BOTPENGUIN_*`` settings where the caller left them None."""
+    return replace(
+        options,
+        drop_guard_share=settings.drop_guard_share,
+        drop_guard_runs=settings.drop_guard_runs,
+        kinds=options.kinds or load_change_kind_rules(),
+        threshold=options.threshold or load_size_threshold(),
+        retention=options.retention or load_retention_policy(),
+    )
 
 
 async def report_changes(
@@ -105,6 +125,9 @@ async def report_changes(
             membership, account, state, segments, fetch.fetched_at
         )
     diff, previous_at = decision.diff, decision.previous_fetched_at
+    change = None
+    if diff is not None and decision.notifies:
+        change = change_id(diff, account, previous_fetched_at=previous_at)
     event_ids: list[str] = []
     if diff:
         event_ids = await emit_change_events.aio(
@@ -113,7 +136,21 @@ async def report_changes(
             previous_fetched_at=previous_at,
             fetched_at=fetch.fetched_at,
             credentials=credentials,
+            classified=decision.classified,
+            announced=change is not None,
         )
+    event_ids += await emit_history_events(
+        history_event_specs(
+            account,
+            resizes=decision.resizes,
+            drift=decision.drift,
+            names={segment.id: segment.name for segment in segments},
+            change=change,
+            previous_fetched_at=previous_at,
+            fetched_at=fetch.fetched_at,
+            credentials=credentials,
+        )
+    )
     if members is not None and members.changed:
         event_ids += await emit_membership_events.aio(members, credentials=credentials)
     member_changes = members.changes if members is not None else None
@@ -124,22 +161,26 @@ async def report_changes(
         previous_fetched_at=previous_at,
         fetched_at=fetch.fetched_at,
         members=member_changes,
-        trend=await watch_trend(account, state, segments, fetch.fetched_at),
+        kinds=opts.kinds,
+        notes=history_notes(decision, decision.history),
+        trend=trend_table(decision.history, segments),  # with this run's sizes
     )
-    message = describe_changes(
-        diff,
+    message = describe_run(
+        decision,
         account,
         segment_count=len(segments),
-        previous_fetched_at=previous_at,
+        history=decision.history,
         members=member_changes,
     )
-    change = change_id(diff, account, previous_fetched_at=previous_at) if diff else None
     if change is None and member_changes:
         change = membership_change_id(member_changes, account, previous_fetched_at=previous_at)
     pending = owe(
         decision.pending, change, message.subject, message.body, opts.notify, fetch.fetched_at
     )
     location = await save(pending)
+    history = None
+    if decision.history is not None:
+        history = await save_size_history(decision.history, account, state)
     if members is not None:
         await save_membership_snapshot.aio(members)
     logger.info("%s", message.subject)
@@ -167,6 +208,9 @@ async def report_changes(
         notified,
         still,
         members=member_changes,
+        notable=decision.notifies,
+        resized=list(decision.resizes),
+        history=history,
     )
 
 

@@ -207,6 +207,25 @@ ContactFields = Annotated[
         "default: contact ids only",
     ),
 ]
+# ``watch`` only.
+ResizeRelative = Annotated[
+    float | None,
+    typer.Option(
+        "--resize-relative",
+        metavar="PERCENT",
+        help="a size move notifies past this percent and --resize-absolute "
+        "(BOTPENGUIN_RESIZE_RELATIVE, 10)",
+    ),
+]
+ResizeAbsolute = Annotated[
+    int | None,
+    typer.Option(
+        "--resize-absolute",
+        metavar="N",
+        help="a size move notifies past N contacts and --resize-relative "
+        "(BOTPENGUIN_RESIZE_ABSOLUTE, 10)",
+    ),
+]
 
 # ``sync`` only.
 SyncExport = Annotated[
@@ -279,6 +298,17 @@ NotifyAccount = Annotated[
         "--account",
         metavar="LABEL",
         help="only this account's segment changes notify (default: every account)",
+    ),
+]
+Swing = Annotated[
+    int | None,
+    typer.Option(
+        "--swing",
+        metavar="N",
+        min=0,
+        max=999,
+        help="also notify when an audience grows or shrinks by N% or more since the "
+        "previous watch run (needs --notify)",
     ),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="print what would change, change nothing")]

@@ -122,6 +122,8 @@ def watch(
     accept_drop: o.AcceptDrop = False,
     reset_state: o.ResetState = False,
     drop_pending: o.DropPending = False,
+    resize_relative: o.ResizeRelative = None,
+    resize_absolute: o.ResizeAbsolute = None,
 ) -> None:
     """report segment changes since the last run, and notify"""
     from ...snapshots import DEFAULT_STATE_DIR
@@ -138,6 +140,8 @@ def watch(
             accept_drop=accept_drop,
             reset_state=reset_state,
             drop_pending=drop_pending,
+            resize_relative=resize_relative,
+            resize_absolute=resize_absolute,
         )
     )
     console.print(f"{result.message.subject}{target.sample}")

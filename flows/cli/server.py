@@ -14,7 +14,8 @@ from .session import EXIT_NOT_RUNNING, run
 automations = typer.Typer(
     help="Create or update, by name, Prefect automations on the configured server "
     "(PREFECT_API_URL or `botpenguin server`): a message through a notification block when "
-    "an account's segments change, a message when a sync run fails, and a watch or sync "
+    "an account's segments change (and, with --swing N, when an audience swings past N%), "
+    "a message when a sync run fails, and a watch or sync "
     "run that stops sending heartbeats marked Crashed. Applying again changes nothing; "
     "events: deployments/EVENTS.md.",
     short_help="create or update, by name, the Prefect automations around the flows",
@@ -47,6 +48,7 @@ def serve(debug: o.Debug = False) -> None:
 def apply(
     notify: o.NotifyBlock = None,
     account: o.NotifyAccount = None,
+    swing: o.Swing = None,
     dry_run: o.DryRun = False,
     debug: o.Debug = False,
 ) -> None:
@@ -68,7 +70,7 @@ def apply(
         async def apply_all() -> list[Any]:
             block = await notification_block_id(notify) if notify else None
             return await apply_automations(
-                wanted_automations(block, account=account), dry_run=dry_run
+                wanted_automations(block, account=account, swing=swing), dry_run=dry_run
             )
 
         verbs = {"created": "would create", "updated": "would update", "unchanged": "unchanged"}
@@ -79,7 +81,7 @@ def apply(
             console.print(f"{verb}: {applied.name}{what}{ident}", soft_wrap=True)
         if not notify:
             console.print(
-                "Skipped the two notification automations: pass --notify BLOCK_NAME (a saved "
+                "Skipped the notification automations: pass --notify BLOCK_NAME (a saved "
                 "notification block) to add them.",
                 soft_wrap=True,
             )

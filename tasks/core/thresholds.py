@@ -11,10 +11,12 @@ a swing is announced once, on the run that saw it. No Prefect import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
+from .errors import ConfigurationError
 from .settings import env_config, read_settings
 
 
@@ -40,9 +42,31 @@ class SizeThreshold(BaseSettings):
     )
 
 
-def load_size_threshold() -> SizeThreshold:
-    """``SizeThreshold`` from the environment, or one ``ConfigurationError`` line."""
-    return read_settings(SizeThreshold, "resize threshold")
+def load_size_threshold(
+    relative: float | None = None, absolute: int | None = None
+) -> SizeThreshold:
+    """``SizeThreshold`` from the environment, with a deployment's own values where given.
+
+    ``relative`` / ``absolute`` (the watch's ``resize_relative`` / ``resize_absolute``
+    parameters) win over ``BOTPENGUIN_RESIZE_*``; None keeps the setting. A bad value is one
+    ``ConfigurationError`` line naming both the parameter and the setting.
+    """
+    threshold = read_settings(SizeThreshold, "resize threshold")
+    given: dict[str, Any] = {
+        key: value
+        for key, value in (("relative", relative), ("absolute", absolute))
+        if value is not None
+    }
+    if not given:
+        return threshold
+    try:
+        return SizeThreshold(**{**threshold.model_dump(), **given})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"resize_{err['loc'][0]} (BOTPENGUIN_RESIZE_{str(err['loc'][0]).upper()}): {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise ConfigurationError(f"Invalid BotPenguin resize threshold: {problems}") from None
 
 
 @dataclass(frozen=True)
@@ -80,3 +104,37 @@ def resized(before: int | None, after: int | None, threshold: SizeThreshold) -> 
     if before and moved * 100 < threshold.relative * before:
         return None
     return Resize(before=before, after=after, percent=percent_change(before, after))
+
+
+SWING_CAP = 999
+"""The largest swing a label states; a bigger one, or growth from 0, is labelled ``999``."""
+
+
+def swing_label(resize: Resize) -> str:
+    """The swing as three digits (whole percent, either direction): ``-61.5%`` is ``061``.
+
+    A ``botpenguin.segment.resized`` event carries it as a resource label, so a Prefect
+    trigger can match "past N%" with ``swing_patterns`` (triggers match labels, not numbers).
+    """
+    if resize.percent is None:
+        return f"{SWING_CAP:03d}"
+    return f"{min(int(abs(resize.percent)), SWING_CAP):03d}"
+
+
+def swing_patterns(percent: int) -> list[str]:
+    """Label patterns matching every ``swing_label`` of ``percent`` or more.
+
+    Prefect matches a label against a list of values, each exact or ending in ``*`` (a
+    prefix), so ``40`` becomes ``04*`` ... ``09*``, ``1*`` ... ``9*``: at most 27 patterns.
+    """
+    if not 0 <= percent <= SWING_CAP:
+        raise ConfigurationError(
+            f"A swing is a whole percent from 0 to {SWING_CAP}, not {percent}."
+        )
+    patterns: list[str] = []
+    value = percent
+    while value <= SWING_CAP:
+        digits = next(k for k in (2, 1, 0) if value % 10**k == 0)
+        patterns.append(f"{value:03d}"[: 3 - digits] + ("*" if digits else ""))
+        value += 10**digits
+    return patterns

@@ -6,27 +6,37 @@
    nothing and saves nothing;
 2. the drop guard: a fetch that lost all or most segments is held (the previous snapshot is
    saved back with one more held run) until ``drop_guard_runs`` runs in a row see it;
-3. the diff: what changed since the snapshot (None for a baseline);
-4. the outbox: the undelivered messages kept (``drop_pending`` empties it);
-5. the next state: which segments, fetch time, source and held count to save.
+3. the diff: what changed since the snapshot (None for a baseline), every field change
+   classified by kind (``change_kinds``), and the size moves past the threshold since the
+   previous run (``resizes``);
+4. whether it is news (``notifies``): creations, removals, definition changes, resizes and
+   schema drift are; bookkeeping alone and size drift below the threshold are recorded only;
+5. the outbox: the undelivered messages kept (``drop_pending`` empties it);
+6. the next state: which segments, fetch time, source and held count to save, and, given the
+   account's size history, the history with this run's sizes (``history_run.record_run``);
+   a stale or held run records no point and announces no drift.
 
 ``owe`` adds this run's change message to the outbox. The flow performs the effects (events,
-artifacts, messages, saves) in that order. A new rule (a change kind, a size threshold, a
-history point, schema drift, a database load) is one more field on ``WatchDecision`` computed
-here, plus one more effect in the flow.
+artifacts, messages, saves) in that order. A new rule (a database load, say) is one more
+field on ``WatchDecision`` computed here, plus one more effect in the flow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from .change_kinds import ChangeKindRules, ClassifiedDiff, classify_diff
 from .diff import SegmentDiff, diff_segments
+from .history_run import record_run
 from .locations import target_label
 from .models import Segment
+from .schema_drift import SchemaDrift
+from .size_history import RetentionPolicy, SizeHistory, sizes_from_segments
+from .thresholds import Resize, SizeThreshold, resized
 from .watch_state import PendingMessage, is_suspicious_drop, target_key
 
 
@@ -60,6 +70,22 @@ class WatchOptions:
     """When the fetch began (None: now); a slower concurrent watch tells it is stale by it."""
     drop_guard_share: float = 0.5
     drop_guard_runs: int = 2
+    kinds: ChangeKindRules | None = None
+    """Which fields are size and bookkeeping (None: the built-in table)."""
+    threshold: SizeThreshold | None = None
+    """How far a size must move to notify (None: the defaults, 10% and 10 contacts)."""
+    retention: RetentionPolicy | None = None
+    """How long size points are kept (None: the defaults, raw 30 days, kept 400)."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The account's size history as loaded, and member counts a membership watch measured."""
+
+    account: str
+    history: SizeHistory | None
+    """None before the first recorded run."""
+    member_counts: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +149,22 @@ class WatchDecision:
     """A suspicious drop: kept when the verdict is HELD, accepted (seen enough) otherwise."""
     next_state: NextState | None = None
     """None when nothing is saved (stale)."""
+    classified: ClassifiedDiff | None = None
+    """``diff`` with every field change's kinds and size move (None with no diff)."""
+    resizes: Mapping[str, Resize] = field(default_factory=dict)
+    """Segment id -> its size move past the threshold since the previous run."""
+    drift: SchemaDrift = field(default_factory=SchemaDrift)
+    """Fields that appeared in or left every segment, or changed type (once per drift)."""
+    history: SizeHistory | None = None
+    """The size history to save (None: none given, or a stale or held run adds no point)."""
+
+    @property
+    def notifies(self) -> bool:
+        """A compared run with news: a creation, removal, definition change, resize or drift."""
+        if self.verdict is not Verdict.COMPARED:
+            return False
+        noted = self.classified is not None and self.classified.notifies
+        return noted or bool(self.resizes) or bool(self.drift)
 
 
 def is_stale(previous_at: datetime, fetched_at: datetime, now: datetime) -> bool:
@@ -135,16 +177,39 @@ def is_stale(previous_at: datetime, fetched_at: datetime, now: datetime) -> bool
 
 
 def decide(
-    previous: SavedState | None, fetch: Fetch, options: WatchOptions, now: datetime
+    previous: SavedState | None,
+    fetch: Fetch,
+    options: WatchOptions,
+    now: datetime,
+    recorded: Recorded | None = None,
 ) -> WatchDecision:
-    """Steps 1-5 of the module docstring; raises ``ChangeDetectionError`` on a bad fetch."""
+    """Steps 1-6 of the module docstring; raises ``ChangeDetectionError`` on a bad fetch.
+
+    ``recorded`` (the history as loaded) makes the decision carry the next history; without
+    it sizes are compared with the snapshot's count fields only and no history is kept.
+    """
     if options.reset_state:
         previous = None
     new_state = NextState(fetch.segments, fetch.fetched_at, options.source)
+    rules = options.kinds or ChangeKindRules()
+    threshold = options.threshold or SizeThreshold.model_construct()
+    step = None
+    if recorded is not None:
+        step = record_run(
+            recorded.history,
+            recorded.account,
+            fetch.segments,
+            fetch.fetched_at,
+            rules=rules,
+            threshold=threshold,
+            policy=options.retention or RetentionPolicy.model_construct(),
+            member_counts=recorded.member_counts,
+        )
     if previous is None:
         # A baseline holding a segment id twice could never be compared: refuse it now.
         diff_segments([], fetch.segments)
-        return WatchDecision(Verdict.BASELINE, None, next_state=new_state)
+        history = step.history if step else None
+        return WatchDecision(Verdict.BASELINE, None, next_state=new_state, history=history)
     at = previous.fetched_at
     if is_stale(at, fetch.fetched_at, now):
         return WatchDecision(Verdict.STALE, at, pending=tuple(previous.pending))
@@ -169,9 +234,37 @@ def decide(
             keep = NextState(tuple(previous.segments), at, previous.source, held.held_runs)
             return WatchDecision(Verdict.HELD, at, pending, dropped, held=held, next_state=keep)
     diff = diff_segments(previous.segments, fetch.segments)
+    sizes_before = previous_sizes(previous.segments, recorded, rules)
+    sizes_after = dict(step.sizes) if step else sizes_from_segments(fetch.segments, rules)
+    resizes = {
+        key: move
+        for key, size in sizes_after.items()
+        if (move := resized(sizes_before.get(key), size, threshold)) is not None
+    }
     return WatchDecision(
-        Verdict.COMPARED, at, pending, dropped, diff=diff, held=held, next_state=new_state
+        Verdict.COMPARED,
+        at,
+        pending,
+        dropped,
+        diff=diff,
+        held=held,
+        next_state=new_state,
+        classified=classify_diff(diff, rules, threshold, sizes_before, sizes_after),
+        resizes=resizes,
+        drift=step.drift if step else SchemaDrift(),
+        history=step.history if step else None,
     )
+
+
+def previous_sizes(
+    segments: Sequence[Segment], recorded: Recorded | None, rules: ChangeKindRules
+) -> dict[str, int | None]:
+    """Each segment's size at the previous run: its last history point (a member count
+    counts), else the snapshot's count field (a history started after the snapshot)."""
+    sizes = sizes_from_segments(segments, rules)
+    if recorded is not None and recorded.history is not None:
+        sizes |= {key: recorded.history.last_size(key) for key in recorded.history.points}
+    return sizes
 
 
 def owe(

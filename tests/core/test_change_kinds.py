@@ -16,10 +16,13 @@ from prefect_botpenguin.core.diff import diff_segments
 from prefect_botpenguin.core.errors import ConfigurationError
 from prefect_botpenguin.core.models import Segment
 from prefect_botpenguin.core.thresholds import (
+    SWING_CAP,
     Resize,
     SizeThreshold,
     load_size_threshold,
     resized,
+    swing_label,
+    swing_patterns,
 )
 
 RULES = ChangeKindRules()
@@ -122,6 +125,16 @@ def test_thresholds_come_from_botpenguin_settings(monkeypatch: pytest.MonkeyPatc
     assert result.notifies  # +1% passes a 0.5% bar
 
 
+def test_a_deployments_own_threshold_wins_over_the_settings(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BOTPENGUIN_RESIZE_RELATIVE", "0.5")
+    monkeypatch.setenv("BOTPENGUIN_RESIZE_ABSOLUTE", "1")
+    threshold = load_size_threshold(relative=25)
+    assert (threshold.relative, threshold.absolute) == (25, 1)
+    assert load_size_threshold(absolute=0).relative == 0.5
+    with pytest.raises(ConfigurationError, match=r"resize_absolute \(BOTPENGUIN_RESIZE_ABSOLUTE"):
+        load_size_threshold(absolute=-1)
+
+
 def test_a_bad_threshold_setting_is_one_line(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("BOTPENGUIN_RESIZE_RELATIVE", "-3")
     with pytest.raises(ConfigurationError, match="BOTPENGUIN_RESIZE_RELATIVE") as caught:
@@ -145,3 +158,23 @@ def test_whole_sizes_given_by_the_caller_decide_the_move():
     assert guessed.notifies  # from the changed fields alone: 1 -> 90
     known = classify_diff(diff, RULES, DEFAULT, before={"s1": 100}, after={"s1": 100})
     assert not known.notifies  # the segment's size (contactCount) did not move
+
+
+@pytest.mark.parametrize("bar", [0, 1, 9, 10, 40, 45, 99, 100, 101, 555, 998, 999])
+def test_swing_patterns_match_exactly_the_swings_at_or_past_the_bar(bar: int):
+    patterns = swing_patterns(bar)
+    assert len(patterns) <= 27
+
+    def matches(label: str) -> bool:  # Prefect's rule: exact, or a prefix before "*"
+        return any(label.startswith(p[:-1]) if p.endswith("*") else label == p for p in patterns)
+
+    for swing in range(SWING_CAP + 1):
+        assert matches(f"{swing:03d}") == (swing >= bar), swing
+
+
+def test_the_swing_label_is_the_whole_percent_either_way_and_caps_growth_from_zero():
+    assert swing_label(Resize(1313, 525, -60.0)) == "060"
+    assert swing_label(Resize(100, 1700, 1600.0)) == "999"
+    assert swing_label(Resize(0, 50, None)) == "999"
+    with pytest.raises(ConfigurationError, match="0 to 999"):
+        swing_patterns(1000)

@@ -32,7 +32,8 @@ def test_the_schema_holds_fields_every_segment_has_with_their_json_type():
             "contactCount": "integer",
             "tags": "array",
             "note": "string",
-        }
+        },
+        present=frozenset({"_id", "segmentName", "contactCount", "tags", "note", "only_here"}),
     )
 
 
@@ -67,18 +68,39 @@ def test_no_drift_on_a_first_run_an_empty_fetch_or_a_field_leaving_null():
     assert not schema_drift(schema, schema_of([seg("a", x="filled")]))
 
 
-def test_a_field_missing_from_one_segment_disappears_from_the_schema():
+def test_a_field_gone_from_every_segment_has_disappeared_one_still_sent_has_not():
     before = schema_of([seg("a", f=1), seg("b", f=2)])
-    after = schema_of([seg("a", f=1), seg("b")])
-    assert schema_drift(before, after).disappeared == ("f",)
+    assert schema_drift(before, schema_of([seg("a"), seg("b")])).disappeared == ("f",)
+    assert not schema_drift(before, schema_of([seg("a", f=1), seg("b")]))
+
+
+def test_a_new_sparse_segment_makes_no_field_look_disappeared():
+    full = {"description": "d", "contactCount": 3, "filters": []}
+    before = schema_of([seg("a", **full), seg("b", **full)])
+    with_new = schema_of([seg("a", **full), seg("b", **full), seg("new")])
+    assert not schema_drift(before, with_new)
+    assert not schema_drift(with_new, schema_of([seg("a", **full), seg("b", **full)])), (
+        "removing the sparse segment again makes nothing appear"
+    )
+
+
+def test_a_field_sent_by_every_segment_for_the_first_time_has_appeared():
+    before = schema_of([seg("a"), seg("b")])
+    assert schema_drift(before, schema_of([seg("a", tier=1), seg("b", tier=2)])).appeared == (
+        "tier",
+    )
 
 
 def test_stored_form_round_trips():
-    schema = SegmentSchema({"a": "string"})
+    schema = schema_of([seg("a", x=1), seg("b")])
+    assert schema is not None
     assert SegmentSchema.from_dict(schema.to_dict()) == schema
+    assert SegmentSchema.from_dict({"fields": {"a": "string"}}).seen == {"a"}, "older files"
 
 
-@pytest.mark.parametrize("bad", [{}, {"fields": []}, {"fields": {"a": 1}}])
+@pytest.mark.parametrize(
+    "bad", [{}, {"fields": []}, {"fields": {"a": 1}}, {"fields": {}, "present": "a"}]
+)
 def test_a_stored_form_that_is_not_a_schema_is_refused(bad):
-    with pytest.raises(ValueError, match="field name -> type name"):
+    with pytest.raises(ValueError, match="field name"):
         SegmentSchema.from_dict(bad)

@@ -175,7 +175,7 @@ async def test_sigkill_mid_export_or_mid_snapshot_loses_nothing_and_the_next_run
         assert temp.name.startswith("."), "a leftover temporary file is hidden"
         assert "Fetched by the killed run" in temp.read_text(encoding="utf-8")
         assert visible(export.parent) == ["segments.json"]
-        assert visible(snapshot.parent) == [f"{ACCOUNT}.json"]
+        assert visible(snapshot.parent) == [f"{ACCOUNT}.history.json", f"{ACCOUNT}.json"]
         assert snapshot.read_bytes() == good_snapshot
         if where == "export":
             assert export.read_bytes() == good_export

@@ -154,7 +154,20 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             None,
             'Also report who joined and left segments: segment ids, or ["all"]. Their contact '
             "ids (ids only) are kept in a second snapshot beside the segments'; events, "
-            "artifact and message carry counts and a few ids, never contact details.",
+            "artifact and message carry counts and a few ids, never contact details. Their "
+            "member counts also feed the size history of segments the API sends no count for.",
+        ),
+        "resize_relative": (
+            "number | null",
+            None,
+            "Percent a segment's size must move since the previous run to notify (with "
+            "resize_absolute). Leave empty for BOTPENGUIN_RESIZE_RELATIVE (10).",
+        ),
+        "resize_absolute": (
+            "integer | null",
+            None,
+            "Contacts a segment must gain or lose to notify (with resize_relative). Leave "
+            "empty for BOTPENGUIN_RESIZE_ABSOLUTE (10).",
         ),
     },
     "segments-sync": {

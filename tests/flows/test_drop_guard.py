@@ -12,6 +12,7 @@ import pytest
 from watch_readback import account_events, events_of, label, state_document
 from webhooks import Hooks
 
+from prefect_botpenguin.core.size_history import history_location
 from prefect_botpenguin.flows.watch import segments_watch
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
 
@@ -29,11 +30,15 @@ async def test_an_empty_answer_after_a_full_snapshot_is_held_not_reported_as_rem
     run = dict(account=name, state=str(tmp_path), notify=[hooks.url("/a")])
     await segments_watch(**run)
     saved = state_document(tmp_path, name)
+    history = Path(history_location(str(tmp_path), name))
+    sizes = history.read_bytes()
     account.inject(Fault(body={"success": True, "message": "", "data": [], "code": 200}))
 
     held = await segments_watch(**run)
 
     assert held.held_drop
+    assert history.read_bytes() == sizes, "a held run adds no size point"
+    assert held.history is None
     assert not held.changed
     assert held.event_ids
     assert hooks.received == [], "no message about a drop that is not trusted yet"

@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
-from prefect_botpenguin import changes, membership
+from prefect_botpenguin import changes, history_events, membership
 from prefect_botpenguin.changes import _without_values, change_event_specs
 from prefect_botpenguin.core.diff import diff_segments
 from prefect_botpenguin.core.membership_diff import MembershipChange
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.core.schema_drift import SchemaDrift
+from prefect_botpenguin.core.thresholds import Resize
+from prefect_botpenguin.history_events import history_event_specs
 from prefect_botpenguin.membership import membership_event_specs
 from prefect_botpenguin.sandbox import SandboxServer
 from prefect_botpenguin.sandbox.cli import CONTROL_API_HELP
@@ -28,8 +31,21 @@ CODE = set(re.findall(r"`([^`\n]+)`", DOC))
 """Every `code span` of the document: names count as documented only when written as code."""
 
 
+def history_events_of_a_run() -> list[dict[str, Any]]:
+    """One resized and one schema-changed event."""
+    return history_event_specs(
+        "Larkspur",
+        resizes={"a1": Resize(4, 50, 1150.0)},
+        drift=SchemaDrift(appeared=("tier",)),
+        names={"a1": "VIPs"},
+        change="c",
+        previous_fetched_at=datetime.now(UTC),
+    )
+
+
 def every_kind_of_event() -> list[dict[str, Any]]:
-    """One created, one removed and one changed (renamed) event, plus an oversized one."""
+    """One created, one removed and one changed (renamed) event, plus an oversized one, and
+    the history's resized and schema-changed events."""
     kept = Segment.model_validate({"_id": "a1", "segmentName": "VIP", "contactCount": 4})
     renamed = Segment.model_validate({"_id": "a1", "segmentName": "VIPs", "contactCount": 5})
     removed = Segment.model_validate({"_id": "b2", "segmentName": "Lapsed"})
@@ -41,6 +57,7 @@ def every_kind_of_event() -> list[dict[str, Any]]:
         *specs,
         *[_without_values(spec) for spec in specs],
         *membership_event_specs(members, "Larkspur", fetched_at=datetime.now(UTC)),
+        *history_events_of_a_run(),
     ]
 
 
@@ -49,7 +66,7 @@ def test_every_event_name_the_watch_emits_is_documented():
     emitted = {spec["event"] for spec in specs}
     declared = {
         value
-        for module in (changes, membership)
+        for module in (changes, membership, history_events)
         for name, value in vars(module).items()
         if name.startswith("EVENT_") and isinstance(value, str)
     }
@@ -73,7 +90,11 @@ def test_every_resource_and_related_label_is_documented():
     assert "botpenguin.account.<slug>" in CODE
 
 
-@pytest.mark.parametrize("spec", every_kind_of_event()[:3], ids=lambda spec: spec["event"])
+@pytest.mark.parametrize(
+    "spec",
+    [*every_kind_of_event()[:3], *history_events_of_a_run()],
+    ids=lambda spec: spec["event"],
+)
 def test_every_event_has_an_example_with_its_payload_keys(spec):
     example = DOC.split(f'"event": "{spec["event"]}"', 1)
     assert len(example) == 2, f"no JSON example of {spec['event']}"

@@ -24,11 +24,17 @@ from prefect_botpenguin.change_summary import changes_artifact_key
 from prefect_botpenguin.core.accounts import account_slug
 from prefect_botpenguin.core.errors import EventDeliveryError
 from prefect_botpenguin.core.membership_diff import membership_location
+from prefect_botpenguin.core.size_history import history_location, read_history
 from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.sync import WatchStep, segments_sync
 from prefect_botpenguin.flows.watch import segments_watch
 from prefect_botpenguin.membership import EVENT_MEMBERS_CHANGED
-from prefect_botpenguin.sandbox import SAMPLE_CONTACTS, SAMPLE_MEMBERSHIP, SandboxServer
+from prefect_botpenguin.sandbox import (
+    SAMPLE_CONTACTS,
+    SAMPLE_MEMBERSHIP,
+    SAMPLE_SEGMENTS,
+    SandboxServer,
+)
 from prefect_botpenguin.snapshots import snapshot_location
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -168,6 +174,26 @@ async def test_a_failed_event_confirmation_leaves_both_snapshots_unchanged(
     assert retried.members is not None
     assert [(c.segment_id, c.joined) for c in retried.members] == [(SEGMENTS[0], (contact(4),))]
     assert len(await member_events(label)) == 1, "the re-sent event has the same id"
+
+
+async def test_member_counts_feed_the_size_history_when_the_api_sends_no_count(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    uncounted = [{k: v for k, v in s.items() if k != "contactCount"} for s in SAMPLE_SEGMENTS]
+    httpx.post(f"{sandbox.url}/_sandbox/segments", json={"segments": uncounted}).raise_for_status()
+    run = dict(account=new_label(), state=str(tmp_path), members=[SEGMENTS[0]])
+    await segments_watch(**run)
+    move(sandbox, contact(4), None, SEGMENTS[0])
+    second = await segments_watch(**run)
+
+    history = read_history(history_location(str(tmp_path), str(run["account"])))
+    assert history is not None
+    assert list(history.points) == [SEGMENTS[0]], "only the measured segment has a size"
+    size = len(SAMPLE_MEMBERSHIP[SEGMENTS[0]])
+    assert history.sizes(SEGMENTS[0]) == [size, size + 1]
+    assert {point.source for point in history.points[SEGMENTS[0]]} == {"members"}
+    assert second.resized == [], "one contact more is below the threshold"
+    assert second.history is not None
 
 
 async def test_sync_watches_chosen_segments_and_ignores_unknown_ids(

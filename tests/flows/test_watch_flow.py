@@ -112,12 +112,20 @@ async def test_watch_across_a_change_emits_events_and_notifies_once_then_stays_q
     related_roles = {r.role for r in rename.related}
     assert {"account", "flow-run"} <= related_roles, "the run is linked too"
 
+    recount = next(e for e in events if e.resource.id.endswith("e02"))
+    assert recount.payload["kinds"] == ["size"], "+1% is size drift: an event, not news"
+    assert (recount.resource["botpenguin.notifies"], rename.resource["botpenguin.kinds"]) == (
+        "false",
+        "definition",
+    )
+
     (message,) = receiver.requests
     body = message.json()
     assert message.path == "/alerts"
-    assert "1 created, 1 removed, 1 renamed, 1 changed" in body["title"]
+    assert body["title"].endswith(": 1 created, 1 removed, 1 renamed")
     assert '"VIP tea club" -> "VIP tea circle"' in body["message"]
-    assert "contactCount: 1287 -> 1300" in body["message"]
+    assert "contactCount: 1287 -> 1300" not in body["message"]
+    assert "Recorded, not announced: 1 segment(s)" in body["message"]
     assert '+ "Winter warmers"' in body["message"]
     assert '- "Lapsed subscribers (2023)"' in body["message"]
     markdown = await latest_markdown(f"botpenguin-changes-{account_slug(name)}")
@@ -175,7 +183,8 @@ async def test_a_failed_fetch_leaves_the_snapshot_byte_identical(
     name = label()
     await segments_watch(account=name, state=str(tmp_path))
     snapshot = tmp_path / f"{account_slug(name)}.json"
-    before = snapshot.read_bytes()
+    history = tmp_path / f"{account_slug(name)}.history.json"
+    before, sizes = snapshot.read_bytes(), history.read_bytes()
     account.set_segments(a_day_later(), token=TOKEN)
     account.inject(Fault.status_code(401))
 
@@ -183,7 +192,8 @@ async def test_a_failed_fetch_leaves_the_snapshot_byte_identical(
         await segments_watch(account=name, state=str(tmp_path))
 
     assert snapshot.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [snapshot.name]
+    assert history.read_bytes() == sizes, "a failed run adds no size point"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([snapshot.name, history.name])
 
 
 async def test_two_cyrillic_accounts_keep_separate_snapshots_and_no_phantom_changes(
@@ -199,7 +209,8 @@ async def test_two_cyrillic_accounts_keep_separate_snapshots_and_no_phantom_chan
     assert other.baseline, "Piter's first run is its own baseline, not a diff with Moscow"
     assert not other.changed
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == sorted([f"{account_slug(moscow)}.json", f"{account_slug(piter)}.json"])
+    slugs = [account_slug(moscow), account_slug(piter)]
+    assert files == sorted([f"{slug}{end}" for slug in slugs for end in (".json", ".history.json")])
     assert "default.json" not in files
 
 

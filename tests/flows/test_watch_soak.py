@@ -117,6 +117,8 @@ def rebuild(
     state = copy.deepcopy(baseline)
     doubled = false_removals = 0
     for event in sorted(events, key=lambda e: e.occurred):
+        if event.event == "botpenguin.segment.resized":
+            continue  # a size move past the threshold, also in its changed event
         segment_id = event.resource.id.removeprefix("botpenguin.segment.")
         after = event.payload.get("after") or {}
         if event.event == "botpenguin.segment.created":
@@ -194,7 +196,7 @@ async def test_soak_random_changes_and_faults_lose_double_and_invent_no_change(
         rebuilt.get(segment_id) != record for segment_id, record in truth.records.items()
     ) + len(set(rebuilt) - set(truth.records))
     delivered = Counter(d.change for d in hooks.accepted())
-    announced = {e.payload["change"] for e in events}
+    announced = {e.payload["change"] for e in events} - {None}  # None: recorded, not news
     lost_messages = len(announced - set(delivered))
     doubled_messages = sum(n - 1 for n in delivered.values())
     lost = lost_changes + lost_messages + drained.pending

@@ -13,6 +13,7 @@ from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 
 from prefect_botpenguin.automations import (
+    AUDIENCE_SWINGS,
     FAILED_SYNC,
     SEGMENT_CHANGES,
     SILENT_WATCH,
@@ -24,7 +25,10 @@ from prefect_botpenguin.changes import change_event_specs
 from prefect_botpenguin.core.diff import diff_segments
 from prefect_botpenguin.core.errors import ConfigurationError
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.core.schema_drift import SchemaDrift
+from prefect_botpenguin.core.thresholds import Resize
 from prefect_botpenguin.credentials import BotPenguinCredentials
+from prefect_botpenguin.history_events import history_event_specs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -170,6 +174,84 @@ def test_the_command_applies_by_name_and_a_dry_run_only_prints(receiver, capsys)
         f"unchanged: {FAILED_SYNC}",
         f"unchanged: {SILENT_WATCH}",
     ]
+
+
+def resized_spec(before: int, after: int, percent: float | None, segment: str = "e02") -> dict:
+    return history_event_specs(
+        "Larkspur Tea Co.",
+        resizes={segment: Resize(before, after, percent)},
+        drift=SchemaDrift(),
+        names={segment: "Clientes de São Paulo"},
+        change="c-1",
+        previous_fetched_at=datetime.now(UTC),
+        fetched_at=datetime.now(UTC),
+    )[0]
+
+
+def test_the_swing_automation_matches_resizes_at_or_past_n_percent_either_way():
+    from prefect.events.schemas.events import Resource
+
+    (changes, swings, _failed, _silent) = wanted_automations(uuid.uuid4(), swing=40)
+    assert swings.name == AUDIENCE_SWINGS
+    assert swings.trigger.expect == {"botpenguin.segment.resized"}  # type: ignore[union-attr]
+
+    def fires(spec: dict) -> bool:
+        return swings.trigger.match.matches(Resource(spec["resource"]))  # type: ignore[union-attr]
+
+    assert fires(resized_spec(1313, 525, -60.0))
+    assert fires(resized_spec(100, 140, 40.0))
+    assert fires(resized_spec(0, 50, None)), "growth from zero"
+    assert not fires(resized_spec(100, 139, 39.0))
+    assert not fires(resized_spec(100, 70, -30.0))
+    quiet = change_event_specs(
+        diff_segments(
+            [Segment.model_validate({"_id": "a", "updatedAt": "t0"})],
+            [Segment.model_validate({"_id": "a", "updatedAt": "t1"})],
+        ),
+        "Larkspur Tea Co.",
+    )[0]
+    assert not changes.trigger.match.matches(Resource(quiet["resource"])), (  # type: ignore[union-attr]
+        "a bookkeeping tick is no segment-changes message"
+    )
+
+
+def test_a_resize_past_the_swing_sends_its_message_through_the_block(receiver):
+    """Prefect's own trigger and action services, as for segment changes."""
+    from prefect.events import emit_event
+    from prefect.events.worker import EventsWorker
+
+    _webhook("ops-hook", receiver.url())
+
+    async def setup():
+        await _delete_ours()
+        block = await notification_block_id("ops-hook")
+        return await apply_automations(wanted_automations(block, swing=40))
+
+    applied = asyncio.run(setup())
+    assert [a.name for a in applied][:2] == [SEGMENT_CHANGES, AUDIENCE_SWINGS]
+    time.sleep(2)  # the triggers service reloads automations on change notifications
+    emit_event(**resized_spec(1313, 525, -60.0))
+    EventsWorker.drain_all(timeout=30)
+    deadline = time.monotonic() + 60
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert receiver.requests, "no notification within 60 s"
+    message = receiver.requests[0].json()
+    assert message["subject"] == (
+        "BotPenguin audience swing in Larkspur Tea Co.: Clientes de São Paulo"
+    )
+    assert "went from 1313 to 525 contacts (-60.0%)" in message["body"]
+
+
+def test_the_command_offers_the_swing_automation(receiver, capsys):
+    from prefect_botpenguin.flows.cli import main
+
+    _webhook("ops-hook", receiver.url())
+    asyncio.run(_delete_ours())
+    args = ["automations", "apply", "--notify", "ops-hook", "--swing", "40", "--dry-run"]
+    assert main(args) == 0
+    assert f"would create: {AUDIENCE_SWINGS}" in capsys.readouterr().out.splitlines()
+    assert main([*args[:-2], "1000"]) == 2, "a swing is 0-999%"
 
 
 def test_the_command_names_a_missing_block_in_one_line(capsys):
