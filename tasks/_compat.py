@@ -56,9 +56,22 @@ def resolve_path(filesystem: LocalFileSystem, path: str) -> Path: ...
 @overload
 def resolve_path(filesystem: RemoteFileSystem, path: str) -> str: ...
 def resolve_path(filesystem: LocalFileSystem | RemoteFileSystem, path: str) -> Path | str:
-    """``path`` inside the block's base path, checked by the block (ValueError outside it)."""
-    resolved: Path | str = filesystem._resolve_path(path)
-    return resolved
+    """``path`` inside the block's base path, checked by the block (ValueError outside it).
+
+    Prefect 3.4's ``LocalFileSystem._resolve_path`` checks the base path only when asked
+    (``validate=True``) and leaves ``..`` unresolved; newer ones always check. The same check
+    is made here on every version, so a path never leaves the block's base path.
+    """
+    from prefect.filesystems import LocalFileSystem
+
+    if isinstance(filesystem, LocalFileSystem):
+        local = Path(filesystem._resolve_path(path)).resolve()
+        base = Path(filesystem.basepath or ".").expanduser().resolve()
+        if local != base and base not in local.parents:
+            raise ValueError(f"Provided path {local} is outside of the base path {base}.")
+        return local
+    remote: str = filesystem._resolve_path(path)
+    return remote
 
 
 def block_document_name(block: Block) -> str | None:

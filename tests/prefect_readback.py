@@ -8,6 +8,8 @@ from typing import Any
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.objects import Artifact
+from prefect.events.filters import EventFilter
+from prefect.events.schemas.events import Event, ReceivedEvent
 
 
 async def latest_artifact(key: str) -> Artifact:
@@ -27,3 +29,28 @@ def table_rows(artifact: Artifact) -> list[dict[str, Any]]:
     rows = json.loads(data) if isinstance(data, str) else data
     assert isinstance(rows, list)
     return rows
+
+
+async def read_all_events(client: Any, event_filter: EventFilter, limit: int = 50) -> list[Event]:
+    """Every event the API returns for ``event_filter``, page by page.
+
+    ``PrefectClient.read_events`` is new in Prefect 3.5; on older Prefects (the floor job) the
+    same ``POST /events/filter`` route and its ``next_page`` links are called directly.
+    """
+    if hasattr(client, "read_events"):
+        page = await client.read_events(event_filter, limit=limit)
+        events = list(page.events)
+        while page.next_page:
+            page = await client.read_events_page(str(page.next_page))
+            events += page.events
+        return events
+    body = {"filter": event_filter.model_dump(mode="json"), "limit": limit}
+    response = await client.request("POST", "/events/filter", json=body)
+    events = []
+    while True:
+        response.raise_for_status()
+        answer = response.json()
+        events += [ReceivedEvent.model_validate(event) for event in answer["events"]]
+        if not answer.get("next_page"):
+            return events
+        response = await client._client.get(answer["next_page"])

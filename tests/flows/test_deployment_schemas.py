@@ -352,14 +352,19 @@ SCHEDULES = {
 }
 
 SEGMENT_CHANGES = [f"botpenguin.segment.{what}" for what in ("changed", "created", "removed")]
-TRIGGERS: dict[str, list[tuple[bool, list[str], dict[str, str]]]] = {
+CREDENTIALS_FROM_EVENT = {
+    "__prefect_kind": "json",  # an object (or null) on every Prefect 3, not a string
+    "value": {"__prefect_kind": "jinja", "template": "{{ event.payload.credentials | tojson }}"},
+}
+"""The block the watch read, passed on from its event."""
+TRIGGERS: dict[str, list[tuple[bool, list[str], dict[str, Any]]]] = {
     "segments-export": [
         (
             True,  # nothing fires until a watch or sync run (off by default) finds changes
             SEGMENT_CHANGES,
             {
                 "account": "{{ event.payload.account }}",
-                "credentials": "{{ event.payload.credentials }}",  # the block the watch read
+                "credentials": CREDENTIALS_FROM_EVENT,
                 "destination": "out/botpenguin-segments-{{ event.resource_in_role.account.id "
                 "| replace('botpenguin.account.', '') }}.csv",
             },
@@ -371,7 +376,7 @@ TRIGGERS: dict[str, list[tuple[bool, list[str], dict[str, str]]]] = {
             ["botpenguin.segment.members.changed"],
             {
                 "account": "{{ event.payload.account }}",
-                "credentials": "{{ event.payload.credentials }}",  # the block the watch read
+                "credentials": CREDENTIALS_FROM_EVENT,
                 "destination": "out/botpenguin-members-{{ event.resource_in_role.account.id "
                 "| replace('botpenguin.account.', '') }}.parquet",
             },

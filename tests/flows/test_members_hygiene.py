@@ -26,6 +26,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.events.filters import EventFilter, EventOccurredFilter
+from prefect_readback import read_all_events
 
 from prefect_botpenguin.core.errors import BotPenguinError
 from prefect_botpenguin.flows.cli import main
@@ -65,14 +66,12 @@ async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
         while logs := await client.read_logs(logs_filter, limit=200, offset=offset):
             parts += [log.model_dump(mode="json") for log in logs]
             offset += len(logs)
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(occurred=EventOccurredFilter(since=since - timedelta(minutes=1))),
             limit=50,
         )
-        parts += [event.model_dump(mode="json") for event in page.events]
-        while page.next_page:
-            page = await client.read_events_page(page.next_page)
-            parts += [event.model_dump(mode="json") for event in page.events]
+        parts += [event.model_dump(mode="json") for event in events]
     return json.dumps(parts, ensure_ascii=False, default=str), len(runs)
 
 

@@ -18,7 +18,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.events import Event
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
-from prefect_readback import latest_artifact
+from prefect_readback import latest_artifact, read_all_events
 
 from prefect_botpenguin.change_summary import changes_artifact_key
 from prefect_botpenguin.core.accounts import account_slug
@@ -78,14 +78,15 @@ def move_three(server: SandboxServer) -> None:
 
 async def member_events(label: str) -> list[Event]:
     async with get_client() as client:
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(
                 event=EventNameFilter(name=[EVENT_MEMBERS_CHANGED]),
                 related=EventRelatedFilter(id=[f"botpenguin.account.{account_slug(label)}"]),
             ),
             limit=50,
         )
-    return page.events
+    return events
 
 
 def new_label() -> str:

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
-from prefect_readback import latest_artifact, table_rows
+from prefect_readback import latest_artifact, read_all_events, table_rows
 
 from prefect_botpenguin.core.accounts import account_slug
 from prefect_botpenguin.flows.export import segments_export
@@ -96,13 +96,14 @@ async def test_watch_snapshots_and_emits_the_odd_segment_and_then_stays_quiet(
     odd = next(s for s in document["segments"] if s["_id"] == ODD_ID)
     assert odd == {"_id": ODD_ID, "segmentName": CUT_NAME, "score": None, "reach": None}
     async with get_client() as client:
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(
                 event=EventNameFilter(name=["botpenguin.segment.created"]),
                 related=EventRelatedFilter(id=[f"botpenguin.account.{account_slug(name)}"]),
             ),
             limit=10,
         )
-    (created,) = page.events
+    (created,) = events
     assert created.resource.name == CUT_NAME
     assert created.payload["after"]["score"] is None

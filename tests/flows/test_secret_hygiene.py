@@ -37,6 +37,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.events.filters import EventFilter, EventOccurredFilter
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+from prefect_readback import read_all_events
 
 from prefect_botpenguin.core.errors import BotPenguinError
 from prefect_botpenguin.credentials import BotPenguinCredentials
@@ -117,14 +118,12 @@ async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
         ):
             parts += [log.model_dump(mode="json") for log in logs]
             offset += len(logs)
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(occurred=EventOccurredFilter(since=since - timedelta(minutes=1))),
             limit=50,
         )
-        parts += [event.model_dump(mode="json") for event in page.events]
-        while page.next_page:
-            page = await client.read_events_page(page.next_page)
-            parts += [event.model_dump(mode="json") for event in page.events]
+        parts += [event.model_dump(mode="json") for event in events]
         # A block hands out its secret only to a caller who asks for it (include_secrets).
         blocks = await client.read_block_documents(include_secrets=False)
         parts += [block.model_dump(mode="json") for block in blocks]

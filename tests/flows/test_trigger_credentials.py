@@ -23,6 +23,7 @@ from prefect.client.orchestration import get_client
 from prefect.events import Event
 from prefect.events.filters import EventFilter, EventIDFilter
 from prefect.utilities.schema_tools.hydration import HydrationError
+from prefect_readback import read_all_events
 
 from prefect_botpenguin.changes import change_event_specs
 from prefect_botpenguin.core.accounts import account_slug
@@ -65,10 +66,10 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
 async def stored_events(ids: list[str]) -> list[Event]:
     """The events as the Prefect API returns them (what a trigger sees)."""
     async with get_client() as client:
-        page = await client.read_events(
-            EventFilter(id=EventIDFilter(id=[uuid.UUID(i) for i in ids])), limit=50
+        events = await read_all_events(
+            client, EventFilter(id=EventIDFilter(id=[uuid.UUID(i) for i in ids])), limit=50
         )
-    return list(page.events)
+    return events
 
 
 async def render_trigger(deployment: str, event: Event) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.events import Event
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
-from prefect_readback import latest_artifact
+from prefect_readback import latest_artifact, read_all_events
 
 from prefect_botpenguin.core.accounts import account_slug
 from prefect_botpenguin.core.errors import (
@@ -47,7 +47,8 @@ def a_day_later() -> list[dict[str, Any]]:
 
 async def account_events(account_label: str) -> list[Event]:
     async with get_client() as client:
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(
                 event=EventNameFilter(prefix=["botpenguin.segment."]),
                 related=EventRelatedFilter(
@@ -56,7 +57,7 @@ async def account_events(account_label: str) -> list[Event]:
             ),
             limit=50,
         )
-    return page.events
+    return events
 
 
 async def latest_markdown(key: str) -> str:

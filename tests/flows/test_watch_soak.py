@@ -20,6 +20,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.events import Event
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+from prefect_readback import read_all_events
 from watch_readback import label
 from webhooks import Hooks
 
@@ -96,17 +97,14 @@ class Truth:
 async def all_events(name: str) -> list[Event]:
     """Every segment event of the account, read back page by page from the Prefect API."""
     async with get_client() as client:
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(
                 event=EventNameFilter(prefix=["botpenguin.segment."]),
                 related=EventRelatedFilter(id=[f"botpenguin.account.{account_slug(name)}"]),
             ),
             limit=50,
         )
-        events = list(page.events)
-        while page.next_page:
-            page = await client.read_events_page(str(page.next_page))
-            events += page.events
     return events
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from prefect.client.orchestration import get_client
 from prefect.events import Event
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+from prefect_readback import read_all_events
 
 from prefect_botpenguin.core.accounts import account_slug
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS
@@ -36,22 +37,24 @@ def state_document(state: Path, name: str) -> dict[str, Any]:
 
 async def events_of(name: str, prefix: str = "botpenguin.segment.") -> list[Event]:
     async with get_client() as client:
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(
                 event=EventNameFilter(prefix=[prefix]),
                 related=EventRelatedFilter(id=[f"botpenguin.account.{account_slug(name)}"]),
             ),
             limit=50,
         )
-    return page.events
+    return events
 
 
 async def account_events(name: str, event: str) -> list[Event]:
     """Events whose *resource* is the account (the drop guard's), by exact name."""
     async with get_client() as client:
-        page = await client.read_events(
+        events = await read_all_events(
+            client,
             EventFilter(event=EventNameFilter(name=[event])),
             limit=50,
         )
     resource = f"botpenguin.account.{account_slug(name)}"
-    return [e for e in page.events if e.resource.id == resource]
+    return [e for e in events if e.resource.id == resource]

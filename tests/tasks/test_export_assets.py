@@ -17,7 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.events import Event
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.filesystems import LocalFileSystem
-from prefect_readback import latest_artifact
+from prefect_readback import latest_artifact, read_all_events
 
 from prefect_botpenguin.assets import (
     account_asset,
@@ -46,15 +46,16 @@ async def asset_events(key: str, *, wait: bool = True) -> list[Event]:
     """Every ``prefect.asset.*`` event about ``key``; with ``wait``, until there is one."""
     for _ in range(80):
         async with get_client() as client:
-            page = await client.read_events(
+            events = await read_all_events(
+                client,
                 EventFilter(
                     event=EventNameFilter(prefix=["prefect.asset."]),
                     resource=EventResourceFilter(id=[key]),
                 ),
                 limit=50,
             )
-        if page.events or not wait:
-            return page.events
+        if events or not wait:
+            return events
         await asyncio.sleep(0.25)
     raise AssertionError(f"no asset event for {key} reached the Prefect server")
 
