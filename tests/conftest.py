@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,16 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # default, which made each run with a change take seconds (and the soak test minutes).
 os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.25")
 
+# pytest-xdist (pyproject's addopts): each worker gets a Prefect home of its own, so two
+# workers never share a profile, local result storage or a pack's state file under it.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"botpenguin-prefect-home-{worker}-")
+
 from prefect_botpenguin.sandbox import SandboxServer
+
+# Plugins next to this file; registered here, the top conftest, so that pytest-xdist's
+# controller (which collects nothing itself) also loads the summary hooks.
+pytest_plugins = ["fault_matrix_report", "run_notes", "xdist_groups"]
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ So the matrix runs in seconds, the retry knobs are shrunk through ``BOTPENGUIN_*
 ``FAST_RETRIES``: 3 attempts, backoff 0.01 s doubling to 0.05 s, ``Retry-After`` up to 2 s,
 a 5 s deadline, timeouts of 0.3 s to connect and 0.5 s to read) and the fetch task's retry
 delays are set to zero; the request counts depend on neither. The summary prints the matrix
-as a table (``tests/core/fault_matrix_report.py``).
+as a table (``tests/fault_matrix_report.py``).
 """
 
 from __future__ import annotations

@@ -256,6 +256,21 @@ class Sandbox:
 
 
 @pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this checkout, once per session for every test that installs it."""
+    dist = tmp_path_factory.mktemp("dist")
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not on PATH; install it with `pip install uv`")
+    argv = [uv, "build", "--wheel", "--out-dir", str(dist)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    if done.returncode != 0:
+        pytest.fail(f"`{' '.join(argv)}` exited {done.returncode}: {done.stderr.strip()}")
+    (wheel,) = dist.glob("prefect_botpenguin-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
 def chromium() -> Path:
     """Debian's Chromium for the UI test, installed with apt the first time a session needs it."""
     return chromium_path()

@@ -68,13 +68,13 @@ def _run_setup(argv: list[str], cwd: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
+def installed_wheel(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
     """The wheel built from this checkout, installed in one venv outside the repository."""
     base = tmp_path_factory.mktemp("wheel")
     assert not base.is_relative_to(ROOT)
+    assert not built_wheel.is_relative_to(ROOT)
     uv = _uv()
-    _run_setup([uv, "build", "--wheel", "--out-dir", str(base / "dist")], cwd=ROOT)
-    (wheel,) = (base / "dist").glob("prefect_botpenguin-*.whl")
+    wheel = built_wheel
     venv = base / "venv"
     _run_setup([uv, "venv", str(venv), "--python", sys.executable], cwd=base)
     _run_setup([uv, "pip", "install", "--python", str(venv / "bin" / "python"), str(wheel)], base)

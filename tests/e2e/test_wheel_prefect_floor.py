@@ -54,10 +54,9 @@ def run(argv: list[str | Path], cwd: Path, env: dict[str, str] | None = None) ->
     return done.stdout
 
 
-def test_the_floor_prefect_stays_and_the_pack_works_on_it(tmp_path, sample_server):
+def test_the_floor_prefect_stays_and_the_pack_works_on_it(tmp_path, sample_server, built_wheel):
     floor = declared_floor()
-    run(["uv", "build", "--wheel", "--out-dir", tmp_path / "dist"], ROOT)
-    (wheel,) = (tmp_path / "dist").glob("prefect_botpenguin-*.whl")
+    wheel = built_wheel
     venv = tmp_path / "venv"
     run(["uv", "venv", venv, "--python", sys.executable], tmp_path)
     python = venv / "bin" / "python"

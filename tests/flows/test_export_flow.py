@@ -150,11 +150,13 @@ class CliRun:
 
 
 @pytest.fixture(scope="module")
-def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
+def cli_runs(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> dict[str, CliRun]:
     """``export --sandbox`` and ``export`` against a server sending a broken body, in parallel.
 
-    Each process starts its own ephemeral Prefect server (~20 s), so they run side by side,
-    each with its own Prefect home so their databases do not contend.
+    The sandbox export runs as a first-time user's does: no ``PREFECT_API_URL``, so it starts
+    its own ephemeral Prefect server (~20 s). The broken one runs as a user with a server
+    configured (the session's test server): a second ephemeral server would cost as much CPU
+    and test nothing new. Each has its own Prefect home.
     """
     root = tmp_path_factory.mktemp("cli")
     env = {
@@ -175,7 +177,11 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
             "broken": (
                 broken_target,
                 [],
-                {"BOTPENGUIN_BASE_URL": broken.url, "BOTPENGUIN_API_TOKEN": broken.token},
+                {
+                    "BOTPENGUIN_BASE_URL": broken.url,
+                    "BOTPENGUIN_API_TOKEN": broken.token,
+                    "PREFECT_API_URL": prefect_api_url,
+                },
             ),
         }
         started = {}

@@ -11,6 +11,7 @@ import os
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,7 +143,7 @@ async def test_soak_random_changes_and_faults_lose_double_and_invent_no_change(
     hooks: Hooks,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
 ) -> None:
     from prefect_botpenguin.segments import fetch_segments
 
@@ -199,16 +200,18 @@ async def test_soak_random_changes_and_faults_lose_double_and_invent_no_change(
     doubled_messages = sum(n - 1 for n in delivered.values())
     lost = lost_changes + lost_messages + drained.pending
     doubled = doubled_events + doubled_messages
-    with capsys.disabled():
-        print(
-            f"\nsoak: seed={SOAK_SEED} runs={SOAK_RUNS} in {elapsed:.1f} s; "
+    record_property(
+        "run_note",
+        (
+            f"soak: seed={SOAK_SEED} runs={SOAK_RUNS} in {elapsed:.1f} s; "
             f"faults={sum(n for f, n in faults.items() if f != 'none')} "
             f"({', '.join(f'{f} {n}' for f, n in sorted(faults.items()) if f != 'none')}); "
             f"outcomes: {', '.join(f'{o} {n}' for o, n in sorted(outcomes.items()))}; "
             f"changes={truth.changes} events={len(events)} messages={len(announced)} "
             f"deliveries={len(hooks.received)} lost={lost} doubled={doubled} "
             f"false_removals={false_removals}"
-        )
+        ),
+    )
     assert (lost, doubled, false_removals) == (0, 0, 0)
     assert faults["empty answer"], "the seed exercises the drop guard"
     assert faults["notification 500"], "the seed exercises the outbox"
