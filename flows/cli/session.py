@@ -40,6 +40,18 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise _Terminated
 
 
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C as a KeyboardInterrupt where the main thread is, as SIGTERM's is.
+
+    Left to asyncio's own handler, Ctrl-C only cancels the main task, and Prefect 3.4 lets a
+    flow run to its end after that: the command then wrote the export and exited 0.
+    """
+    raise KeyboardInterrupt
+
+
+_STOP_HANDLERS = {signal.SIGTERM: _raise_terminated, signal.SIGINT: _raise_interrupted}
+
+
 def run(
     work: Work,
     *,
@@ -56,12 +68,16 @@ def run(
     console = Console(markup=False, highlight=False)
     errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)  # one line
     on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
+    previous = (
+        {signum: signal.signal(signum, handler) for signum, handler in _STOP_HANDLERS.items()}
+        if on_main_thread
+        else {}
+    )
     try:
         code = _run(work, console, errors, debug, sandbox, sandbox_accounts, local_server)
     finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     raise typer.Exit(code)
 
 
