@@ -8,10 +8,9 @@ flow reads it with the ``segment_size_history`` task and writes it like a segmen
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_link_artifact
 
 from .._compat import eager_annotations
-from ..assets import link_text, where_note
+from ..assets import acreate_export_link
 from ..core.accounts import account_slug
 from ..core.errors import ExportError
 from ..core.formats import ExportFormat, format_for
@@ -73,15 +72,13 @@ async def segments_history_export(
             "one point per run (botpenguin watch). Nothing was written."
         )
     result = await write_history_export(rows, destination, format=format, filesystem=block)
-    await acreate_link_artifact(
-        link=result.url,
-        link_text=link_text(result.destination, result.url),
-        key=history_export_artifact_key(label),
-        description=(
-            f"Size history of BotPenguin account {label!r}: {result.count} point(s) of "
-            f"{len({row.id for row in rows})} segment(s) as {result.format.upper()} "
-            f"({result.size_bytes} bytes).{where_note(result.url)}"
-        ),
+    await acreate_export_link(
+        result.destination,
+        result.url,
+        history_export_artifact_key(label),
+        f"Size history of BotPenguin account {label!r}: {result.count} point(s) of "
+        f"{len({row.id for row in rows})} segment(s) as {result.format.upper()} "
+        f"({result.size_bytes} bytes).",
     )
     get_run_logger().info(
         "Exported %d size point(s) as %s to %s",

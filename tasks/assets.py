@@ -33,6 +33,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from prefect import get_run_logger
+from prefect.artifacts import acreate_link_artifact
 from prefect.assets import Asset, AssetProperties, add_asset_metadata, materialize
 from prefect.cache_policies import NO_CACHE
 from prefect.types.names import MAX_ASSET_KEY_LENGTH, RESTRICTED_ASSET_CHARACTERS
@@ -139,6 +140,17 @@ def where_note(url: str) -> str:
         f" The file is on the machine that ran the flow ({worker_host()}), not on shared "
         "storage: open it there, or export to shared storage (s3://..., a filesystem block) "
         "to get a link anyone can open."
+    )
+
+
+async def acreate_export_link(destination: str, link: str, key: str, description: str) -> None:
+    """The link artifact every export leaves: its location in plain words, and
+    ``description`` followed by a note when the file stays on the worker (``where_note``)."""
+    await acreate_link_artifact(
+        link=link,
+        link_text=link_text(destination, link),
+        key=key,
+        description=f"{description}{where_note(link)}",
     )
 
 

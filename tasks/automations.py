@@ -123,71 +123,76 @@ def wanted_automations(
 def _segment_changes(block_id: UUID, account: str | None) -> Automation:
     slug = account_slug(account) if account else "*"
     name = SEGMENT_CHANGES if account is None else f"{PREFIX}segment changes in {account} -> notify"
-    return Automation(
-        name=name,
-        description="Message through a notification block when an account's segments change "
+    return _message_on(
+        name,
+        "Message through a notification block when an account's segments change "
         "(one message per account and watch run).",
-        trigger=EventTrigger(
-            # Bookkeeping and size drift below the threshold are events, not news.
-            match={"prefect.resource.id": "botpenguin.segment.*", "botpenguin.notifies": "true"},
-            match_related={
-                "prefect.resource.role": "account",
-                "prefect.resource.id": f"botpenguin.account.{slug}",
-            },
-            expect={EVENT_CREATED, EVENT_REMOVED, EVENT_CHANGED},
-            for_each={"related:account:prefect.resource.id"},
-            posture=Posture.Reactive,
-            threshold=1,
-            within=BURST,
-        ),
-        actions=[
-            SendNotification(block_document_id=block_id, subject=CHANGE_SUBJECT, body=CHANGE_BODY)
-        ],
+        block_id,
+        CHANGE_SUBJECT,
+        CHANGE_BODY,
+        # Bookkeeping and size drift below the threshold are events, not news.
+        match={"prefect.resource.id": "botpenguin.segment.*", "botpenguin.notifies": "true"},
+        match_related={
+            "prefect.resource.role": "account",
+            "prefect.resource.id": f"botpenguin.account.{slug}",
+        },
+        expect={EVENT_CREATED, EVENT_REMOVED, EVENT_CHANGED},
+        for_each={"related:account:prefect.resource.id"},
+        within=BURST,
     )
 
 
 def _audience_swings(block_id: UUID, account: str | None, swing: int) -> Automation:
     slug = account_slug(account) if account else "*"
     name = AUDIENCE_SWINGS if account is None else f"{PREFIX}audience swings in {account} -> notify"
-    return Automation(
-        name=name,
-        description=f"Message through a notification block when an audience grows or shrinks "
+    return _message_on(
+        name,
+        f"Message through a notification block when an audience grows or shrinks "
         f"by {swing}% or more since the previous watch run (one message per segment).",
-        trigger=EventTrigger(
-            match={
-                "prefect.resource.id": "botpenguin.segment.*",
-                "botpenguin.swing": swing_patterns(swing),
-            },
-            match_related={
-                "prefect.resource.role": "account",
-                "prefect.resource.id": f"botpenguin.account.{slug}",
-            },
-            expect={EVENT_RESIZED},
-            posture=Posture.Reactive,
-            threshold=1,
-            within=timedelta(0),
-        ),
-        actions=[
-            SendNotification(block_document_id=block_id, subject=SWING_SUBJECT, body=SWING_BODY)
-        ],
+        block_id,
+        SWING_SUBJECT,
+        SWING_BODY,
+        match={
+            "prefect.resource.id": "botpenguin.segment.*",
+            "botpenguin.swing": swing_patterns(swing),
+        },
+        match_related={
+            "prefect.resource.role": "account",
+            "prefect.resource.id": f"botpenguin.account.{slug}",
+        },
+        expect={EVENT_RESIZED},
     )
 
 
 def _failed_sync(block_id: UUID) -> Automation:
+    return _message_on(
+        FAILED_SYNC,
+        f"Message through a notification block when a {SYNC_FLOW} run fails.",
+        block_id,
+        FAILED_SUBJECT,
+        FAILED_BODY,
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        match_related={"prefect.resource.role": "flow", "prefect.resource.name": SYNC_FLOW},
+        expect={"prefect.flow-run.Failed"},
+    )
+
+
+def _message_on(
+    name: str,
+    description: str,
+    block_id: UUID,
+    subject: str,
+    body: str,
+    within: timedelta = timedelta(0),
+    **trigger: Any,
+) -> Automation:
+    """An automation that sends a message through the block each time its events come
+    (reactive, one event is enough; ``within`` gathers a burst into one message)."""
     return Automation(
-        name=FAILED_SYNC,
-        description=f"Message through a notification block when a {SYNC_FLOW} run fails.",
-        trigger=EventTrigger(
-            match={"prefect.resource.id": "prefect.flow-run.*"},
-            match_related={"prefect.resource.role": "flow", "prefect.resource.name": SYNC_FLOW},
-            expect={"prefect.flow-run.Failed"},
-            posture=Posture.Reactive,
-            threshold=1,
-            within=timedelta(0),
-        ),
-        actions=[
-            SendNotification(block_document_id=block_id, subject=FAILED_SUBJECT, body=FAILED_BODY)
-        ],
+        name=name,
+        description=description,
+        trigger=EventTrigger(**trigger, posture=Posture.Reactive, threshold=1, within=within),
+        actions=[SendNotification(block_document_id=block_id, subject=subject, body=body)],
     )
 
 

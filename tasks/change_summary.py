@@ -6,10 +6,10 @@ so a large change stays readable (the events carry everything).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -25,6 +25,7 @@ MESSAGE_LIST_LIMIT = 20
 MESSAGE_FIELD_LIMIT = 5
 ARTIFACT_ROW_LIMIT = 200
 VALUE_WIDTH = 60
+T = TypeVar("T")
 
 
 def changes_artifact_key(account: str) -> str:
@@ -200,15 +201,27 @@ def changes_markdown(
     if not members:
         return text
     lines = [text, "", f"## Members ({members_summary(members)})", ""]
-    lines += ["| Segment | ID | Joined | Left | Members |", "|---|---|---:|---:|---:|"]
-    lines += [
-        f"| {_cell(_one_line(c.name))} | `{c.segment_id}` | {len(c.joined)} | {len(c.left)} "
-        f"| {c.members} |"
-        for c in members[:ARTIFACT_ROW_LIMIT]
-    ]
-    if len(members) > ARTIFACT_ROW_LIMIT:
-        lines.append(f"\n... and {len(members) - ARTIFACT_ROW_LIMIT} more; see the events.")
+    head = ["| Segment | ID | Joined | Left | Members |", "|---|---|---:|---:|---:|"]
+    lines += capped_table(head, members, _member_row, ARTIFACT_ROW_LIMIT, "the events")
     return "\n".join(lines)
+
+
+def _member_row(change: MembershipChange) -> str:
+    return (
+        f"| {_cell(_one_line(change.name))} | `{change.segment_id}` | {len(change.joined)} "
+        f"| {len(change.left)} | {change.members} |"
+    )
+
+
+def capped_table(
+    head: list[str], items: Sequence[T], row: Callable[[T], str], limit: int, see: str
+) -> list[str]:
+    """A markdown table's lines: ``head``, a ``row`` for each of the first ``limit`` items,
+    then a line counting the rest and where to ``see`` them, so an artifact stays small."""
+    lines = [*head, *(row(item) for item in items[:limit])]
+    if len(items) > limit:
+        lines.append(f"\n... and {len(items) - limit} more; see {see}.")
+    return lines
 
 
 def _changes_markdown(

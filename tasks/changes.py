@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +168,38 @@ def _without_values(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "payload": {**payload, "truncated": True}}
 
 
+def emit_all(
+    specs: list[dict[str, Any]],
+    what: str,
+    hint: str,
+    emit: Callable[[dict[str, Any]], Event | None] | None = None,
+) -> list[Event]:
+    """Emit every spec (with ``emit``, default ``emit_event``); none where events are off.
+
+    What the change, membership and history emitters share: a warning counting ``what`` was
+    not emitted when Prefect events are disabled, and one ``EventDeliveryError`` line ending
+    in ``hint`` when Prefect cannot emit one, so the caller keeps its snapshot.
+    """
+    from prefect.events import emit_event
+    from prefect.events.worker import should_emit_events
+
+    if not should_emit_events():
+        get_run_logger().warning(
+            "Prefect events are disabled here; %d %s not emitted", len(specs), what
+        )
+        return []
+    emitted: list[Event] = []
+    for spec in specs:
+        event = (emit or (lambda spec: emit_event(**spec)))(spec)
+        if event is None:
+            raise EventDeliveryError(
+                f"Prefect could not emit {spec['event']} for "
+                f"{spec['resource']['prefect.resource.id']}; {hint}."
+            )
+        emitted.append(event)
+    return emitted
+
+
 async def confirm_events_delivered(
     events: Sequence[Event],
     *,
@@ -271,7 +303,6 @@ async def _emit_change_events(
         ```
     """
     from prefect.events import emit_event
-    from prefect.events.worker import should_emit_events
 
     logger = get_run_logger()
     too_large = event_too_large_errors()
@@ -288,23 +319,23 @@ async def _emit_change_events(
     )
     if not specs:
         return []
-    if not should_emit_events():
-        logger.warning("Prefect events are disabled here; %d change(s) not emitted", len(specs))
-        return []
-    emitted: list[Event] = []
-    for spec in specs:
+
+    def emit(spec: dict[str, Any]) -> Event | None:
         try:
-            event = emit_event(**spec)
+            return emit_event(**spec)
         except too_large:
             logger.warning("Event for %s is too large; sending it without values", spec["resource"])
-            event = emit_event(**_without_values(spec))
-        if event is None:
-            raise EventDeliveryError(
-                f"Prefect could not emit {spec['event']} for "
-                f"{spec['resource']['prefect.resource.id']}; see the Prefect log above for the "
-                "cause (a watch run keeps its old snapshot and re-sends it next time)."
-            )
-        emitted.append(event)
+            return emit_event(**_without_values(spec))
+
+    emitted = emit_all(
+        specs,
+        "change(s)",
+        "see the Prefect log above for the cause (a watch run keeps its old snapshot and "
+        "re-sends it next time)",
+        emit,
+    )
+    if not emitted:
+        return []
     if confirm_timeout is not None:
         await confirm_events_delivered(emitted, timeout=confirm_timeout)
     logger.info("Emitted %d change event(s) for account %r", len(emitted), account)

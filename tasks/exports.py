@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from prefect import get_run_logger
-from prefect.artifacts import acreate_link_artifact
 from prefect.assets import Asset
 from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
@@ -44,14 +43,13 @@ from ._compat import block_document_name, resolve_path
 from ._dispatch import dual_task
 from .assets import (
     account_asset,
+    acreate_export_link,
     arecord_materialization,
     block_asset_key,
     export_asset,
     file_asset_key,
     is_on_worker,
-    link_text,
     url_asset_key,
-    where_note,
     worker_host,
 )
 from .core.accounts import account_slug
@@ -236,14 +234,12 @@ async def _export_segments(
         [(export_asset_of(result, account), export_metadata(result, account))],
         upstream=account_asset(account, source, "segments"),
     )
-    await acreate_link_artifact(
-        link=result.url,
-        link_text=link_text(result.destination, result.url),
-        key=export_artifact_key(account),
-        description=(
-            f"Export of BotPenguin account {account!r}: {result.count} segment(s) as "
-            f"{result.format.upper()} ({result.size_bytes} bytes).{where_note(result.url)}"
-        ),
+    await acreate_export_link(
+        result.destination,
+        result.url,
+        export_artifact_key(account),
+        f"Export of BotPenguin account {account!r}: {result.count} segment(s) as "
+        f"{result.format.upper()} ({result.size_bytes} bytes).",
     )
     get_run_logger().info(
         "Exported %d segment(s) as %s to %s (%d bytes)",

@@ -18,11 +18,11 @@ from prefect.filesystems import WritableFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from ._dispatch import dual_task
-from .core.errors import ExportError, SnapshotError
-from .core.formats import ExportFormat, format_for, to_csv, to_json, to_jsonl, to_parquet
-from .core.locations import display_location, one_line_reason
+from .core.errors import SnapshotError
+from .core.formats import ExportFormat, to_csv, to_json, to_jsonl, to_parquet
+from .core.locations import display_location
 from .core.size_history import SizeHistory, SizeSource, history_location, read_history
-from .exports import ExportResult, resolve_target
+from .exports import ExportResult, write_whole_file
 from .snapshots import DEFAULT_STATE_DIR
 
 HISTORY_COLUMNS = ("id", "name", "at", "size", "source")
@@ -154,24 +154,11 @@ async def write_history_export(
     """Write ``rows`` atomically like ``export_segments`` writes segments (csv, json, jsonl,
     parquet; local path, fsspec URL or filesystem block); the previous file stays on failure.
     """
-    chosen = format_for(destination, format)
-    target = await asyncio.to_thread(resolve_target, destination, filesystem)
-    data = await asyncio.to_thread(serialise_rows, rows, chosen)
-    try:
-        await target.write(data)
-    except ExportError:
-        raise
-    except Exception as exc:
-        kept = " (the previous export there was not replaced)" if target.atomic else ""
-        raise ExportError(
-            f"Could not write the size history to {target.shown}: {one_line_reason(exc)}; "
-            f"check that the location is writable{kept}."
-        ) from exc
-    return ExportResult(
-        destination=target.shown,
-        url=target.url,
-        format=chosen,
-        count=len(rows),
-        size_bytes=len(data),
-        asset_key=target.asset_key,
+    return await write_whole_file(
+        destination,
+        format,
+        filesystem,
+        lambda chosen: serialise_rows(rows, chosen),
+        len(rows),
+        what="the size history",
     )

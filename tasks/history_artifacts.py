@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .change_summary import capped_table
 from .core.models import Segment
 from .core.size_history import SizeHistory
 from .core.trend import WIDTH, sparkline, trend_text
@@ -48,14 +49,13 @@ def trend_table(history: SizeHistory | None, segments: Sequence[Segment]) -> str
     """
     if history is None or not any(history.sizes(segment.id) for segment in segments):
         return ""
-    lines = ["## Size trend", "", "| Segment | ID | Trend |", "|---|---|---|"]
-    lines += [
-        f"| {_cell(segment.name or '(unnamed)')} | `{segment.id}` | "
-        f"{trend_cell(history, segment.id)} |"
-        for segment in segments[:TREND_ROW_LIMIT]
-    ]
-    if len(segments) > TREND_ROW_LIMIT:
-        lines.append(f"\n... and {len(segments) - TREND_ROW_LIMIT} more; see `botpenguin history`.")
+    head = ["## Size trend", "", "| Segment | ID | Trend |", "|---|---|---|"]
+
+    def row(segment: Segment) -> str:
+        name = _cell(segment.name or "(unnamed)")
+        return f"| {name} | `{segment.id}` | {trend_cell(history, segment.id)} |"
+
+    lines = capped_table(head, segments, row, TREND_ROW_LIMIT, "`botpenguin history`")
     return "\n".join(lines)
 
 

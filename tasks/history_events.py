@@ -25,15 +25,14 @@ from typing import TYPE_CHECKING, Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from .changes import EVENT_ID_NAMESPACE, account_resource, confirm_events_delivered
+from .changes import EVENT_ID_NAMESPACE, account_resource, confirm_events_delivered, emit_all
 from .core.accounts import account_slug
-from .core.errors import EventDeliveryError
 from .core.schema_drift import SchemaDrift
 from .core.thresholds import Resize, swing_label
 from .credentials import BotPenguinCredentials, credentials_reference
 
 if TYPE_CHECKING:
-    from prefect.events import Event
+    pass
 
 EVENT_RESIZED = "botpenguin.segment.resized"
 EVENT_SCHEMA_CHANGED = "botpenguin.segments.schema-changed"
@@ -95,27 +94,15 @@ async def emit_history_events(specs: list[dict[str, Any]]) -> list[str]:
     Raises ``EventDeliveryError`` when Prefect cannot emit one or the API does not return
     them in time; the watch then saves nothing and the next run re-sends the same ids.
     """
-    from prefect.events import emit_event
-    from prefect.events.worker import should_emit_events
-
     if not specs:
         return []
-    logger = get_run_logger()
-    if not should_emit_events():
-        logger.warning(
-            "Prefect events are disabled here; %d history event(s) not emitted", len(specs)
-        )
+    emitted = emit_all(
+        specs,
+        "history event(s)",
+        "see the Prefect log above (a watch run keeps its old snapshot and re-sends it next time)",
+    )
+    if not emitted:
         return []
-    emitted: list[Event] = []
-    for spec in specs:
-        event = emit_event(**spec)
-        if event is None:
-            raise EventDeliveryError(
-                f"Prefect could not emit {spec['event']} for "
-                f"{spec['resource']['prefect.resource.id']}; see the Prefect log above (a "
-                "watch run keeps its old snapshot and re-sends it next time)."
-            )
-        emitted.append(event)
     await confirm_events_delivered(emitted)
-    logger.info("Emitted %d resize and schema event(s)", len(emitted))
+    get_run_logger().info("Emitted %d resize and schema event(s)", len(emitted))
     return [str(event.id) for event in emitted]

@@ -19,7 +19,6 @@ import os
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.artifacts import acreate_link_artifact
 from prefect.assets import Asset
 from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import WritableFileSystem
@@ -28,11 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._dispatch import dual_task
 from .assets import (
     account_asset,
+    acreate_export_link,
     arecord_materialization,
     export_asset,
     is_on_worker,
-    link_text,
-    where_note,
     worker_host,
 )
 from .core.accounts import account_slug
@@ -195,15 +193,13 @@ async def _export_segment_members(
         upstream=account_asset(account, source, "members"),
     )
     link = result.files[0].url if result.files else result.destination
-    await acreate_link_artifact(
-        link=link,
-        link_text=link_text(result.destination, link),
-        key=members_artifact_key(account),
-        description=(
-            f"Segment members of BotPenguin account {account!r}: {result.count} row(s) from "
-            f"{len(result.segments)} segment(s) in {len(result.files)} file(s) as "
-            f"{result.format.upper()} ({result.size_bytes} bytes).{where_note(link)}"
-        ),
+    await acreate_export_link(
+        result.destination,
+        link,
+        members_artifact_key(account),
+        f"Segment members of BotPenguin account {account!r}: {result.count} row(s) from "
+        f"{len(result.segments)} segment(s) in {len(result.files)} file(s) as "
+        f"{result.format.upper()} ({result.size_bytes} bytes).",
     )
     logger.info(
         "Exported %d member row(s) of %d segment(s) as %s to %s (%d file(s), %d bytes)",

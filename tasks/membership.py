@@ -29,9 +29,9 @@ from .changes import (
     EVENT_ID_NAMESPACE,
     account_resource,
     confirm_events_delivered,
+    emit_all,
 )
 from .core.accounts import account_slug
-from .core.errors import EventDeliveryError
 from .core.locations import display_location
 from .core.membership_diff import (
     SAMPLE_LIMIT,
@@ -49,7 +49,7 @@ from .credentials import BotPenguinCredentials, credentials_reference
 from .members import fetch_segment_members
 
 if TYPE_CHECKING:
-    from prefect.events import Event
+    pass
 
 EVENT_MEMBERS_CHANGED = "botpenguin.segment.members.changed"
 ALL_SEGMENTS = "all"
@@ -196,9 +196,6 @@ async def _emit_membership_events(
     API does not return them all within ``confirm_timeout`` seconds; the membership snapshot
     is then not saved.
     """
-    from prefect.events import emit_event
-    from prefect.events.worker import should_emit_events
-
     logger = get_run_logger()
     specs = membership_event_specs(
         step.changes or [],
@@ -209,21 +206,14 @@ async def _emit_membership_events(
     )
     if not specs:
         return []
-    if not should_emit_events():
-        logger.warning(
-            "Prefect events are disabled here; %d membership change(s) not emitted", len(specs)
-        )
+    emitted = emit_all(
+        specs,
+        "membership change(s)",
+        "see the Prefect log above (the membership snapshot is kept and the change is re-sent "
+        "next time)",
+    )
+    if not emitted:
         return []
-    emitted: list[Event] = []
-    for spec in specs:
-        event = emit_event(**spec)
-        if event is None:
-            raise EventDeliveryError(
-                f"Prefect could not emit {EVENT_MEMBERS_CHANGED} for "
-                f"{spec['resource']['prefect.resource.id']}; see the Prefect log above (the "
-                "membership snapshot is kept and the change is re-sent next time)."
-            )
-        emitted.append(event)
     if confirm_timeout is not None:  # by id, in a window from the events' own times
         await confirm_events_delivered(emitted, timeout=confirm_timeout)
     logger.info("Emitted %d membership change event(s) for account %r", len(emitted), step.account)

@@ -38,6 +38,38 @@ def _at(name: str, nullable: bool = False) -> Column[object]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
+def _key(*ids: str) -> list[Column[object]]:
+    """The primary key every keyed table starts with: the account, then the ids in it."""
+    keys: list[Column[object]] = [Column(name, ID, primary_key=True) for name in ids]
+    return [Column("account", ACCOUNT, primary_key=True), *keys]
+
+
+def _versioned(
+    name: str, metadata: MetaData, ids: tuple[str, ...], *columns: Column[object]
+) -> Table:
+    """A history table (SCD type 2): the key, when each version held (``valid_to`` null while
+    it still does), ``columns``, and an index that finds the open versions of a segment."""
+    return Table(
+        name,
+        metadata,
+        *_key(*ids),
+        Column("valid_from", DateTime(timezone=True), primary_key=True),
+        _at("valid_to", nullable=True),
+        *columns,
+        Index(f"{name}_open", "account", "segment_id", "valid_to"),
+    )
+
+
+def _json(name: str) -> list[Column[object]]:
+    """A JSON column and its ``<name>_hash`` beside it (see this module's docstring)."""
+    return [Column(name, JSON_TYPE, nullable=False), Column(f"{name}_hash", HASH, nullable=False)]
+
+
+def _written_by() -> Column[object]:
+    """The load run (``runs.run_id``) that wrote the row."""
+    return Column("run_id", String(36), nullable=False)
+
+
 @dataclass(frozen=True)
 class WarehouseTables:
     """The six tables of one prefix/schema, and the ``MetaData`` that creates them."""
@@ -58,54 +90,35 @@ def warehouse_tables(prefix: str = DEFAULT_PREFIX, schema: str | None = None) ->
     segments = Table(
         f"{p}segments",
         metadata,
-        Column("account", ACCOUNT, primary_key=True),
-        Column("segment_id", ID, primary_key=True),
+        *_key("segment_id"),
         Column("name", String, nullable=True),
-        Column("data", JSON_TYPE, nullable=False),
-        Column("data_hash", HASH, nullable=False),
+        *_json("data"),
         _at("first_seen_at"),
         _at("updated_at"),
-        Column("run_id", String(36), nullable=False),
+        _written_by(),
     )
-    versions = Table(
+    versions = _versioned(
         f"{p}segment_versions",
         metadata,
-        Column("account", ACCOUNT, primary_key=True),
-        Column("segment_id", ID, primary_key=True),
-        Column("valid_from", DateTime(timezone=True), primary_key=True),
-        _at("valid_to", nullable=True),
+        ("segment_id",),
         Column("name", String, nullable=True),
-        Column("definition", JSON_TYPE, nullable=False),
-        Column("definition_hash", HASH, nullable=False),
-        Column("run_id", String(36), nullable=False),
-        Index(f"{p}segment_versions_open", "account", "segment_id", "valid_to"),
+        *_json("definition"),
+        _written_by(),
     )
     sizes = Table(
         f"{p}segment_sizes",
         metadata,
-        Column("account", ACCOUNT, primary_key=True),
-        Column("segment_id", ID, primary_key=True),
+        *_key("segment_id"),
         Column("measured_at", DateTime(timezone=True), primary_key=True),
         Column("contact_count", BigInteger, nullable=False),
-        Column("run_id", String(36), nullable=False),
+        _written_by(),
     )
-    memberships = Table(
-        f"{p}memberships",
-        metadata,
-        Column("account", ACCOUNT, primary_key=True),
-        Column("segment_id", ID, primary_key=True),
-        Column("contact_id", ID, primary_key=True),
-        Column("valid_from", DateTime(timezone=True), primary_key=True),
-        _at("valid_to", nullable=True),
-        Index(f"{p}memberships_open", "account", "segment_id", "valid_to"),
-    )
+    memberships = _versioned(f"{p}memberships", metadata, ("segment_id", "contact_id"))
     contacts = Table(
         f"{p}contacts",
         metadata,
-        Column("account", ACCOUNT, primary_key=True),
-        Column("contact_id", ID, primary_key=True),
-        Column("data", JSON_TYPE, nullable=False),
-        Column("data_hash", HASH, nullable=False),
+        *_key("contact_id"),
+        *_json("data"),
         _at("updated_at"),
     )
     runs = Table(
