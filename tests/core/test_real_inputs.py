@@ -204,6 +204,7 @@ def test_an_https_proxy_only_ever_gets_a_tunnel_request_without_the_token(proxy,
     assert not any(token.encode() in chunk for chunk in proxy.received)
 
 
+@pytest.mark.e2e  # the command in a second interpreter, signalled: end-to-end by nature
 @pytest.mark.parametrize(
     ("signum", "exit_code", "named"),
     [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")],

@@ -26,7 +26,9 @@ from prefect_botpenguin.snapshots import DEFAULT_STATE_DIR
 BOTPENGUIN = str(Path(sys.executable).with_name("botpenguin"))
 """The console script ``pip install`` puts beside the interpreter."""
 
-pytestmark = pytest.mark.integration
+# Each test runs the console script in a second interpreter (some start their own ephemeral
+# Prefect server): the e2e tier, by the marker's definition.
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 WRONG_TOKEN = "0badc0de0badc0de0badc0de"
 MALFORMED_TOKEN = "not-an-objectid-token-xyz"
 

@@ -29,7 +29,12 @@ from prefect_botpenguin.flows.sync import ExportStep, SyncResult, WatchStep, seg
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, SandboxServer
 from prefect_botpenguin.watch_lock import watch_lock_name
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+# Child processes running the pack, killed mid-write: the e2e tier.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("prefect_harness"),
+]
 
 TOKEN = "6a1c0ffee5a1e0000b0a7ec5"
 ACCOUNT = "crash"

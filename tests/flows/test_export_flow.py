@@ -214,6 +214,7 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> 
     return runs
 
 
+@pytest.mark.e2e  # cli_runs: two console-script processes, one on its own ephemeral server
 def test_cli_export_with_sandbox_writes_the_complete_csv(cli_runs: dict[str, CliRun]) -> None:
     run = cli_runs["sandbox"]
     assert run.returncode == 0, run.stderr
@@ -230,6 +231,7 @@ def test_cli_export_with_sandbox_writes_the_complete_csv(cli_runs: dict[str, Cli
     assert sorted(os.listdir(run.target.parent)) == ["segments.csv"]
 
 
+@pytest.mark.e2e
 def test_cli_export_of_a_broken_body_fails_in_one_line_and_keeps_the_file(
     cli_runs: dict[str, CliRun],
 ) -> None:

@@ -321,13 +321,14 @@ class Command:
         return (self.workdir / name).read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def command_in_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Command]:
     """``botpenguin watch`` as a user runs it: logging at DEBUG, its own Prefect home.
 
     With no ``PREFECT_API_URL`` it starts a temporary server, whose database lands in that
-    home. Creating it takes ~20 s, so the command starts with this module and the other tests
-    here run meanwhile. The first answer is a 503 echoing the token, so a retry is logged.
+    home (~20 s to create). Only the e2e test below asks for it, so the unit tier
+    (``-m "not e2e"``) starts no second interpreter. The first answer is a 503 echoing the
+    token, so a retry is logged.
     """
     workdir = tmp_path_factory.mktemp("command")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTPENGUIN_", "PREFECT_"))}
@@ -358,6 +359,7 @@ def command_in_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             process.wait()
 
 
+@pytest.mark.e2e  # the console script in a second interpreter, on its own ephemeral server
 def test_a_command_leaves_no_secret_in_its_output_prefect_home_or_database(
     command_in_background: Command,
 ) -> None:

@@ -64,6 +64,7 @@ def start_watcher(
     return child, ready
 
 
+@pytest.mark.e2e  # two OS processes running the pack: end-to-end by nature
 async def test_two_watches_of_one_account_in_two_processes_report_a_change_once(
     account: SandboxServer, hooks: Hooks, tmp_path: Path, prefect_api_url: str
 ) -> None:

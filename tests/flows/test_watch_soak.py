@@ -29,7 +29,12 @@ from prefect_botpenguin.core.accounts import account_slug
 from prefect_botpenguin.flows.watch import segments_watch
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+# A soak (40 runs of the watch, ~90 s of CPU) is the slow tier's by nature: marked e2e.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.e2e,
+    pytest.mark.usefixtures("prefect_harness"),
+]
 TOKEN = "6a1c0ffee5a1e0000b0a7e12"
 
 

@@ -308,6 +308,7 @@ async def test_a_local_file_system_block_receives_the_export_atomically(
         await export(small_pages, "../outside.csv", filesystem=block)
 
 
+@pytest.mark.e2e  # the console script in a second interpreter, on its own ephemeral server
 def test_cli_members_sandbox_writes_every_member_of_every_segment(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTPENGUIN_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")

@@ -18,9 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-# A real Prefect server process per test: the e2e tier.
-pytestmark = pytest.mark.e2e
-
 
 def _free_port() -> int:
     with socket.socket() as probe:
