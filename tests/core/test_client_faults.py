@@ -53,6 +53,7 @@ from prefect_botpenguin.core.errors import (
     ServerError,
 )
 from prefect_botpenguin.core.models import Segment
+from prefect_botpenguin.core.size_history import history_location
 from prefect_botpenguin.flows.sync import ExportStep, WatchStep, segments_sync
 from prefect_botpenguin.sandbox import (
     INVALID_OBJECT_ID_MESSAGE,
@@ -541,19 +542,27 @@ class Files:
     export: bytes
     export_inode: int
     snapshot: bytes
+    history: bytes | None
     strays: list[str]
 
     @classmethod
     def read(cls, workdir: Path) -> Files:
         export = workdir / "export" / "segments.json"
         snapshot = workdir / "state" / f"{ACCOUNT}.json"
+        history = Path(history_location(str(workdir / "state"), ACCOUNT))
         strays = [
             p.name
             for folder in (export.parent, snapshot.parent)
             for p in folder.iterdir()
-            if p not in (export, snapshot)
+            if p not in (export, snapshot, history)
         ]
-        return cls(export.read_bytes(), export.stat().st_ino, snapshot.read_bytes(), strays)
+        return cls(
+            export.read_bytes(),
+            export.stat().st_ino,
+            snapshot.read_bytes(),
+            history.read_bytes() if history.exists() else None,
+            strays,
+        )
 
 
 def files_verdict(before: Files, after: Files) -> str:
@@ -686,8 +695,11 @@ async def test_fault_matrix_row(
         snapshot = json.loads(after.snapshot)
         assert snapshot["segments"] == data
         assert snapshot["fetched_at"] > json.loads(before.snapshot)["fetched_at"]
+        assert after.history is not None, "no size point"
+        assert after.history != before.history, "no new size point"
     else:
         assert after.snapshot == before.snapshot
+        assert after.history == before.history, "a failed run added a size point"
 
 
 def script_data(row: Row, servers: Servers, default: list[dict[str, Any]]) -> list[dict[str, Any]]:
