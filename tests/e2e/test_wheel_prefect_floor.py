@@ -75,6 +75,8 @@ def test_the_floor_prefect_stays_and_the_pack_works_on_it(tmp_path, sample_serve
     }
     env.update(
         PREFECT_HOME=str(tmp_path / "home"),
+        # The user flow starts a temporary server; a busy 2-core runner needs more than 20 s.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         BOTPENGUIN_BASE_URL=sample_server.url,
         BOTPENGUIN_API_TOKEN=sample_server.token,
