@@ -13,22 +13,10 @@ from warehouse_data import TABLES, everything_but_runs, open_members, pages_of, 
 
 from prefect_botpenguin.core.warehouse import (
     LoadOptions,
-    create_warehouse_engine,
     load_account,
-    target_url,
 )
-from prefect_botpenguin.core.warehouse.engine import WarehouseSettings
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(tmp_path):
-    engine = create_warehouse_engine(
-        target_url(f"sqlite:///{tmp_path}/w.sqlite", WarehouseSettings())
-    )
-    yield engine
-    await engine.dispose()
 
 
 async def load(engine, segments, members=None, at=T0, **options):

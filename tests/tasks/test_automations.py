@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -52,6 +53,19 @@ def _webhook(name: str, url: str) -> None:
     CustomWebhookNotificationBlock(
         name=name, url=url, json_data={"subject": "{{subject}}", "body": "{{body}}"}
     ).save(name, overwrite=True)
+
+
+def first_message(receiver: Any) -> dict[str, Any]:
+    """The first message the notification block delivered, after the events are sent."""
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=30)
+    deadline = time.monotonic() + 60
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert receiver.requests, "no notification within 60 s"
+    message: dict[str, Any] = receiver.requests[0].json()
+    return message
 
 
 def test_apply_creates_once_then_keeps_the_same_automations(receiver):
@@ -122,7 +136,6 @@ def test_an_unknown_notification_block_is_one_clear_error():
 def test_a_segment_event_fires_the_notification_through_the_block(receiver):
     """Prefect's own trigger and action services (they run in the harness's server)."""
     from prefect.events import emit_event
-    from prefect.events.worker import EventsWorker
 
     _webhook("ops-hook", receiver.url())
 
@@ -140,12 +153,7 @@ def test_a_segment_event_fires_the_notification_through_the_block(receiver):
         diff_segments([], [created]), "Larkspur Tea Co.", fetched_at=datetime.now(UTC)
     )[0]
     emit_event(**spec)
-    EventsWorker.drain_all(timeout=30)
-    deadline = time.monotonic() + 60
-    while not receiver.requests and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert receiver.requests, "no notification within 60 s"
-    message = receiver.requests[0].json()
+    message = first_message(receiver)
     assert message["subject"] == "BotPenguin segments changed in Larkspur Tea Co."
     assert "created segment News (6a1c0ffee5a1e0000b0a7e03)" in message["body"]
     assert "contacts after: 12" in message["body"]
@@ -218,7 +226,6 @@ def test_the_swing_automation_matches_resizes_at_or_past_n_percent_either_way():
 def test_a_resize_past_the_swing_sends_its_message_through_the_block(receiver):
     """Prefect's own trigger and action services, as for segment changes."""
     from prefect.events import emit_event
-    from prefect.events.worker import EventsWorker
 
     _webhook("ops-hook", receiver.url())
 
@@ -231,12 +238,7 @@ def test_a_resize_past_the_swing_sends_its_message_through_the_block(receiver):
     assert [a.name for a in applied][:2] == [SEGMENT_CHANGES, AUDIENCE_SWINGS]
     time.sleep(2)  # the triggers service reloads automations on change notifications
     emit_event(**resized_spec(1313, 525, -60.0))
-    EventsWorker.drain_all(timeout=30)
-    deadline = time.monotonic() + 60
-    while not receiver.requests and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert receiver.requests, "no notification within 60 s"
-    message = receiver.requests[0].json()
+    message = first_message(receiver)
     assert message["subject"] == (
         "BotPenguin audience swing in Larkspur Tea Co.: Clientes de São Paulo"
     )
