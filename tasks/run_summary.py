@@ -28,6 +28,7 @@ from .core.membership_diff import MembershipChange
 from .core.size_history import SizeHistory
 from .core.trend import format_percent, trend_text
 from .core.watch import WatchDecision
+from .history_artifacts import trend_cell
 
 
 def _names(decision: WatchDecision) -> dict[str, str | None]:
@@ -136,7 +137,7 @@ def history_notes(decision: WatchDecision, history: SizeHistory | None) -> str |
         rows = [
             f"| {_cell(_one_line(names.get(key)))} | `{key}` | {move.before} | {move.after} | "
             f"{format_percent(move.before, move.after)} | "
-            f"`{trend_text(history.sizes(key)) if history else ''}` |"
+            f"{trend_cell(history, key)} |"
             for key, move in decision.resizes.items()
         ]
         parts.append(

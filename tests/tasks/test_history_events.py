@@ -135,7 +135,7 @@ def test_a_resize_message_names_the_move_and_the_trend_and_counts_quiet_changes(
     assert '"VIP" [a]: 530 -> 212 (-60%); trend ▅▆▇█▁ 412 → 212 (-48%)' in message.body
     notes = history_notes(decision, decision.history)
     assert notes is not None
-    assert "| VIP | `a` | 530 | 212 | -60% | `▅▆▇█▁ 412 → 212 (-48%)` |" in notes
+    assert "| VIP | `a` | 530 | 212 | -60% | ▅▆▇█▁ 412 → 212 (-48%) |" in notes
 
 
 def test_a_run_with_only_drift_says_so_and_lists_no_change() -> None:

@@ -26,9 +26,6 @@ from prefect_botpenguin.history import history_rows, write_history_export
 from prefect_botpenguin.history_artifacts import (
     NO_TREND,
     trend_cell,
-    trend_column,
-    trend_lines,
-    trend_markdown,
     trend_table,
 )
 
@@ -126,30 +123,6 @@ async def test_a_failed_history_export_keeps_the_previous_file(tmp_path: Path):
     with pytest.raises(ExportError, match="Cannot tell the export format"):
         await write_history_export([], target)
     assert target.read_text() == "previous"
-
-
-def test_trend_helpers_draw_each_segment(tmp_path: Path):
-    history = recorded(tmp_path)
-    assert trend_column(history, ["vip", "leads", "quiet", "new"]) == {
-        "vip": "▁▄█",
-        "leads": "██▁",
-        "quiet": "",
-        "new": "",
-    }
-    assert trend_column(None, ["vip"]) == {"vip": ""}
-    assert trend_lines(history, ["vip", "leads", "quiet"]) == [
-        "VIP | *bold* (vip): ▁▄█ 412 → 530 (+29%)",
-        "Leads (leads): ██▁ 100 → 40 (-60%)",
-    ]
-
-
-def test_trend_markdown_has_a_section_per_segment_with_names_made_inert(tmp_path: Path):
-    markdown = trend_markdown(recorded(tmp_path), ["vip", "quiet"])
-    assert "### VIP \\| \\*bold\\* \\(vip\\)" in markdown
-    assert "`▁▄█ 412 → 530 (+29%)`" in markdown
-    assert "| 2026-12-01T11:00+00:00 | 530 | api |" in markdown
-    assert "Quiet" not in markdown  # no size recorded: no section
-    assert "No size recorded yet" in trend_markdown(None, ["vip"])
 
 
 def test_trend_cell_draws_a_recorded_segment_and_a_dash_otherwise(tmp_path: Path):
