@@ -25,6 +25,7 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
+from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.futures import PrefectFuture, PrefectFutureList
 from prefect.tasks import Task
@@ -143,15 +144,22 @@ class DualTask(Generic[P, R]):
         return f"DualTask(name={self.sync.name!r})"
 
 
+PACK_TASK_OPTIONS: dict[str, Any] = {"tags": ["botpenguin"], "cache_policy": NO_CACHE}
+"""What every task of the pack carries unless it says otherwise: the ``botpenguin`` tag (a
+tag concurrency limit or a filter in the UI selects the pack's task runs by it) and no cache,
+because every run must see the account and its saved state as they are now."""
+
+
 def dual_task(
     body: Callable[P, Coroutine[Any, Any, R]], **options: Any
 ) -> tuple[Task[P, Coroutine[Any, Any, R]], DualTask[P, R]]:
     """The async task (``afetch_segments``) and the dispatching name (``fetch_segments``).
 
     ``body`` is the one implementation, named ``_fetch_segments`` by convention; ``options``
-    are ``Task`` options, given to both twins. The async twin is named after ``body``
-    with an ``a`` in front, the sync one without the leading underscore.
+    are ``Task`` options, given to both twins over ``PACK_TASK_OPTIONS``. The async twin is
+    named after ``body`` with an ``a`` in front, the sync one without the leading underscore.
     """
+    options = {**PACK_TASK_OPTIONS, **options}
     public = body.__name__.lstrip("_")
 
     @functools.wraps(body)

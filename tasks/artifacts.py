@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
 
 from ._dispatch import dual_task
 from .core.accounts import account_slug
@@ -179,8 +178,5 @@ async def _publish_segments_artifact(
 
 
 apublish_segments_artifact, publish_segments_artifact = dual_task(
-    _publish_segments_artifact,
-    name="publish-botpenguin-segments-artifact",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _publish_segments_artifact, name="publish-botpenguin-segments-artifact"
 )

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from prefect.artifacts import acreate_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from ._dispatch import dual_task
 from .core.accounts import account_slug
@@ -364,8 +363,5 @@ async def _publish_changes_artifact(
 
 
 apublish_changes_artifact, publish_changes_artifact = dual_task(
-    _publish_changes_artifact,
-    name="publish-botpenguin-changes-artifact",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _publish_changes_artifact, name="publish-botpenguin-changes-artifact"
 )

@@ -37,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 
 from ._compat import event_too_large_errors, read_event_ids
 from ._dispatch import dual_task
@@ -343,8 +342,5 @@ async def _emit_change_events(
 
 
 aemit_change_events, emit_change_events = dual_task(
-    _emit_change_events,
-    name="emit-botpenguin-change-events",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _emit_change_events, name="emit-botpenguin-change-events"
 )

@@ -35,7 +35,6 @@ from typing import Any, BinaryIO
 from prefect import get_run_logger
 from prefect.assets import Asset
 from prefect.blocks.core import Block
-from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -277,9 +276,7 @@ def export_metadata(result: ExportResult, account: str) -> dict[str, Any]:
     return metadata
 
 
-aexport_segments, export_segments = dual_task(
-    _export_segments, name="export-botpenguin-segments", tags=["botpenguin"], cache_policy=NO_CACHE
-)
+aexport_segments, export_segments = dual_task(_export_segments, name="export-botpenguin-segments")
 
 
 def resolve_target(

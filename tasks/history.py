@@ -13,7 +13,6 @@ import os
 from datetime import datetime
 
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import WritableFileSystem
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -115,10 +114,7 @@ async def _segment_size_history(
 
 
 asegment_size_history, segment_size_history = dual_task(
-    _segment_size_history,
-    name="botpenguin-segment-size-history",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _segment_size_history, name="botpenguin-segment-size-history"
 )
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from prefect import get_run_logger
 from prefect.assets import Asset
-from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import WritableFileSystem
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -244,8 +243,6 @@ _RETRIED_LIKE_FETCH: dict[str, Any] = {
     "retries": TASK_RETRIES,
     "retry_delay_seconds": TASK_RETRY_DELAYS,
     "retry_condition_fn": retry_only_transient_failures,
-    "tags": ["botpenguin"],
-    "cache_policy": NO_CACHE,
 }
 afetch_segment_members, fetch_segment_members = dual_task(
     _fetch_segment_members,

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 
 from ._dispatch import dual_task
 from .changes import (
@@ -244,20 +243,11 @@ __all__ = [
 
 
 aprepare_membership, prepare_membership = dual_task(
-    _prepare_membership,
-    name="load-botpenguin-membership",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _prepare_membership, name="load-botpenguin-membership"
 )
 aemit_membership_events, emit_membership_events = dual_task(
-    _emit_membership_events,
-    name="emit-botpenguin-membership-events",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _emit_membership_events, name="emit-botpenguin-membership-events"
 )
 asave_membership_snapshot, save_membership_snapshot = dual_task(
-    _save_membership_snapshot,
-    name="save-botpenguin-membership",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _save_membership_snapshot, name="save-botpenguin-membership"
 )

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 
 from ._dispatch import dual_task
 from .core.errors import NotificationError
@@ -212,10 +211,7 @@ async def _check_notification_targets(targets: list[str]) -> list[str]:
 
 
 acheck_notification_targets, check_notification_targets = dual_task(
-    _check_notification_targets,
-    name="check-botpenguin-notification-targets",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _check_notification_targets, name="check-botpenguin-notification-targets"
 )
 
 
@@ -272,8 +268,5 @@ async def _send_notification(
 
 
 asend_notification, send_notification = dual_task(
-    _send_notification,
-    name="send-botpenguin-notification",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _send_notification, name="send-botpenguin-notification"
 )

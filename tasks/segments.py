@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 
@@ -81,6 +80,4 @@ afetch_segments, fetch_segments = dual_task(
     retry_delay_seconds=TASK_RETRY_DELAYS,
     retry_condition_fn=retry_only_transient_failures,
     timeout_seconds=300,
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,  # every run must see the account as it is now
 )

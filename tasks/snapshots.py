@@ -11,7 +11,6 @@ import asyncio
 from datetime import UTC, datetime
 
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 
 from ._dispatch import dual_task
 from .core.locations import display_location as display_location
@@ -71,10 +70,7 @@ async def _load_segments_snapshot(account: str, state: str = DEFAULT_STATE_DIR) 
 
 
 aload_segments_snapshot, load_segments_snapshot = dual_task(
-    _load_segments_snapshot,
-    name="load-botpenguin-snapshot",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _load_segments_snapshot, name="load-botpenguin-snapshot"
 )
 
 
@@ -132,8 +128,5 @@ async def _save_segments_snapshot(
 
 
 asave_segments_snapshot, save_segments_snapshot = dual_task(
-    _save_segments_snapshot,
-    name="save-botpenguin-snapshot",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
+    _save_segments_snapshot, name="save-botpenguin-snapshot"
 )

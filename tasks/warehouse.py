@@ -16,7 +16,6 @@ from datetime import datetime
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from sqlalchemy.engine import URL
 
@@ -186,9 +185,7 @@ aload_segments, load_segments = dual_task(
     _load_segments,
     name="load-botpenguin-segments",
     description="Load an account's segments and memberships into a database, in one transaction.",
-    tags=["botpenguin"],
     timeout_seconds=3600,
-    cache_policy=NO_CACHE,
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from prefect import flow
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectConcurrentFuture, PrefectFuture
 from prefect.tasks import Task
 from prefect.utilities.annotations import quote, unmapped
@@ -229,6 +230,14 @@ def test_each_task_has_an_exported_async_twin_with_the_same_options(name: str) -
     ):
         assert getattr(dispatching.sync, option) == getattr(twin, option), option
     assert inspect.signature(dispatching) == inspect.signature(twin.fn)
+
+
+@pytest.mark.parametrize("name", PUBLIC_TASKS)
+def test_each_task_is_tagged_botpenguin_and_never_cached(name: str) -> None:
+    dispatching = getattr(prefect_botpenguin, name)
+    for twin in (dispatching.sync, dispatching.aio):
+        assert "botpenguin" in twin.tags
+        assert twin.cache_policy is NO_CACHE
 
 
 def test_fast_path_quotes_segments_but_never_futures() -> None:
