@@ -1,9 +1,11 @@
 """What the one-account commands share: --sandbox, --credentials, --account, --debug.
 
-Why: ``report``, ``export``, ``members``, ``watch`` and ``sync`` take the same four options and
-run the same way; declaring them once here keeps each handler to what is its own (parse,
-call the flow, print). ``account_command`` gives the handler's own options to typer followed
-by the shared ones, in the order ``--help`` has always listed them.
+Why: ``report``, ``export``, ``members``, ``watch``, ``sync`` and ``load`` take the same four
+options and run the same way; declaring them once here keeps each handler to what is its own
+(parse, call the flow, print). ``account_command`` gives the handler's own options to typer
+followed by the shared ones, in the order ``--help`` has always listed them;
+``state_command`` does the same without --credentials, for ``history``, which reads the
+watch's state and never the API.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def _shared(
     """Only its signature counts: the shared options, each declared once."""
 
 
+_SHARED = list(inspect.signature(_shared, eval_str=True).parameters.values())
+
 Handler = Callable[..., int | None]
 
 
@@ -55,13 +59,22 @@ def account_command(handler: Handler) -> Callable[..., None]:
     The command's signature is the handler's own options (after ``console`` and ``target``)
     followed by the shared ones; its name and help come from the handler.
     """
+    return _command(handler, _SHARED)
+
+
+def state_command(handler: Handler) -> Callable[..., None]:
+    """As ``account_command``, without --credentials: ``target.credentials`` is always None."""
+    return _command(handler, [p for p in _SHARED if p.name != "credentials"])
+
+
+def _command(handler: Handler, shared: list[inspect.Parameter]) -> Callable[..., None]:
     own = list(inspect.signature(handler, eval_str=True).parameters.values())[2:]
-    shared = list(inspect.signature(_shared, eval_str=True).parameters.values())
 
     @functools.wraps(handler)
     def command(**options: Any) -> None:
         debug = options.pop("debug")
-        target = Target(options.pop("sandbox"), options.pop("credentials"), options.pop("account"))
+        credentials = options.pop("credentials", None)
+        target = Target(options.pop("sandbox"), credentials, options.pop("account"))
         run(
             lambda console: handler(console, target, **options),
             debug=debug,
@@ -75,4 +88,4 @@ def account_command(handler: Handler) -> Callable[..., None]:
     return command
 
 
-__all__ = ["Target", "account_command"]
+__all__ = ["Target", "account_command", "state_command"]

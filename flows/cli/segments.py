@@ -10,8 +10,7 @@ from rich.console import Console
 
 from ...core.formats import format_for
 from . import options as o
-from .account import Target, account_command
-from .session import run
+from .account import Target, account_command, state_command
 
 
 @account_command
@@ -61,42 +60,34 @@ def members(
     _print_written(console, what, target, written.format, where, written.size_bytes)
 
 
+@state_command
 def history(
+    console: Console,
+    target: Target,
     to: o.ExportTo,
     format: o.Format = None,
     state: o.State = None,
     state_filesystem: o.StateFilesystem = None,
     segments: o.Segments = None,
-    sandbox: o.Sandbox = False,
-    account: o.Account = None,
-    debug: o.Debug = False,
 ) -> None:
     """write the segment sizes the watch recorded (one row per segment and run) to a file"""
-    # No --credentials: the history is read from the state, not from the API.
-    target = Target(sandbox, None, account)
+    from ...snapshots import DEFAULT_STATE_DIR
+    from ..history import segments_history_export
 
-    def work(console: Console) -> None:
-        from ...snapshots import DEFAULT_STATE_DIR
-        from ..history import segments_history_export
-
-        chosen = o.export_format(format)
-        format_for(to, chosen)  # a bad extension fails before Prefect starts
-        written = asyncio.run(
-            segments_history_export(
-                destination=to,
-                account=account,
-                state=state or DEFAULT_STATE_DIR,
-                state_filesystem=state_filesystem,
-                segments=segments,
-                format=chosen,
-            )
+    chosen = o.export_format(format)
+    format_for(to, chosen)  # a bad extension fails before Prefect starts
+    written = asyncio.run(
+        segments_history_export(
+            destination=to,
+            account=target.account,
+            state=state or DEFAULT_STATE_DIR,
+            state_filesystem=state_filesystem,
+            segments=segments,
+            format=chosen,
         )
-        what = f"{written.count} size point(s)"
-        _print_written(
-            console, what, target, written.format, written.destination, written.size_bytes
-        )
-
-    run(work, debug=debug, sandbox=sandbox)
+    )
+    what = f"{written.count} size point(s)"
+    _print_written(console, what, target, written.format, written.destination, written.size_bytes)
 
 
 def _print_written(
