@@ -21,7 +21,6 @@ from ..core.formats import ExportFormat, format_for
 from ..core.watch import WatchOptions
 from ..exports import ExportResult, export_segments
 from ..history import read_trend_history
-from ..membership import collect_membership
 from ..notifications import check_notification_targets
 from ..segments import fetch_segments
 from ..snapshots import DEFAULT_STATE_DIR
@@ -35,7 +34,7 @@ from .common import (
     resolve_filesystem,
     state_location,
 )
-from .watch import WatchResult, track_changes
+from .watch import WatchResult, watch_fetched
 
 
 class ExportStep(BaseModel):
@@ -209,9 +208,6 @@ async def segments_sync(
     watch_result = None
     if watch.enabled:
         try:
-            membership = None
-            if watch.members:
-                membership = await collect_membership(target.credentials, watch.members, segments)
             options = WatchOptions(
                 notify=tuple(targets),
                 always_notify=watch.always_notify,
@@ -221,14 +217,7 @@ async def segments_sync(
                 source=target.source,
                 fetched_at=fetched_at,
             )
-            watch_result = await track_changes(
-                segments,
-                account=target.label,
-                state=state,
-                options=options,
-                membership=membership,
-                credentials=target.credentials,
-            )
+            watch_result = await watch_fetched(segments, target, state, options, watch.members)
         except BotPenguinError as exc:
             logger.error("Watch step failed: %s", exc)
             failures.append(("watch", exc))

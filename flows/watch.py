@@ -40,6 +40,7 @@ from ..watch_effects import (
 )
 from ..watch_lock import watch_lock
 from .common import (
+    Account,
     CredentialsParam,
     FilesystemParam,
     NotifyBlockParam,
@@ -171,9 +172,6 @@ async def segments_watch(
         await check_notification_targets.aio(targets)  # fail before anything is saved
     fetched_at = datetime.now(UTC)
     segments = await fetch_segments.aio(target.credentials)
-    membership = None
-    if members:
-        membership = await collect_membership(target.credentials, members, segments)
     options = WatchOptions(
         tuple(targets),
         always_notify,
@@ -184,10 +182,26 @@ async def segments_watch(
         fetched_at=fetched_at,
         threshold=threshold,
     )
+    return await watch_fetched(segments, target, location, options, members)
+
+
+async def watch_fetched(
+    segments: list[Segment],
+    target: Account,
+    state: str,
+    options: WatchOptions,
+    members: list[str] | None,
+) -> WatchResult:
+    """``track_changes`` for the account ``resolve_account`` picked, on segments it just
+    fetched: the watch flow's step, and the sync's. The members of ``members`` (segment ids,
+    or ``["all"]``) are collected first, so who joined and left rides along."""
+    membership = None
+    if members:
+        membership = await collect_membership(target.credentials, members, segments)
     return await track_changes(
         segments,
         account=target.label,
-        state=location,
+        state=state,
         options=options,
         membership=membership,
         credentials=target.credentials,
