@@ -13,6 +13,7 @@ no removal events, no message, the snapshot kept; instead one
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
@@ -21,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from .changes import EVENT_ID_NAMESPACE, account_resource, confirm_events_delivered
 from .core.accounts import account_slug
 from .core.errors import EventDeliveryError
+from .core.watch import HeldDrop
 from .credentials import BotPenguinCredentials, credentials_reference
 
 EVENT_SUSPICIOUS_DROP = "botpenguin.segments.suspicious-drop"
@@ -29,39 +31,35 @@ EVENT_SUSPICIOUS_DROP = "botpenguin.segments.suspicious-drop"
 @task(name="hold-botpenguin-suspicious-drop", tags=["botpenguin"], cache_policy=NO_CACHE)
 async def report_suspicious_drop(
     account: str,
+    held: HeldDrop,
     *,
-    previous_count: int,
-    current_count: int,
-    lost: int,
-    held_runs: int,
-    runs_needed: int,
     previous_fetched_at: datetime,
     fetched_at: datetime | None = None,
     credentials: BotPenguinCredentials | None = None,
 ) -> str | None:
     """Warn and emit ``botpenguin.segments.suspicious-drop`` for a held fetch; its event id.
 
+    ``held`` is the drop as ``core.watch.decide`` held it; the payload carries its fields.
     Its payload's ``credentials`` refers to the block read, as on change events.
     """
     from prefect.events import emit_event
     from prefect.events.worker import should_emit_events
 
     fetched_at = fetched_at or datetime.now(UTC)
-    left = runs_needed - held_runs
     get_run_logger().warning(
         "Suspicious drop held for account %r: the API returned %d segment(s) where the snapshot "
         "of %s has %d (%d gone). Nothing is reported and the snapshot is kept; it is accepted if "
         "%d more run(s) in a row see it, or now with --accept-drop (accept_drop=True).",
         account,
-        current_count,
+        held.current_count,
         previous_fetched_at.isoformat(),
-        previous_count,
-        lost,
-        left,
+        held.previous_count,
+        held.lost,
+        held.runs_left,
     )
     if not should_emit_events():
         return None
-    seed = f"{account_slug(account)}|{previous_fetched_at.isoformat()}|drop|{held_runs}"
+    seed = f"{account_slug(account)}|{previous_fetched_at.isoformat()}|drop|{held.held_runs}"
     event = emit_event(
         event=EVENT_SUSPICIOUS_DROP,
         resource={
@@ -71,11 +69,7 @@ async def report_suspicious_drop(
         payload={
             "account": account,
             "credentials": credentials_reference(credentials),
-            "previous_count": previous_count,
-            "current_count": current_count,
-            "lost": lost,
-            "held_runs": held_runs,
-            "runs_needed": runs_needed,
+            **asdict(held),  # previous_count, current_count, lost, held_runs, runs_needed
             "previous_fetched_at": previous_fetched_at.isoformat(),
         },
         id=uuid.uuid5(EVENT_ID_NAMESPACE, seed),

@@ -258,11 +258,7 @@ async def hold_drop(
     assert previous_at is not None
     event = await report_suspicious_drop(
         account,
-        previous_count=held.previous_count,
-        current_count=held.current_count,
-        lost=held.lost,
-        held_runs=held.held_runs,
-        runs_needed=held.runs_needed,
+        held,
         previous_fetched_at=previous_at,
         fetched_at=fetch.fetched_at,
         credentials=credentials,

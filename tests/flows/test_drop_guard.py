@@ -44,8 +44,16 @@ async def test_an_empty_answer_after_a_full_snapshot_is_held_not_reported_as_rem
     assert hooks.received == [], "no message about a drop that is not trusted yet"
     assert await events_of(name) == [], "no removal events"
     (suspicious,) = await account_events(name, "botpenguin.segments.suspicious-drop")
-    assert suspicious.payload["previous_count"] == 6
-    assert suspicious.payload["current_count"] == 0
+    assert suspicious.payload == {  # the fields deployments/EVENTS.md promises
+        "account": name,
+        "credentials": None,
+        "previous_count": 6,
+        "current_count": 0,
+        "lost": 6,
+        "held_runs": 1,
+        "runs_needed": 2,
+        "previous_fetched_at": saved["fetched_at"],
+    }
     assert "Suspicious drop held" in caplog.text
     after = state_document(tmp_path, name)
     assert after["segments"] == saved["segments"]
