@@ -17,8 +17,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import PACK_TASK_OPTIONS
 from .changes import EVENT_ID_NAMESPACE, account_resource, confirm_events_delivered
 from .core.accounts import account_slug
 from .core.errors import EventDeliveryError
@@ -28,7 +28,7 @@ from .credentials import BotPenguinCredentials, credentials_reference
 EVENT_SUSPICIOUS_DROP = "botpenguin.segments.suspicious-drop"
 
 
-@task(name="hold-botpenguin-suspicious-drop", tags=["botpenguin"], cache_policy=NO_CACHE)
+@task(name="hold-botpenguin-suspicious-drop", **PACK_TASK_OPTIONS)
 async def report_suspicious_drop(
     account: str,
     held: HeldDrop,

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import PACK_TASK_OPTIONS
 from .changes import EVENT_ID_NAMESPACE, account_resource, confirm_events_delivered, emit_all
 from .core.accounts import account_slug
 from .core.schema_drift import SchemaDrift
@@ -87,7 +87,7 @@ def history_event_specs(
     return specs
 
 
-@task(name="emit-botpenguin-history-events", tags=["botpenguin"], cache_policy=NO_CACHE)
+@task(name="emit-botpenguin-history-events", **PACK_TASK_OPTIONS)
 async def emit_history_events(specs: list[dict[str, Any]]) -> list[str]:
     """Emit ``history_event_specs`` and wait until the API has them all; their ids.
 

@@ -11,19 +11,19 @@ from __future__ import annotations
 import asyncio
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import PACK_TASK_OPTIONS
 from .core.locations import display_location
 from .core.size_history import SizeHistory, history_location, read_history, write_history
 
 
-@task(name="load-botpenguin-size-history", tags=["botpenguin"], cache_policy=NO_CACHE)
+@task(name="load-botpenguin-size-history", **PACK_TASK_OPTIONS)
 async def load_size_history(account: str, state: str) -> SizeHistory | None:
     """The account's size history in ``state``, or None before the first recorded run."""
     return await asyncio.to_thread(read_history, history_location(state, account))
 
 
-@task(name="save-botpenguin-size-history", tags=["botpenguin"], cache_policy=NO_CACHE)
+@task(name="save-botpenguin-size-history", **PACK_TASK_OPTIONS)
 async def save_size_history(history: SizeHistory, account: str, state: str) -> str:
     """Write ``history`` atomically beside the snapshot; returns the shown location."""
     location = history_location(state, account)

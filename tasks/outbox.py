@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
+from ._dispatch import PACK_TASK_OPTIONS
 from .change_summary import ChangeMessage
 from .core.errors import NotificationError
 from .core.watch import owed_message
@@ -53,7 +53,7 @@ def _late_note(message: PendingMessage) -> str:
     return f"Delivered late: this message was due at {due}, when this target did not accept it."
 
 
-@task(name="deliver-botpenguin-messages", tags=["botpenguin"], cache_policy=NO_CACHE)
+@task(name="deliver-botpenguin-messages", **PACK_TASK_OPTIONS)
 async def deliver_pending(
     messages: list[PendingMessage], targets: list[str], current: str | None = None
 ) -> Delivery:

@@ -32,12 +32,16 @@ from prefect_botpenguin import (
     Snapshot,
     check_notification_targets,
     diff_segments,
+    drop_guard,
     emit_change_events,
     export_segments,
     fetch_segments,
     fetch_segments_fanout,
+    history_events,
+    history_state,
     load_segments,
     load_segments_snapshot,
+    outbox,
     publish_changes_artifact,
     publish_fanout_artifacts,
     publish_segments_artifact,
@@ -238,6 +242,18 @@ def test_each_task_is_tagged_botpenguin_and_never_cached(name: str) -> None:
     for twin in (dispatching.sync, dispatching.aio):
         assert "botpenguin" in twin.tags
         assert twin.cache_policy is NO_CACHE
+
+
+def test_the_watch_inner_tasks_are_tagged_botpenguin_and_never_cached() -> None:
+    for task in (
+        drop_guard.report_suspicious_drop,
+        history_events.emit_history_events,
+        history_state.load_size_history,
+        history_state.save_size_history,
+        outbox.deliver_pending,
+    ):
+        assert "botpenguin" in task.tags, task.name
+        assert task.cache_policy is NO_CACHE, task.name
 
 
 def test_fast_path_quotes_segments_but_never_futures() -> None:
