@@ -213,7 +213,7 @@ async def _on_pool(
     progress: ShardProgress,
 ) -> tuple[dict[int, ShardReport], dict[int, str]]:
     """Every shard as a run of ``deployment``; then each completed shard's report, read back."""
-    from ..shard_pool import (  # type: ignore[import-not-found, unused-ignore]
+    from ..shard_pool import (
         ShardJob,
         ShardRun,
         ensure_shard_watchdog,

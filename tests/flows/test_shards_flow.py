@@ -20,6 +20,7 @@ from prefect_botpenguin.core.errors import BotPenguinError, FanoutFailedError
 from prefect_botpenguin.core.fanout import SUMMARY_KEY
 from prefect_botpenguin.core.shards import Manifest
 from prefect_botpenguin.fanout import PROGRESS_KEY
+from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.fanout import segments_fanout
 from prefect_botpenguin.flows.members_fanout import members_fanout
 from prefect_botpenguin.sandbox import SandboxServer
@@ -201,3 +202,29 @@ async def test_members_fanout_writes_each_accounts_members_once_without_contacts
     assert "members fan-out: 4 of 4 account(s)" in shown
     assert names
     assert not any(name in shown for name in names if name)
+
+
+def test_cli_fanout_with_shards_prints_every_account_and_writes_their_files(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
+    export = str(tmp_path / "{account}.csv")
+
+    assert main(["fanout", "--sandbox", "--sandbox-accounts", "3", "--shards", "2",
+                 "--export", export]) == 0  # fmt: skip
+    assert main(["fanout", "--sandbox", "--sandbox-accounts", "3", "--shards", "2",
+                 "--members", "--export", str(tmp_path / "m" / "{account}.csv")]) == 0  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert "18 segment(s) from 3 account(s)" in out
+    assert "BotPenguin members fan-out (SAMPLE DATA)" in out
+    assert "3 account(s) in 2 shard(s)" in out
+    assert len(list(tmp_path.glob("*.csv"))) == 3
+    assert len(list((tmp_path / "m").glob("*.csv"))) == 3
+
+
+def test_cli_members_fanout_without_account_in_the_destination_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["fanout", "--sandbox", "--members", "--export", "all.csv"]) == 1
+    assert "give an export destination with {account}" in capsys.readouterr().err
