@@ -22,7 +22,7 @@ from prefect_botpenguin.core.shards import Manifest
 from prefect_botpenguin.fanout import PROGRESS_KEY
 from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.fanout import segments_fanout
-from prefect_botpenguin.flows.members_fanout import members_fanout
+from prefect_botpenguin.flows.fanout_members import members_fanout
 from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
