@@ -79,7 +79,8 @@ async def segments_fanout(
         concurrency: Most BotPenguin API calls in flight at once, across all accounts.
         concurrency_limit: Name of a Prefect global concurrency limit that bounds several
             flows together: this run holds min(concurrency, limit) of its slots while it runs
-            and keeps its requests within them. Leave empty for none.
+            (in shards, each shard holds its share) and keeps its requests within them. Leave
+            empty for none.
         rate_limit: Name of a Prefect global concurrency limit with slot decay that paces
             every API call. Leave empty for none.
         export: Where to export: one file with an 'account' column, or one file per account

@@ -3,15 +3,20 @@
 With ``shard_deployment`` the shards are flow runs of that deployment on its work pool
 (``shard_pool.run_shards_on_pool``: a crashed or failed shard runs again, up to
 ``shard_attempts``, and the parent waits at most ``shard_timeout``); without it they run
-in this process as subflows, concurrently, with the same files and manifest. Either way
-the parent writes the manifest (every account exactly once), one summary artifact and one
-progress artifact, and leaves failing the run to its flow.
+in this process, concurrently, with the same files and manifest. In-process shards call the
+shard flow's function inside the parent's run rather than as subflows: Prefect 3 runs
+async subflows one after another even under ``asyncio.gather`` (PrefectHQ/prefect#15415),
+which made three shards three times slower than one flow. Either way the parent writes the
+manifest (every account exactly once), one summary artifact and one progress artifact, and
+leaves failing the run to its flow.
 
-One bound for the whole pool: with ``concurrency_limit`` (a Prefect global concurrency
-limit of size L), each of N shards holds ``max(1, min(concurrency, L // N))`` of its slots
-while it runs and keeps its requests within them, so the server holds the bound across
-workers. The slots are a lease that Prefect renews from the holding process; the shards on
-a pool take a short one (``SHARD_LEASE_SECONDS``) so a killed shard's slots come back.
+One bound for the whole pool: ``concurrency`` is shared out, each of N shards keeping at
+most ``max(1, concurrency // N)`` calls in flight; with ``concurrency_limit`` (a Prefect
+global concurrency limit of size L), each shard also holds ``max(1, min(that, L // N))`` of
+its slots while it runs and keeps its requests within them, so the server holds the bound
+across workers (a shard waits for its slots while others hold them). The slots are a lease
+that Prefect renews from the holding process; the shards on a pool take a short one
+(``SHARD_LEASE_SECONDS``) so a killed shard's slots come back.
 """
 
 from __future__ import annotations
@@ -120,10 +125,10 @@ async def run_sharded(
     started = time.monotonic()
     run_key = str(flow_run.id or uuid.uuid4())
     groups = split_into_shards(refs, shards)
-    per_shard = plan.concurrency
+    per_shard = max(1, plan.concurrency // len(groups))
     if plan.concurrency_limit:
         size = await read_limit(plan.concurrency_limit, rate=False)
-        per_shard = max(1, min(plan.concurrency, size // len(groups)))
+        per_shard = max(1, min(per_shard, size // len(groups)))
     on_pool = shard_deployment is not None
     shared = _shared_parameters(plan, per_shard, on_pool)
     jobs = [
@@ -194,7 +199,7 @@ def _account_parameters(group: list[AccountRef]) -> dict[str, Any]:
 async def _in_process(
     jobs: list[tuple[int, dict[str, Any]]], progress: ShardProgress
 ) -> tuple[dict[int, ShardReport], dict[int, str]]:
-    """Every shard as a subflow of this run, all at once."""
+    """Every shard in this run, all at once (the flow's function: see the module's note)."""
     from .shard import fanout_shard
 
     reports: dict[int, ShardReport] = {}
@@ -202,7 +207,7 @@ async def _in_process(
 
     async def one(index: int, parameters: dict[str, Any]) -> None:
         try:
-            reports[index] = await fanout_shard(**parameters)
+            reports[index] = await fanout_shard.fn(**parameters)
         except Exception as exc:
             problems[index] = f"shard {index} failed: {one_line(exc)}"
         await progress.shard_ended(index in reports)
@@ -220,7 +225,7 @@ async def _on_pool(
     progress: ShardProgress,
 ) -> tuple[dict[int, ShardReport], dict[int, str]]:
     """Every shard as a run of ``deployment``; then each completed shard's report, read back."""
-    from ..shard_pool import (  # type: ignore[import-not-found, unused-ignore]
+    from ..shard_pool import (
         ShardJob,
         ShardRun,
         ensure_shard_watchdog,

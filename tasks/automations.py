@@ -50,7 +50,7 @@ WATCHED_FLOWS = ["botpenguin-segments-watch", "botpenguin-segments-sync"]
 BURST = timedelta(seconds=60)
 """A watch run emits all its events at once: one message per account within this window."""
 SILENCE = timedelta(minutes=10)
-"""No heartbeat for this long means the run's process is gone: 10 missed beats at the 60 s
+"""No heartbeat for this long means the run's process is gone: 20 missed beats at the 30 s
 the deployments send (deployments/prefect.yaml), 3 at Prefect's default of 180 s."""
 
 CHANGE_SUBJECT = "BotPenguin segments changed in {{ event.payload.account }}"

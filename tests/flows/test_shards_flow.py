@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.client.schemas.objects import Artifact
 from prefect.states import State
@@ -18,7 +20,9 @@ from prefect_botpenguin.core.errors import BotPenguinError, FanoutFailedError
 from prefect_botpenguin.core.fanout import SUMMARY_KEY
 from prefect_botpenguin.core.shards import Manifest
 from prefect_botpenguin.fanout import PROGRESS_KEY
+from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.fanout import segments_fanout
+from prefect_botpenguin.flows.members_fanout import members_fanout
 from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -144,3 +148,83 @@ async def test_bad_shard_options_fail_in_one_line_before_any_request(
     assert "\n" not in str(caught.value)
     assert partner_env.request_count == 0
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_global_limit_bounds_requests_across_shards_and_is_given_back(
+    partner_env: SandboxServer, tmp_path: Path
+) -> None:
+    name = f"botpenguin-shards-{uuid.uuid4().hex[:8]}"
+    async with get_client() as client:
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=3)
+        )
+
+    summary = await segments_fanout(
+        partner_from_env=True,
+        shards=3,
+        concurrency=9,
+        concurrency_limit=name,
+        export=str(tmp_path / "{account}.json"),
+    )
+
+    assert len(summary.succeeded) == 7
+    assert partner_env.max_in_flight <= 3  # 3 shards x 1 slot each (9 // 3 = 3, 3 // 3 = 1)
+    async with get_client() as client:
+        limit = await client.read_global_concurrency_limit_by_name(name)
+    assert limit.active_slots == 0
+
+
+async def test_members_fanout_writes_each_accounts_members_once_without_contacts_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with SandboxServer.simulated(4, segments_per_account=2, contacts_per_segment=30) as sandbox:
+        monkeypatch.setenv("BOTPENGUIN_BASE_URL", sandbox.url)
+        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", sandbox.partner_token or "")
+        state = await members_fanout(
+            export=str(tmp_path / "{account}.csv"),
+            partner_from_env=True,
+            shards=2,
+            fields=["name"],
+            return_state=True,
+        )
+        manifest = await state.result()
+
+    assert isinstance(manifest, Manifest)
+    assert [e.member_count for e in manifest.accounts] == [60] * 4
+    assert [e.shard for e in manifest.accounts] == [0, 0, 1, 1]
+    files = read_rows(tmp_path)
+    assert sorted(files) == [f"sample-customer-000{n}.csv" for n in range(1, 5)]
+    assert all(len(rows) == 60 for rows in files.values())
+    names = {row["name"] for rows in files.values() for row in rows}
+    artifacts = await artifacts_of(state)
+    shown = " ".join(f"{a.data} {a.description}" for a in artifacts.values())
+    shown += (tmp_path / "_manifest.json").read_text()
+    assert "members fan-out: 4 of 4 account(s)" in shown
+    assert names
+    assert not any(name in shown for name in names if name)
+
+
+def test_cli_fanout_with_shards_prints_every_account_and_writes_their_files(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
+    export = str(tmp_path / "{account}.csv")
+
+    assert main(["fanout", "--sandbox", "--sandbox-accounts", "3", "--shards", "2",
+                 "--export", export]) == 0  # fmt: skip
+    assert main(["fanout", "--sandbox", "--sandbox-accounts", "3", "--shards", "2",
+                 "--members", "--export", str(tmp_path / "m" / "{account}.csv")]) == 0  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert "18 segment(s) from 3 account(s)" in out
+    assert "BotPenguin members fan-out (SAMPLE DATA)" in out
+    assert "3 account(s) in 2 shard(s)" in out
+    assert len(list(tmp_path.glob("*.csv"))) == 3
+    assert len(list((tmp_path / "m").glob("*.csv"))) == 3
+
+
+def test_cli_members_fanout_without_account_in_the_destination_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["fanout", "--sandbox", "--members", "--export", "all.csv"]) == 1
+    assert "give an export destination with {account}" in capsys.readouterr().err
