@@ -52,8 +52,10 @@ from .fanout_accounts import block_reference, one_line
 SHARD_LEASE_SECONDS = 60.0
 """Lease on a pool shard's slots: Prefect's minimum; the server's repossessor (every 15 s)
 frees the slots of a shard killed mid-run about this long after its last renewal."""
-WATCHDOG_SILENCE = timedelta(seconds=90)
-"""A shard run silent this long (3 missed heartbeats of 30 s) is marked Crashed."""
+WATCHDOG_SILENCE = timedelta(seconds=45)
+"""A shard run silent this long (1.5 heartbeats of 30 s, the least ``ensure_shard_watchdog``
+accepts) is marked Crashed. A live run marked by mistake costs a duplicate run, not data or
+the bound: it keeps its slots until it ends, and both write the same files atomically."""
 DEFAULT_SHARD_ATTEMPTS = 3
 
 
@@ -156,8 +158,10 @@ def _shared_parameters(plan: ShardPlan, concurrency: int, on_pool: bool) -> dict
     partner: Any = plan.partner_credentials
     filesystem: Any = plan.export_filesystem
     if on_pool:
-        partner = block_reference(partner, "partner's credentials block")
-        filesystem = block_reference(filesystem, "export filesystem block")
+        # As {$ref: slug}: the deployment's parameter schema takes a block there, not a
+        # bare name; the worker's run loads the block by it, the token never in parameters.
+        partner = _slug_ref(block_reference(partner, "partner's credentials block"))
+        filesystem = _slug_ref(block_reference(filesystem, "export filesystem block"))
     return {
         "what": plan.what,
         "export": plan.export,
@@ -172,6 +176,14 @@ def _shared_parameters(plan: ShardPlan, concurrency: int, on_pool: bool) -> dict
         "segments": plan.segments,
         "fields": plan.fields,
     }
+
+
+def _slug_ref(name: str | None) -> dict[str, Any] | None:
+    """A saved block's name as a reference Prefect resolves when the shard run starts."""
+    if name is None:
+        return None
+    slug = name if "/" in name else f"{BotPenguinCredentials.get_block_type_slug()}/{name}"
+    return {"$ref": {"block_document_slug": slug}}
 
 
 def _account_parameters(group: list[AccountRef]) -> dict[str, Any]:

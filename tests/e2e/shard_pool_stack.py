@@ -8,7 +8,7 @@ its requests-in-flight counter directly, and its token reaches the shards only t
 saved credentials block.
 
 Also here: which worker took a flow run, and killing it (with the run's process, from its
-``infrastructure_pid``, ``host:pid``) the way a lost machine dies.
+``infrastructure_pid``) the way a lost machine dies.
 """
 
 from __future__ import annotations
@@ -50,8 +50,14 @@ class PoolStack:
             service.wait_for_output(r"Worker '.*' started!")
 
     def ran_on(self, flow_run_id: str) -> str | None:
-        """The worker that took a flow run: its log names each run it submits."""
-        found = [name for name, w in self.workers.items() if flow_run_id in w.output()]
+        """The worker that took a flow run: its log names each run it submits (two may try;
+        the server aborts all but one)."""
+        found = [
+            name
+            for name, worker in self.workers.items()
+            if f"submitting flow run '{flow_run_id}'" in (log := worker.output())
+            and f"Aborted submission of flow run '{flow_run_id}'" not in log
+        ]
         assert len(found) <= 1, f"flow run {flow_run_id} taken by {found}"
         return found[0] if found else None
 
@@ -74,9 +80,10 @@ class PoolStack:
 
 
 def flow_run_pid(run: dict[str, Any]) -> int | None:
-    """The process of a running flow run, from ``infrastructure_pid`` (``host:pid``)."""
+    """The process of a running flow run, from ``infrastructure_pid`` (``host:pid`` on
+    older Prefect, the bare pid on newer)."""
     value = run.get("infrastructure_pid")
-    return int(value.rsplit(":", 1)[1]) if value else None
+    return int(value.rsplit(":", 1)[-1]) if value else None
 
 
 def adopt_sandbox(partner: SandboxServer) -> Sandbox:
