@@ -14,14 +14,18 @@ from ..core.lazy import lazy_attributes
 if TYPE_CHECKING:
     from .export import segments_export
     from .fanout import segments_fanout
+    from .fanout_members import members_fanout
     from .history import segments_history_export
     from .load import segments_load
     from .members import segments_members_export
     from .report import segments_report
+    from .shard import fanout_shard
     from .sync import segments_sync
     from .watch import segments_watch
 
 _WHERE = {
+    "fanout_shard": ".shard",
+    "members_fanout": ".fanout_members",
     "segments_export": ".export",
     "segments_fanout": ".fanout",
     "segments_history_export": ".history",
@@ -33,6 +37,8 @@ _WHERE = {
 }
 
 __all__ = [
+    "fanout_shard",
+    "members_fanout",
     "segments_export",
     "segments_fanout",
     "segments_history_export",

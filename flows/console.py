@@ -13,6 +13,7 @@ from ..core.models import Segment
 
 if TYPE_CHECKING:
     from ..core.fanout import FanoutSummary
+    from ..core.shards import Manifest
 
 
 class _WithoutTraceback(logging.Formatter):
@@ -82,6 +83,27 @@ def print_fanout_report(console: Console, report: FanoutSummary, *, sample: bool
     console.print(
         f"{report.segment_count} segment(s) from {len(report.succeeded)} account(s) in "
         f"{report.seconds:.1f}s, at most {report.concurrency} request(s) in flight."
+    )
+
+
+def print_manifest(console: Console, manifest: Manifest, *, sample: bool = False) -> None:
+    """Print one row per account of a sharded fan-out: shard, counts and files."""
+    title = f"BotPenguin {manifest.what} fan-out" + (" (SAMPLE DATA)" if sample else "")
+    table = Table(title=title, title_justify="left")
+    for column in ("Account", "Shard", "Segments", "Members", "Files"):
+        table.add_column(column, justify="left" if column in ("Account", "Files") else "right")
+    for entry in manifest.accounts:
+        table.add_row(
+            entry.label,
+            str(entry.shard),
+            str(entry.segment_count),
+            str(entry.member_count),
+            ", ".join(entry.files),
+        )
+    console.print(table)
+    console.print(
+        f"{len(manifest.accounts)} account(s) in {manifest.shards} shard(s), "
+        f"{manifest.seconds:.1f}s."
     )
 
 

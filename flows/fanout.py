@@ -16,20 +16,28 @@ from pydantic import Field
 
 from .._compat import eager_annotations
 from ..core.accounts import account_slug
-from ..core.errors import BotPenguinError, ConfigurationError, MissingTokenError
+from ..core.errors import ConfigurationError
 from ..core.fanout import (
     DEFAULT_CONCURRENCY,
+    SUMMARY_KEY,
     AccountOutcome,
-    FanoutAccount,
     FanoutReport,
     FanoutSummary,
     iter_segments_with_account,
 )
 from ..core.formats import ExportFormat, format_for
-from ..credentials import BotPenguinCredentials
+from ..core.shards import MAX_SHARDS, check_destination, manifest_location
 from ..exports import export_segments
-from ..fanout import fetch_segments_fanout, publish_fanout_artifacts
-from .common import CredentialsParam, FilesystemParam, resolve_account, resolve_filesystem
+from ..fanout import PROGRESS_KEY, fetch_segments_fanout, publish_fanout_artifacts
+from .common import CredentialsParam, FilesystemParam, resolve_filesystem
+from .fanout_accounts import load_accounts, one_line, partner_account
+from .sharded import (
+    DEFAULT_SHARD_ATTEMPTS,
+    ShardPlan,
+    manifest_failure,
+    manifest_summary,
+    sharded_fanout,
+)
 
 ACCOUNT_PLACEHOLDER = "{account}"
 COMBINED_EXPORT_LABEL = "fanout"
@@ -49,6 +57,11 @@ async def segments_fanout(
     export: str | None = None,
     export_format: ExportFormat | None = None,
     export_filesystem: FilesystemParam = None,
+    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)] = 1,
+    shard_deployment: str | None = None,
+    shard_attempts: Annotated[int, Field(ge=1)] = DEFAULT_SHARD_ATTEMPTS,
+    shard_timeout: float | None = None,
+    manifest: str | None = None,
 ) -> FanoutSummary:
     """Collect many accounts' segments, publish them, export them, then fail if any failed.
 
@@ -66,7 +79,8 @@ async def segments_fanout(
         concurrency: Most BotPenguin API calls in flight at once, across all accounts.
         concurrency_limit: Name of a Prefect global concurrency limit that bounds several
             flows together: this run holds min(concurrency, limit) of its slots while it runs
-            and keeps its requests within them. Leave empty for none.
+            (in shards, each shard holds its share) and keeps its requests within them. Leave
+            empty for none.
         rate_limit: Name of a Prefect global concurrency limit with slot decay that paces
             every API call. Leave empty for none.
         export: Where to export: one file with an 'account' column, or one file per account
@@ -76,6 +90,17 @@ async def segments_fanout(
         export_filesystem: A saved filesystem block to write into (pick one, or give
             BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
             export path directly.
+        shards: Split the accounts into this many shards, each its own flow run writing its
+            accounts' files (export must contain {account}); 1 runs as one flow. See the
+            Scale out page of the docs.
+        shard_deployment: The shard flow's deployment (FLOW/DEPLOYMENT, e.g.
+            botpenguin-fanout-shard/fanout-shard): shards run on its work pool's workers.
+            Leave empty to run the shards in this process.
+        shard_attempts: Runs per shard at most: a crashed or failed shard runs again.
+        shard_timeout: Seconds the run waits for its shards at most; a shard still running
+            then counts as failed. Leave empty to wait until every shard ends.
+        manifest: Where the sharded run writes its manifest (every account once, with its
+            files); default _manifest.json beside the export.
     """
     if not (credentials_blocks or partner_credentials or partner_from_env):
         raise ConfigurationError(
@@ -86,11 +111,40 @@ async def segments_fanout(
         raise ConfigurationError("Give partner_credentials or partner_from_env, not both.")
     if export:
         format_for(export, export_format)
+    if shards > 1 or shard_deployment:
+        plan = ShardPlan(
+            what="segments",
+            export=check_destination(export),
+            manifest=manifest or manifest_location(export or ""),
+            export_format=export_format,
+            export_filesystem=export_filesystem,
+            filesystem=await resolve_filesystem(export_filesystem),
+            partner_credentials=partner_credentials,
+            partner_from_env=partner_from_env,
+            concurrency=concurrency,
+            concurrency_limit=concurrency_limit,
+            rate_limit=rate_limit,
+        )
+        done = await sharded_fanout(
+            plan,
+            credentials_blocks or [],
+            shards=shards,
+            shard_deployment=shard_deployment,
+            attempts=shard_attempts,
+            timeout=shard_timeout,
+            progress_key=PROGRESS_KEY,
+            summary_key=SUMMARY_KEY,
+        )
+        if (error := manifest_failure(done, SUMMARY_KEY)) is not None:
+            raise error
+        return manifest_summary(done, concurrency)
     filesystem = await resolve_filesystem(export_filesystem)
     partner = (
-        await _partner(partner_credentials) if partner_credentials or partner_from_env else None
+        await partner_account(partner_credentials)
+        if partner_credentials or partner_from_env
+        else None
     )
-    accounts, unusable = await _accounts(credentials_blocks or [])
+    accounts, unusable = await load_accounts(credentials_blocks or [])
 
     fetched = await fetch_segments_fanout.aio(
         accounts,
@@ -108,45 +162,6 @@ async def segments_fanout(
     if error is not None:
         raise error
     return report.summary()
-
-
-async def _partner(block: BotPenguinCredentials | str | None) -> FanoutAccount:
-    """The partner's account from its block, else from ``BOTPENGUIN_*`` settings."""
-    account = await resolve_account(block, None)
-    if account.credentials is not None:
-        token = account.credentials.api_token
-    else:
-        from ..core.settings import load_settings
-
-        settings_token = load_settings().api_token
-        if settings_token is None or not settings_token.get_secret_value().strip():
-            raise MissingTokenError(
-                "partner_from_env is set but BOTPENGUIN_API_TOKEN is empty; set it to the "
-                "partner's API token."
-            )
-        token = settings_token
-    return FanoutAccount(label=account.label, token=token, base_url=account.source)
-
-
-async def _accounts(names: list[str]) -> tuple[list[FanoutAccount], list[AccountOutcome]]:
-    """Load every named block at once; a block that cannot be loaded is a failed account."""
-    loaded = await asyncio.gather(
-        *(resolve_account(name, None) for name in names), return_exceptions=True
-    )
-    accounts: list[FanoutAccount] = []
-    unusable: list[AccountOutcome] = []
-    for name, result in zip(names, loaded, strict=True):
-        if isinstance(result, BaseException):
-            if not isinstance(result, Exception):
-                raise result  # cancellation and interrupts are not an account's failure
-            unusable.append(AccountOutcome(label=name, error=_one_line(result)))
-        elif result.credentials is not None:
-            accounts.append(
-                FanoutAccount(
-                    label=name, token=result.credentials.api_token, base_url=result.source
-                )
-            )
-    return accounts, unusable
 
 
 async def _export(
@@ -168,7 +183,7 @@ async def _export(
                 account=COMBINED_EXPORT_LABEL,
             )
         except Exception as exc:
-            return [("combined export", _one_line(exc))]
+            return [("combined export", one_line(exc))]
         return []
 
     slots = asyncio.Semaphore(concurrency)
@@ -185,8 +200,8 @@ async def _export(
                     account=outcome.label,
                 )
             except Exception as exc:
-                logger.warning("Export of %s failed: %s", outcome.label, _one_line(exc))
-                return (f"{outcome.label} (export)", _one_line(exc))
+                logger.warning("Export of %s failed: %s", outcome.label, one_line(exc))
+                return (f"{outcome.label} (export)", one_line(exc))
         return None
 
     jobs = []
@@ -198,8 +213,3 @@ async def _export(
         jobs.append(export_one(outcome, slug))
     results = await asyncio.gather(*jobs)
     return [failure for failure in results if failure is not None]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = exc.message if isinstance(exc, BotPenguinError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())

@@ -50,7 +50,7 @@ WATCHED_FLOWS = ["botpenguin-segments-watch", "botpenguin-segments-sync"]
 BURST = timedelta(seconds=60)
 """A watch run emits all its events at once: one message per account within this window."""
 SILENCE = timedelta(minutes=10)
-"""No heartbeat for this long means the run's process is gone: 10 missed beats at the 60 s
+"""No heartbeat for this long means the run's process is gone: 20 missed beats at the 30 s
 the deployments send (deployments/prefect.yaml), 3 at Prefect's default of 180 s."""
 
 CHANGE_SUBJECT = "BotPenguin segments changed in {{ event.payload.account }}"
@@ -197,15 +197,39 @@ def _message_on(
 
 
 def _silent_watch(silence: timedelta) -> Automation:
-    return Automation(
-        name=SILENT_WATCH,
+    return crash_when_silent(
+        SILENT_WATCH,
+        WATCHED_FLOWS,
+        silence,
         description="Mark a watch or sync run Crashed when its heartbeats stop for "
         f"{int(silence.total_seconds())} s (its process is gone), so the "
         "deployment's one-at-a-time limit lets the next run start.",
+        after={"prefect.flow-run.heartbeat"},
+    )
+
+
+def crash_when_silent(
+    name: str,
+    flows: list[str],
+    silence: timedelta,
+    *,
+    description: str,
+    after: set[str],
+) -> Automation:
+    """Mark a run of ``flows`` Crashed when ``silence`` passes after one of the ``after``
+    events with no heartbeat or state change: its process, or its machine, is gone.
+
+    Flows are matched by name (Prefect's heartbeat events name the flow, not the deployment).
+    The watch's and the shards' watchdogs are both built here, so they behave alike.
+    """
+    seconds = int(silence.total_seconds())
+    return Automation(
+        name=name,
+        description=description,
         trigger=EventTrigger(
             match={"prefect.resource.id": "prefect.flow-run.*"},
-            match_related={"prefect.resource.role": "flow", "prefect.resource.name": WATCHED_FLOWS},
-            after={"prefect.flow-run.heartbeat"},
+            match_related={"prefect.resource.role": "flow", "prefect.resource.name": flows},
+            after=after,
             expect={"prefect.flow-run.*"},  # a heartbeat or any state change
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
@@ -215,9 +239,8 @@ def _silent_watch(silence: timedelta) -> Automation:
         actions=[
             ChangeFlowRunState(
                 state=StateType.CRASHED,
-                message=f"No heartbeat for {int(silence.total_seconds())} s: the process "
-                "running this flow run is gone (marked by the 'botpenguin: silent watch' "
-                "automation).",
+                message=f"No heartbeat for {seconds} s: the process running this flow run "
+                f"is gone (marked by the automation '{name}').",
             )
         ],
     )

@@ -55,6 +55,7 @@ from .core.fanout import (
     collect_segments,
     iter_segments_with_account,
 )
+from .core.partner import Customer
 
 PROGRESS_KEY = "botpenguin-fanout-progress"
 TABLE_KEY = "botpenguin-fanout-segments"
@@ -62,7 +63,7 @@ PROGRESS_INTERVAL = 1.0
 """Seconds between progress artifact updates: live enough, and no API call per account."""
 
 
-async def _read_limit(name: str, *, rate: bool) -> int:
+async def read_limit(name: str, *, rate: bool) -> int:
     """The size of a Prefect global concurrency limit, checked before the first request."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -89,7 +90,7 @@ async def _read_limit(name: str, *, rate: bool) -> int:
     return limit.limit
 
 
-def _rate_limiter(name: str) -> Pace:
+def rate_limiter(name: str) -> Pace:
     """Waits for a slot of the Prefect rate limit ``name`` (a limit with slot decay)."""
     from prefect.concurrency.asyncio import rate_limit
 
@@ -100,16 +101,27 @@ def _rate_limiter(name: str) -> Pace:
 
 
 @contextlib.asynccontextmanager
-async def _reserve(name: str | None, concurrency: int, logger: Logger) -> AsyncIterator[int]:
-    """Hold ``min(concurrency, limit)`` slots of a Prefect limit for the whole fan-out."""
+async def reserve_slots(
+    name: str | None, concurrency: int, logger: Logger, lease_seconds: float | None = None
+) -> AsyncIterator[int]:
+    """Hold ``min(concurrency, limit)`` slots of a Prefect limit for the whole fan-out.
+
+    The slots are a lease the server takes back ``lease_seconds`` after this process stops
+    renewing it (Prefect renews it from a thread), so a killed shard's slots come back.
+    """
     if not name:
         yield concurrency
         return
     from prefect.concurrency.asyncio import concurrency as prefect_concurrency
 
-    slots = min(concurrency, await _read_limit(name, rate=False))
+    slots = min(concurrency, await read_limit(name, rate=False))
     logger.info("Taking %d slot(s) of Prefect concurrency limit %r", slots, name)
-    async with prefect_concurrency(name, occupy=slots, strict=True):
+    holding = (
+        prefect_concurrency(name, occupy=slots, strict=True, lease_duration=lease_seconds)
+        if lease_seconds
+        else prefect_concurrency(name, occupy=slots, strict=True)
+    )
+    async with holding:
         yield slots
 
 
@@ -119,6 +131,9 @@ async def _fetch_segments_fanout(
     concurrency: int = DEFAULT_CONCURRENCY,
     concurrency_limit: str | None = None,
     rate_limit: str | None = None,
+    customers: Sequence[Customer] | None = None,
+    lease_seconds: float | None = None,
+    progress_artifact: bool = True,
 ) -> FanoutReport:
     """Fetch the segments of many accounts at once, with a live progress artifact.
 
@@ -139,6 +154,12 @@ async def _fetch_segments_fanout(
             it runs and keeps its requests within them (waiting while others hold them).
         rate_limit: Name of a Prefect global concurrency limit with slot decay that paces
             every API call (a rate limit).
+        customers: Only these of the partner's customers, without listing them (a shard's
+            share; see ``flows.shard``).
+        lease_seconds: How long the server keeps the reserved slots of ``concurrency_limit``
+            after this process stops renewing them (e.g. killed). Default: Prefect's (300 s).
+        progress_artifact: Publish the live progress artifact; a shard running inside its
+            parent's flow run leaves that to the parent, whose one artifact covers all shards.
 
     Returns:
         Every account's segments or one-line error, in the order given, then listed.
@@ -166,14 +187,16 @@ async def _fetch_segments_fanout(
     """
     logger = get_run_logger()
     if rate_limit:
-        await _read_limit(rate_limit, rate=True)
+        await read_limit(rate_limit, rate=True)
     progress = FanoutProgress()
-    artifact_id = await acreate_progress_artifact(
-        0.0, key=PROGRESS_KEY, description="Starting the BotPenguin fan-out."
-    )
     stop = asyncio.Event()
 
     async def report_progress() -> None:
+        if not progress_artifact:
+            return
+        artifact_id = await acreate_progress_artifact(
+            0.0, key=PROGRESS_KEY, description="Starting the BotPenguin fan-out."
+        )
         shown: tuple[float, str] | None = None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -189,12 +212,13 @@ async def _fetch_segments_fanout(
 
     reporter = asyncio.create_task(report_progress())
     try:
-        async with _reserve(concurrency_limit, concurrency, logger) as slots:
+        async with reserve_slots(concurrency_limit, concurrency, logger, lease_seconds) as slots:
             report = await collect_segments(
                 accounts,
                 partner=partner,
+                customers=customers,
                 concurrency=slots,
-                pace=_rate_limiter(rate_limit) if rate_limit else None,
+                pace=rate_limiter(rate_limit) if rate_limit else None,
                 logger=logger,
                 progress=progress,
             )

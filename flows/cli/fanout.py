@@ -18,16 +18,20 @@ def fanout(
     concurrency_limit: o.ConcurrencyLimit = None,
     export: o.FanoutExport = None,
     format: o.Format = None,
+    shards: o.Shards = 1,
+    shard_deployment: o.ShardDeployment = None,
+    members: o.FanoutMembers = False,
     sandbox: o.PartnerSandbox = False,
     sandbox_accounts: o.SandboxAccounts = 20,
     debug: o.Debug = False,
 ) -> None:
-    """collect the segments of many accounts at once (saved blocks or a partner)"""
+    """collect the segments (or members) of many accounts at once, in shards if asked"""
 
     def work(console: Console) -> None:
         from ...core.errors import ConfigurationError, FanoutFailedError
-        from ..console import print_fanout_failures, print_fanout_report
+        from ..console import print_fanout_failures, print_fanout_report, print_manifest
         from ..fanout import segments_fanout
+        from ..fanout_members import members_fanout
 
         if sandbox and (credentials_blocks or partner_credentials):
             raise ConfigurationError(
@@ -38,6 +42,22 @@ def fanout(
         if export:
             format_for(export, chosen)  # a bad extension fails before Prefect starts
         try:
+            if members:
+                manifest = asyncio.run(
+                    members_fanout(
+                        export=export or "",
+                        credentials_blocks=credentials_blocks,
+                        partner_credentials=partner_credentials,
+                        partner_from_env=sandbox,
+                        concurrency=concurrency,
+                        concurrency_limit=concurrency_limit,
+                        export_format=chosen,
+                        shards=shards,
+                        shard_deployment=shard_deployment,
+                    )
+                )
+                print_manifest(console, manifest, sample=sandbox)
+                return
             report = asyncio.run(
                 segments_fanout(
                     credentials_blocks=credentials_blocks,
@@ -47,6 +67,8 @@ def fanout(
                     concurrency_limit=concurrency_limit,
                     export=export,
                     export_format=chosen,
+                    shards=shards,
+                    shard_deployment=shard_deployment,
                 )
             )
         except FanoutFailedError as exc:

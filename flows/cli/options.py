@@ -269,6 +269,29 @@ FanoutExport = Annotated[
         help="one file with an 'account' column, or one per account if DEST has {account}",
     ),
 ]
+Shards = Annotated[
+    int,
+    typer.Option(
+        "--shards",
+        metavar="N",
+        help="split the accounts into N shards, each its own flow run (DEST needs {account})",
+    ),
+]
+ShardDeployment = Annotated[
+    str | None,
+    typer.Option(
+        "--shard-deployment",
+        metavar="FLOW/NAME",
+        help="run the shards on this deployment's work pool (default: in this process)",
+    ),
+]
+FanoutMembers = Annotated[
+    bool,
+    typer.Option(
+        "--members",
+        help="export each account's segment members instead of its segments (DEST needs {account})",
+    ),
+]
 PartnerSandbox = Annotated[
     bool,
     typer.Option(

@@ -208,11 +208,18 @@ class _Fanout:
             self.progress.listing = False
             await pages.aclose()
 
+    def known(self, partner: FanoutAccount, customers: Sequence[Customer], first: int) -> None:
+        """Start the given customers' fetches without listing (a shard's share of them)."""
+        client = self.client(partner.label, partner.token, partner.base_url)
+        for index, customer in enumerate(customers, start=first):
+            self.start(index, self.customer(client, customer, customer.label, partner.base_url))
+
 
 async def collect_segments(
     accounts: Sequence[FanoutAccount] = (),
     *,
     partner: FanoutAccount | None = None,
+    customers: Sequence[Customer] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     pace: Pace | None = None,
     settings: BotPenguinSettings | None = None,
@@ -223,7 +230,9 @@ async def collect_segments(
 
     At most ``concurrency`` API calls are in flight at once, across all accounts; with
     ``pace`` each call also awaits it first (``fetch_segments_fanout`` passes a Prefect rate
-    limit). A failing account becomes an ``AccountOutcome`` with an error; this function
+    limit). With ``customers`` too, only those of the partner's customers are fetched, named
+    by their ``label``, and the partner's list is not read (how a shard gets its share). A
+    failing account becomes an ``AccountOutcome`` with an error; this function
     itself raises only for a bad argument. Timeouts and retries come from ``settings``
     (default: ``BOTPENGUIN_*``).
     """
@@ -240,7 +249,9 @@ async def collect_segments(
         async with run.jobs:  # every account's job is done (or cancelled) when this exits
             for index, account in enumerate(accounts):
                 run.start(index, run.account(account))
-            if partner is not None:
+            if partner is not None and customers is not None:
+                run.known(partner, customers, first=len(accounts))
+            elif partner is not None:
                 await run.discover(partner, first_index=len(accounts))
     return FanoutReport(
         outcomes=[run.outcomes[index] for index in sorted(run.outcomes)],

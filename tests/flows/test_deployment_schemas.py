@@ -339,6 +339,204 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
             "instead of holding it until the next load sees it too.",
         ),
     },
+    "segments-fanout-sharded": {
+        "credentials_blocks": (
+            "array[string] | null",
+            None,
+            "Names of saved BotPenguin Credentials blocks, one per account.",
+        ),
+        "partner_credentials": (
+            "block[botpenguin-credentials] | null",
+            {"$ref": {"block_document_slug": "botpenguin-credentials/partner"}},
+            "A saved BotPenguin Credentials block (pick one, or give its name) holding a "
+            "partner's token: every customer the partner lists is collected too.",
+        ),
+        "partner_from_env": (
+            "boolean",
+            False,
+            "Use BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL as the partner's credentials "
+            "instead of a block.",
+        ),
+        "concurrency": (
+            "integer",
+            8,
+            "Most BotPenguin API calls in flight at once, across all accounts.",
+        ),
+        "concurrency_limit": (
+            "string | null",
+            None,
+            "Name of a Prefect global concurrency limit that bounds several flows together: "
+            "this run holds min(concurrency, limit) of its slots while it runs (in shards, "
+            "each shard holds its share) and keeps its requests within them. Leave empty for "
+            "none.",
+        ),
+        "rate_limit": (
+            "string | null",
+            None,
+            "Name of a Prefect global concurrency limit with slot decay that paces every API "
+            "call. Leave empty for none.",
+        ),
+        "export": (
+            "string | null",
+            "out/fanout/{account}.parquet",
+            "Where to export: one file with an 'account' column, or one file per account when "
+            "it contains {account} (e.g. exports/{account}.csv). Leave empty for none.",
+        ),
+        "export_format": (
+            "enum[csv,json,jsonl,parquet] | null",
+            None,
+            "File format (csv, json, jsonl or parquet). Leave empty to take it from the "
+            "export's extension.",
+        ),
+        "export_filesystem": (
+            "block[local-file-system] | block[remote-file-system] | null",
+            None,
+            "A saved filesystem block to write into (pick one, or give BLOCK-TYPE/NAME such "
+            "as local-file-system/exports). Leave empty to write to the export path directly.",
+        ),
+        "shards": (
+            "integer",
+            4,
+            "Split the accounts into this many shards, each its own flow run writing its "
+            "accounts' files (export must contain {account}); 1 runs as one flow. See the "
+            "Scale out page of the docs.",
+        ),
+        "shard_deployment": (
+            "string | null",
+            "botpenguin-fanout-shard/fanout-shard",
+            "The shard flow's deployment (FLOW/DEPLOYMENT, e.g. "
+            "botpenguin-fanout-shard/fanout-shard): shards run on its work pool's workers. "
+            "Leave empty to run the shards in this process.",
+        ),
+        "shard_attempts": (
+            "integer",
+            3,
+            "Runs per shard at most: a crashed or failed shard runs again.",
+        ),
+        "shard_timeout": (
+            "number | null",
+            3600,
+            "Seconds the run waits for its shards at most; a shard still running then counts "
+            "as failed. Leave empty to wait until every shard ends.",
+        ),
+        "manifest": (
+            "string | null",
+            None,
+            "Where the sharded run writes its manifest (every account once, with its files); "
+            "default _manifest.json beside the export.",
+        ),
+    },
+    "fanout-shard": {
+        "what": (
+            "enum[segments,members]",
+            None,
+            "segments (each account's segments) or members (each account's contacts).",
+        ),
+        "shard": (
+            "integer",
+            None,
+            "This shard's index, from 0.",
+        ),
+        "shards": (
+            "integer",
+            None,
+            "How many shards the parent made.",
+        ),
+        "run_key": (
+            "string",
+            None,
+            "The parent's run, written into the report so a stale report is refused.",
+        ),
+        "export": (
+            "string",
+            None,
+            "Each account's file; must contain {account}, may contain {shard}.",
+        ),
+        "report_path": (
+            "string",
+            None,
+            "Where to write this shard's report (JSON), on the export's filesystem.",
+        ),
+        "credentials_blocks": (
+            "array[string] | null",
+            None,
+            "Names of saved BotPenguin Credentials blocks in this shard.",
+        ),
+        "partner_credentials": (
+            "block[botpenguin-credentials] | null",
+            None,
+            "The partner's saved BotPenguin Credentials block (its name), for the customers "
+            "in customer_ids.",
+        ),
+        "partner_from_env": (
+            "boolean",
+            False,
+            "Use BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL of the worker as the partner's "
+            "credentials instead of a block.",
+        ),
+        "customer_ids": (
+            "array[string] | null",
+            None,
+            "The partner's customers in this shard.",
+        ),
+        "labels": (
+            "object | null",
+            None,
+            "Account names by reference (block name, or customer:ID); default: the block "
+            "name, else the customer id.",
+        ),
+        "file_keys": (
+            "object | null",
+            None,
+            "What replaces {account} per reference; default: the label as a slug.",
+        ),
+        "export_format": (
+            "enum[csv,json,jsonl,parquet] | null",
+            None,
+            "File format (csv, json, jsonl or parquet); default: the extension's.",
+        ),
+        "export_filesystem": (
+            "block[local-file-system] | block[remote-file-system] | null",
+            None,
+            "A saved filesystem block as BLOCK-TYPE/NAME; empty: the path.",
+        ),
+        "concurrency": (
+            "integer",
+            8,
+            "Most API calls in flight at once in this shard.",
+        ),
+        "concurrency_limit": (
+            "string | null",
+            None,
+            "Prefect global concurrency limit whose slots this shard holds (as many as "
+            "concurrency) while it runs.",
+        ),
+        "rate_limit": (
+            "string | null",
+            None,
+            "Prefect global concurrency limit with slot decay pacing every call.",
+        ),
+        "lease_seconds": (
+            "number | null",
+            None,
+            "How soon the server frees this shard's slots if its process dies.",
+        ),
+        "segments": (
+            "array[string] | null",
+            None,
+            "Members only: ids of the segments to export; empty: every segment.",
+        ),
+        "fields": (
+            "array[string] | null",
+            None,
+            "Members only: contact fields to keep besides segment_id and id.",
+        ),
+        "attempt": (
+            "integer",
+            1,
+            "Which run of this shard this is (the parent counts from 1).",
+        ),
+    },
 }
 """Per deployment, the run form: field -> (type, prefilled value, help text); ``...`` = a group."""
 
@@ -349,7 +547,13 @@ SCHEDULES = {
     "segments-sync": ("30 * * * *", False),  # writes snapshots and files, notifies
     "segments-members-export": ("0 7 * * *", False),  # writes personal data to files
     "segments-load": ("0 5 * * *", False),  # writes to a database
+    "segments-fanout-sharded": ("0 4 * * *", False),  # needs a partner block, writes files
 }
+STARTED_BY_A_PARENT = {"fanout-shard"}
+"""Deployments only a parent run starts (no schedule, no defaults, many runs at once)."""
+FANOUTS = {"segments-fanout-sharded"}
+"""Deployments of many accounts: a partner's credentials block instead of one account's."""
+PARTNER_CREDENTIALS = {"$ref": {"block_document_slug": "botpenguin-credentials/partner"}}
 
 SEGMENT_CHANGES = [f"botpenguin.segment.{what}" for what in ("changed", "created", "removed")]
 CREDENTIALS_FROM_EVENT = {
@@ -384,8 +588,8 @@ TRIGGERS: dict[str, list[tuple[bool, list[str], dict[str, Any]]]] = {
     ],
 }
 """Per deployment, its triggers: (enabled, expected events, parameters from the event)."""
-HEARTBEAT_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60"}
-HEARTBEATS = {"segments-watch", "segments-sync"}
+HEARTBEAT_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+HEARTBEATS = {"segments-watch", "segments-sync", "fanout-shard"}
 
 SPECS = {spec["name"]: spec for spec in load_deployment_specs()}
 
@@ -453,6 +657,9 @@ def test_every_form_field_has_help_text_ending_with_a_full_stop(name):
 def test_deployment_parameters_are_valid_flow_parameters(name):
     spec = SPECS[name]
     schema = parameter_schema(load_flow(spec["entrypoint"])).model_dump_for_openapi()
+    if name in STARTED_BY_A_PARENT:
+        assert spec["parameters"] == {}, "the parent gives every parameter"
+        return
     assert list(spec["parameters"]) == list(schema["properties"]), "every field, in form order"
     validate(spec["parameters"], schema, raise_on_error=True, ignore_required=False)
 
@@ -472,10 +679,14 @@ def test_prefect_yaml_is_what_prefect_deploy_reads_with_no_ignored_keys():
 def test_deployment_runs_on_the_process_pool_one_run_at_a_time(name):
     spec = SPECS[name]
     assert spec["work_pool"]["name"] == "botpenguin"
-    assert spec["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     assert spec["paused"] is False
     assert "botpenguin" in spec["tags"]
     assert spec["description"].endswith(".")
+    if name in STARTED_BY_A_PARENT:  # shards of one parent run side by side, never scheduled
+        assert "concurrency_limit" not in spec
+        assert spec["schedules"] == []
+        return
+    assert spec["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     assert [(s["cron"], s["active"]) for s in spec["schedules"]] == [SCHEDULES[name]]
     assert all(s["timezone"] == "UTC" for s in spec["schedules"])
 
@@ -487,7 +698,10 @@ def test_credentials_are_referenced_by_block_slug_only():
     assert "BOTPENGUIN_API_TOKEN" not in text
     assert "prefect.blocks." not in text.split("\nname:", 1)[1], "a placeholder inlines the data"
     for spec in SPECS.values():
-        assert spec["parameters"]["credentials"] == DEFAULT_CREDENTIALS
+        if spec["name"] in FANOUTS:
+            assert spec["parameters"]["partner_credentials"] == PARTNER_CREDENTIALS
+        elif spec["name"] not in STARTED_BY_A_PARENT:
+            assert spec["parameters"]["credentials"] == DEFAULT_CREDENTIALS
         env = HEARTBEAT_ENV if spec["name"] in HEARTBEATS else None
         expected = {"working_dir": ".", **({"env": env} if env else {})}
         assert spec["work_pool"]["job_variables"] == expected, "no env vars smuggling a token"
@@ -513,9 +727,12 @@ def test_serve_builds_the_deployments_prefect_yaml_describes():
         assert deployment.tags == spec["tags"]
         assert deployment.parameters == spec["parameters"]
         assert deployment.paused is False
-        assert deployment.concurrency_limit == 1
-        assert deployment.concurrency_options is not None
-        assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
+        if name in STARTED_BY_A_PARENT:
+            assert deployment.concurrency_limit is None
+        else:
+            assert deployment.concurrency_limit == 1
+            assert deployment.concurrency_options is not None
+            assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
         assert [
             (s.schedule.cron, s.schedule.timezone, s.active)  # type: ignore[union-attr]
             for s in deployment.schedules or []

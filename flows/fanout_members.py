@@ -1,0 +1,121 @@
+"""``members_fanout``: every account's segment members, each account into its own file.
+
+The accounts are saved credentials blocks, or every customer a partner lists, or both,
+as for ``segments_fanout``. Members are the heavy part of a partner's data (every contact
+of every segment), so this fan-out always runs as shards: one in this process by default,
+or ``shards`` of them, in-process or as flow runs of the shard deployment on a work pool.
+Each account's file is written atomically; the manifest lists every account exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from prefect import flow
+from pydantic import Field
+
+from .._compat import eager_annotations
+from ..core.errors import ConfigurationError
+from ..core.fanout import DEFAULT_CONCURRENCY
+from ..core.formats import ExportFormat, format_for
+from ..core.shards import MAX_SHARDS, Manifest, check_destination, manifest_location
+from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_filesystem
+from .sharded import DEFAULT_SHARD_ATTEMPTS, ShardPlan, manifest_failure, sharded_fanout
+
+PROGRESS_KEY = "botpenguin-members-fanout-progress"
+SUMMARY_KEY = "botpenguin-members-fanout-summary"
+
+
+@flow(name="botpenguin-members-fanout", log_prints=False)
+@eager_annotations
+async def members_fanout(
+    export: NonEmpty,
+    credentials_blocks: list[str] | None = None,
+    partner_credentials: CredentialsParam = None,
+    partner_from_env: bool = False,
+    segments: list[str] | None = None,
+    fields: list[str] | None = None,
+    export_format: ExportFormat | None = None,
+    export_filesystem: FilesystemParam = None,
+    concurrency: Annotated[int, Field(ge=1, le=256)] = DEFAULT_CONCURRENCY,
+    concurrency_limit: str | None = None,
+    rate_limit: str | None = None,
+    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)] = 1,
+    shard_deployment: str | None = None,
+    shard_attempts: Annotated[int, Field(ge=1)] = DEFAULT_SHARD_ATTEMPTS,
+    shard_timeout: float | None = None,
+    manifest: str | None = None,
+) -> Manifest:
+    """Export the members of many accounts' segments, one file per account, then fail if any
+    account failed.
+
+    Contacts are personal data: they go only into the files; the manifest, artifacts and
+    the run's result carry labels, counts and file locations. Options are checked before
+    the first request.
+
+    Args:
+        export: Each account's file, with {account} in it (e.g. members/{account}.parquet);
+            {shard} is allowed too.
+        credentials_blocks: Names of saved BotPenguin Credentials blocks, one per account.
+        partner_credentials: A saved BotPenguin Credentials block (pick one, or give its
+            name) holding a partner's token: every customer the partner lists is exported.
+        partner_from_env: Use BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL as the partner's
+            credentials instead of a block.
+        segments: Ids of the segments to export in every account. Leave empty for all.
+        fields: Contact fields to keep besides segment_id and id. Leave empty for all.
+        export_format: File format (csv, json, jsonl or parquet). Leave empty to take it from
+            the export's extension.
+        export_filesystem: A saved filesystem block to write into (pick one, or give
+            BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
+            export path directly.
+        concurrency: Most BotPenguin API calls in flight at once, across all shards.
+        concurrency_limit: Name of a Prefect global concurrency limit that bounds API calls
+            in flight across every shard and worker (each shard holds its share of slots).
+        rate_limit: Name of a Prefect global concurrency limit with slot decay that paces
+            every API call. Leave empty for none.
+        shards: Split the accounts into this many shards, each its own flow run.
+        shard_deployment: The shard flow's deployment (FLOW/DEPLOYMENT, e.g.
+            botpenguin-fanout-shard/fanout-shard): shards run on its work pool's workers.
+            Leave empty to run the shards in this process.
+        shard_attempts: Runs per shard at most: a crashed or failed shard runs again.
+        shard_timeout: Seconds the run waits for its shards at most; a shard still running
+            then counts as failed. Leave empty to wait until every shard ends.
+        manifest: Where to write the manifest (every account once, with its files and
+            counts); default _manifest.json beside the export.
+    """
+    if not (credentials_blocks or partner_credentials or partner_from_env):
+        raise ConfigurationError(
+            "Nothing to export: name credentials_blocks, a partner_credentials block, "
+            "or set partner_from_env."
+        )
+    if partner_credentials and partner_from_env:
+        raise ConfigurationError("Give partner_credentials or partner_from_env, not both.")
+    format_for(check_destination(export), export_format)
+    plan = ShardPlan(
+        what="members",
+        export=export,
+        manifest=manifest or manifest_location(export),
+        export_format=export_format,
+        export_filesystem=export_filesystem,
+        filesystem=await resolve_filesystem(export_filesystem),
+        partner_credentials=partner_credentials,
+        partner_from_env=partner_from_env,
+        concurrency=concurrency,
+        concurrency_limit=concurrency_limit,
+        rate_limit=rate_limit,
+        segments=segments or None,
+        fields=fields or None,
+    )
+    done = await sharded_fanout(
+        plan,
+        credentials_blocks or [],
+        shards=shards,
+        shard_deployment=shard_deployment,
+        attempts=shard_attempts,
+        timeout=shard_timeout,
+        progress_key=PROGRESS_KEY,
+        summary_key=SUMMARY_KEY,
+    )
+    if (error := manifest_failure(done, SUMMARY_KEY)) is not None:
+        raise error
+    return done

@@ -1,0 +1,201 @@
+"""Dispatch of shard runs to a deployment, on the session's Prefect server.
+
+No worker runs here: the test takes each new flow run of the deployment and ends it the way a
+worker's run would (completed, failed, crashed), so the parent's decisions are checked against
+the server's real states and runs. The real workers, a real kill and the heartbeat watchdog
+are in tests/e2e/test_shards_on_pool.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.runtime import flow_run
+from prefect.states import Completed, Crashed, Failed, Running, State
+
+from prefect_botpenguin import shard_pool
+from prefect_botpenguin.shard_pool import (
+    SHARD_WATCHDOG,
+    ShardJob,
+    ShardRun,
+    ensure_shard_watchdog,
+    run_shards_on_pool,
+)
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+FLOW = "shard-pool-probe"
+
+
+@pytest.fixture(autouse=True)
+def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shard_pool, "POLL_SECONDS", 0.2)
+
+
+async def _deployment(name: str) -> tuple[str, UUID]:
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name(FLOW)
+        deployment_id = await client.create_deployment(flow_id=flow_id, name=name)
+    return f"{FLOW}/{name}", deployment_id
+
+
+Ending = Callable[[int, int], State | None]
+"""What the stand-in worker does with shard ``index``'s attempt ``attempt``: a final state,
+or None to leave the run waiting."""
+
+
+async def _worker(deployment_id: UUID, ending: Ending, seen: list[dict[str, Any]]) -> None:
+    """Take each new run of the deployment, as a worker would, and end it as ``ending`` says."""
+    handled: set[UUID] = set()
+    async with get_client() as client:
+        while True:
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            )
+            for run in runs:
+                if run.id in handled:
+                    continue
+                handled.add(run.id)
+                seen.append({"id": run.id, **run.parameters})
+                final = ending(run.parameters["index"], run.parameters["attempt"])
+                if final is not None:
+                    await client.set_flow_run_state(run.id, Running(), force=True)
+                    await client.set_flow_run_state(run.id, final, force=True)
+            await asyncio.sleep(0.1)
+
+
+def _run(name: str, jobs: list[ShardJob], ending: Ending, **options: Any):
+    async def main():
+        deployment, deployment_id = await _deployment(name)
+        seen: list[dict[str, Any]] = []
+        done: list[ShardRun] = []
+
+        async def on_done(result: ShardRun) -> None:
+            done.append(result)
+
+        worker = asyncio.create_task(_worker(deployment_id, ending, seen))
+        try:
+            results = await run_shards_on_pool(deployment, jobs, on_done=on_done, **options)
+        finally:
+            worker.cancel()
+        async with get_client() as client:
+            states = {
+                r.id: r.state_type.value
+                for r in await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+                )
+            }
+        return results, seen, done, states
+
+    return asyncio.run(main())
+
+
+def _jobs(n: int) -> list[ShardJob]:
+    return [ShardJob(i, {"index": i, "accounts": [f"acct-{i}"]}) for i in range(n)]
+
+
+def test_completed_shards_run_once_with_their_parameters_and_attempt_one():
+    results, seen, done, _ = _run("all-complete", _jobs(3), lambda i, k: Completed())
+    assert [r.state for r in results] == ["COMPLETED"] * 3
+    assert [r.index for r in results] == [0, 1, 2]
+    assert all(len(r.flow_run_ids) == 1 and r.message is None for r in results)
+    assert sorted((s["index"], s["attempt"], s["accounts"][0]) for s in seen) == [
+        (0, 1, "acct-0"),
+        (1, 1, "acct-1"),
+        (2, 1, "acct-2"),
+    ]
+    assert sorted(r.index for r in done) == [0, 1, 2]
+
+
+def test_a_crashed_shard_is_run_again_as_a_new_flow_run_until_it_completes():
+    def ending(index: int, attempt: int) -> State:
+        if index == 1 and attempt < 3:
+            return Crashed(message="No heartbeat for 45 s") if attempt == 1 else Failed()
+        return Completed()
+
+    results, seen, _, states = _run("crash-then-complete", _jobs(2), ending)
+    crashed = results[1]
+    assert crashed.state == "COMPLETED"
+    assert crashed.message is None
+    assert len(crashed.flow_run_ids) == 3
+    assert len(set(crashed.flow_run_ids)) == 3
+    assert [states[i] for i in crashed.flow_run_ids] == ["CRASHED", "FAILED", "COMPLETED"]
+    assert [s["attempt"] for s in seen if s["index"] == 1] == [1, 2, 3]
+    assert len(results[0].flow_run_ids) == 1
+
+
+def test_a_shard_that_keeps_failing_is_given_up_after_its_attempts_with_one_line():
+    def ending(index: int, attempt: int) -> State:
+        return Failed(message="account\nlookup broke") if index == 0 else Completed()
+
+    results, seen, done, _ = _run("keeps-failing", _jobs(2), ending, attempts=2)
+    failed = results[0]
+    assert failed.state == "FAILED"
+    assert failed.message == "failed after 2 run(s): account lookup broke"
+    assert len(failed.flow_run_ids) == 2
+    assert [s["attempt"] for s in seen if s["index"] == 0] == [1, 2]
+    assert {r.index: r.state for r in done} == {0: "FAILED", 1: "COMPLETED"}
+
+
+def test_a_shard_not_ended_within_the_wait_is_cancelled_and_reported_as_it_was():
+    def ending(index: int, attempt: int) -> State | None:
+        return Completed() if index == 0 else None  # shard 1: no worker ever takes it
+
+    results, _, _, states = _run("never-taken", _jobs(2), ending, wait_timeout=1.5)
+    assert results[0].state == "COMPLETED"
+    waited = results[1]
+    assert waited.state == "SCHEDULED"
+    assert waited.message == "not finished within 1.5 s (scheduled after 1 run(s))"
+    assert states[waited.flow_run_ids[-1]] == "CANCELLED"
+
+
+def test_shard_runs_started_inside_a_flow_show_under_it():
+    @flow
+    async def parent() -> tuple[str, list[ShardRun]]:
+        deployment, deployment_id = await _deployment("under-parent")
+        worker = asyncio.create_task(_worker(deployment_id, lambda i, k: Completed(), []))
+        try:
+            return flow_run.id, await run_shards_on_pool(deployment, _jobs(2))
+        finally:
+            worker.cancel()
+
+    async def parents_of(results: list[ShardRun]) -> set[UUID | None]:
+        async with get_client() as client:
+            runs = [await client.read_flow_run(r.flow_run_ids[0]) for r in results]
+            tasks = [await client.read_task_run(r.parent_task_run_id) for r in runs]
+        return {t.flow_run_id for t in tasks}
+
+    parent_id, results = asyncio.run(parent())
+    assert asyncio.run(parents_of(results)) == {UUID(parent_id)}
+
+
+def test_the_watchdog_is_created_once_then_kept_and_refuses_a_short_silence():
+    async def apply_twice():
+        first = await ensure_shard_watchdog(timedelta(seconds=45))
+        second = await ensure_shard_watchdog(timedelta(seconds=45))
+        changed = await ensure_shard_watchdog(timedelta(seconds=60))
+        async with get_client() as client:
+            (automation,) = await client.read_automations_by_name(SHARD_WATCHDOG)
+            await client.delete_automation(automation.id)
+        return first, second, changed, automation
+
+    first, second, changed, automation = asyncio.run(apply_twice())
+    assert (first.outcome, second.outcome, changed.outcome) == ("created", "unchanged", "updated")
+    assert first.id == second.id == changed.id
+    trigger = automation.trigger
+    assert trigger.within == timedelta(seconds=60)
+    assert trigger.match_related["prefect.resource.name"] == ["botpenguin-fanout-shard"]
+    assert "prefect.flow-run.Pending" in trigger.after
+    assert automation.actions[0].state.value == "CRASHED"
+    with pytest.raises(ValueError, match=r"at least 1\.5 heartbeats"):
+        asyncio.run(ensure_shard_watchdog(timedelta(seconds=30)))
