@@ -39,7 +39,6 @@ from prefect.artifacts import (
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
-from prefect.cache_policies import NO_CACHE
 
 from ._dispatch import dual_task
 from .artifacts import TABLE_ROW_LIMIT, segment_table_rows
@@ -239,8 +238,6 @@ async def _fetch_segments_fanout(
 afetch_segments_fanout, fetch_segments_fanout = dual_task(
     _fetch_segments_fanout,
     name="fetch-botpenguin-segments-fanout",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
 )
 
 
@@ -334,8 +331,6 @@ async def _publish_fanout_artifacts(report: FanoutReport) -> str:
 apublish_fanout_artifacts, publish_fanout_artifacts = dual_task(
     _publish_fanout_artifacts,
     name="publish-botpenguin-fanout-artifacts",
-    tags=["botpenguin"],
-    cache_policy=NO_CACHE,
 )
 
 
