@@ -144,15 +144,20 @@ def test_a_worker_killed_mid_shard_loses_no_account_and_the_bound_holds(
     }
 
     # A segments shard that has fetched some of its accounts, not all: its worker dies now.
+    # Only while every run on that worker is RUNNING: the watchdog is what is tested here (a
+    # run claimed but not started is the parent's, tests/tasks/test_shard_pool.py).
     def victim() -> tuple[str, int, int] | None:
         asked = _customers_asked(pool.partner)
-        for run in pool.flow_runs(SHARD_FLOW):
+        runs = pool.flow_runs(SHARD_FLOW)
+        for run in runs:
             params = run["parameters"]
             done = len(asked & set(params["customer_ids"]))
             half_way = params["what"] == "segments" and 0 < done < len(params["customer_ids"])
-            if run["state_type"] == "RUNNING" and half_way:
-                worker = pool.ran_on(run["id"])
-                if worker is not None:
+            worker = pool.ran_on(run["id"]) if half_way else None
+            if run["state_type"] == "RUNNING" and worker is not None:
+                on_it = [r for r in runs if r["state_type"] not in TERMINAL_STATES]
+                on_it = [r for r in on_it if pool.ran_on(r["id"]) == worker]
+                if all(r["state_type"] == "RUNNING" and flow_run_pid(r) for r in on_it):
                     return worker, done, len(params["customer_ids"])
         for what, parent in parents.items():
             if parent.process.poll() is not None:
@@ -169,7 +174,8 @@ def test_a_worker_killed_mid_shard_loses_no_account_and_the_bound_holds(
     pool.kill(worker, [pid for r in held if (pid := flow_run_pid(r))])
 
     for what, parent in parents.items():
-        assert parent.process.wait(timeout=PARENT_WAIT + 60) == 0, f"{what}: {parent.tail()}"
+        code = parent.process.wait(timeout=PARENT_WAIT + 60)
+        assert code == 0, f"{what}: {parent.tail()}\n{_states(pool, held)}"
     waited = time.monotonic() - killed_at
 
     # Each killed run was marked Crashed by the watchdog and ran again on a live worker.
@@ -249,6 +255,17 @@ def test_a_worker_killed_mid_shard_loses_no_account_and_the_bound_holds(
     for line in lines:
         print(line)
         record_property("run_note", line)
+
+
+def _states(pool: PoolStack, runs: list[dict[str, Any]]) -> str:
+    """The killed runs' states and events, for a failure report."""
+    lines = []
+    for run in runs:
+        now = pool.stack.api("GET", f"/flow_runs/{run['id']}")
+        events = pool.stack.events("prefect.flow-run", f"prefect.flow-run.{run['id']}")
+        names = [f"{e['occurred'][11:19]} {e['event']}" for e in events]
+        lines.append(f"{run['id']} {now['state_type']}: {', '.join(sorted(names))}")
+    return "\n".join(lines)
 
 
 def _customers_asked(partner: SandboxServer) -> set[str]:
