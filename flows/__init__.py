@@ -14,10 +14,10 @@ from ..core.lazy import lazy_attributes
 if TYPE_CHECKING:
     from .export import segments_export
     from .fanout import segments_fanout
+    from .fanout_members import members_fanout
     from .history import segments_history_export
     from .load import segments_load
     from .members import segments_members_export
-    from .members_fanout import members_fanout
     from .report import segments_report
     from .shard import fanout_shard
     from .sync import segments_sync
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "fanout_shard": ".shard",
-    "members_fanout": ".members_fanout",
+    "members_fanout": ".fanout_members",
     "segments_export": ".export",
     "segments_fanout": ".fanout",
     "segments_history_export": ".history",

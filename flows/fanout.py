@@ -135,7 +135,7 @@ async def segments_fanout(
             progress_key=PROGRESS_KEY,
             summary_key=SUMMARY_KEY,
         )
-        if (error := manifest_failure(done)) is not None:
+        if (error := manifest_failure(done, SUMMARY_KEY)) is not None:
             raise error
         return manifest_summary(done, concurrency)
     filesystem = await resolve_filesystem(export_filesystem)

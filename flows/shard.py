@@ -125,6 +125,7 @@ async def fanout_shard(
             concurrency_limit=concurrency_limit,
             rate_limit=rate_limit,
             lease_seconds=lease_seconds,
+            progress_artifact=_own_run(),
         )
         lines += await export_account_segments(
             fetched, by_label, export, shard, export_format, filesystem, concurrency
@@ -181,6 +182,16 @@ async def _members(
             pace=rate_limiter(rate_limit) if rate_limit else None,
             logger=logger,
         )
+
+
+def _own_run() -> bool:
+    """Whether this shard is its own flow run (on a pool), not a parent's in-process share."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return (
+        context is not None and context.flow is not None and (context.flow.name == SHARD_FLOW_NAME)
+    )
 
 
 def _refs(

@@ -286,10 +286,10 @@ def manifest_summary(manifest: Manifest, concurrency: int) -> FanoutSummary:
     )
 
 
-def manifest_failure(manifest: Manifest) -> FanoutFailedError | None:
+def manifest_failure(manifest: Manifest, summary_key: str) -> FanoutFailedError | None:
     """The error naming every failed account (None when none failed), as a fan-out says it."""
     outcomes = [AccountOutcome(label=e.label, error=e.error) for e in manifest.accounts]
-    return FanoutReport(outcomes=outcomes).failure_error()
+    return FanoutReport(outcomes=outcomes).failure_error(summary_key=summary_key)
 
 
 async def sharded_fanout(

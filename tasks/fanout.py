@@ -133,6 +133,7 @@ async def _fetch_segments_fanout(
     rate_limit: str | None = None,
     customers: Sequence[Customer] | None = None,
     lease_seconds: float | None = None,
+    progress_artifact: bool = True,
 ) -> FanoutReport:
     """Fetch the segments of many accounts at once, with a live progress artifact.
 
@@ -157,6 +158,8 @@ async def _fetch_segments_fanout(
             share; see ``flows.shard``).
         lease_seconds: How long the server keeps the reserved slots of ``concurrency_limit``
             after this process stops renewing them (e.g. killed). Default: Prefect's (300 s).
+        progress_artifact: Publish the live progress artifact; a shard running inside its
+            parent's flow run leaves that to the parent, whose one artifact covers all shards.
 
     Returns:
         Every account's segments or one-line error, in the order given, then listed.
@@ -186,12 +189,14 @@ async def _fetch_segments_fanout(
     if rate_limit:
         await read_limit(rate_limit, rate=True)
     progress = FanoutProgress()
-    artifact_id = await acreate_progress_artifact(
-        0.0, key=PROGRESS_KEY, description="Starting the BotPenguin fan-out."
-    )
     stop = asyncio.Event()
 
     async def report_progress() -> None:
+        if not progress_artifact:
+            return
+        artifact_id = await acreate_progress_artifact(
+            0.0, key=PROGRESS_KEY, description="Starting the BotPenguin fan-out."
+        )
         shown: tuple[float, str] | None = None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

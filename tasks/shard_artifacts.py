@@ -8,6 +8,8 @@ only: no token, no contact.
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import get_run_logger
 from prefect.artifacts import (
     acreate_markdown_artifact,
@@ -31,6 +33,7 @@ class ShardProgress:
         self.ended = 0
         self.failed = 0
         self.artifact_id: object | None = None
+        self._updating = asyncio.Lock()  # shards end together: updates must land in order
 
     async def start(self) -> None:
         self.artifact_id = await acreate_progress_artifact(
@@ -39,18 +42,19 @@ class ShardProgress:
 
     async def shard_ended(self, ok: bool) -> None:
         """Count one more ended shard and show it; a failed update never fails the run."""
-        self.ended += 1
-        self.failed += 0 if ok else 1
-        if self.artifact_id is None:
-            return
-        try:
-            await aupdate_progress_artifact(
-                self.artifact_id,  # type: ignore[arg-type]
-                100.0 * self.ended / max(1, self.shards),
-                description=self._describe(),
-            )
-        except Exception as exc:  # progress is a courtesy
-            get_run_logger().debug("Could not update the progress artifact: %s", exc)
+        async with self._updating:
+            self.ended += 1
+            self.failed += 0 if ok else 1
+            if self.artifact_id is None:
+                return
+            try:
+                await aupdate_progress_artifact(
+                    self.artifact_id,  # type: ignore[arg-type]
+                    100.0 * self.ended / max(1, self.shards),
+                    description=self._describe(),
+                )
+            except Exception as exc:  # progress is a courtesy
+                get_run_logger().debug("Could not update the progress artifact: %s", exc)
 
     def _describe(self) -> str:
         text = f"{self.ended} of {self.shards} shard(s) ended ({self.accounts} account(s))"

@@ -43,8 +43,9 @@ async def read_text(location: str, filesystem: WritableFileSystem | None) -> str
 def _read_blocking(location: str, filesystem: WritableFileSystem | None) -> bytes:
     if isinstance(filesystem, LocalFileSystem):
         return Path(resolve_path(filesystem, location)).read_bytes()
-    if isinstance(filesystem, RemoteFileSystem):
-        fs, path = open_fsspec(resolve_path(filesystem, location), ExportError, "read", None)
+    if isinstance(filesystem, RemoteFileSystem):  # its own fs: the block's settings apply
+        url = resolve_path(filesystem, location)
+        fs, path = open_fsspec(url, ExportError, "read", filesystem.filesystem)
         return bytes(fs.cat_file(path))
     if filesystem is not None:
         data: Any = filesystem.read_path(location)

@@ -31,7 +31,7 @@ def fanout(
         from ...core.errors import ConfigurationError, FanoutFailedError
         from ..console import print_fanout_failures, print_fanout_report, print_manifest
         from ..fanout import segments_fanout
-        from ..members_fanout import members_fanout
+        from ..fanout_members import members_fanout
 
         if sandbox and (credentials_blocks or partner_credentials):
             raise ConfigurationError(

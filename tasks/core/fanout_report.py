@@ -114,11 +114,14 @@ class FanoutReport(_Totals[AccountOutcome]):
             concurrency=self.concurrency,
         )
 
-    def failure_error(self, also: Sequence[tuple[str, str]] = ()) -> FanoutFailedError | None:
+    def failure_error(
+        self, also: Sequence[tuple[str, str]] = (), summary_key: str = SUMMARY_KEY
+    ) -> FanoutFailedError | None:
         """The error that ends a fan-out with failed accounts (None when all succeeded).
 
         ``also`` adds later failures, e.g. ``(label, error)`` of exports that could not be
-        written, so one message names everything that went wrong.
+        written, so one message names everything that went wrong; ``summary_key`` is the
+        artifact that lists every failure.
         """
         failures = [(o.label, o.error or "") for o in self.failed] + list(also)
         if not failures:
@@ -127,7 +130,7 @@ class FanoutReport(_Totals[AccountOutcome]):
             f"{label}: {error.rstrip('.')}" for label, error in failures[:SUMMARY_FAILURE_LIMIT]
         )
         more = len(failures) - SUMMARY_FAILURE_LIMIT
-        rest = f"; and {more} more (see the {SUMMARY_KEY} artifact)" if more > 0 else ""
+        rest = f"; and {more} more (see the {summary_key} artifact)" if more > 0 else ""
         what = f"{len(self.failed)} of {len(self.outcomes)} BotPenguin account(s) failed"
         if also:
             what += f", {len(also)} export(s) failed"

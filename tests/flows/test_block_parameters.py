@@ -228,15 +228,25 @@ def test_watch_command_keeps_state_in_a_filesystem_block_given_by_name(
 
 def test_every_deployment_quick_runs_with_its_stored_parameters_alone() -> None:
     """A Quick run submits the deployment's parameters as they are: every flow must accept
-    them, with the slug reference resolved to the saved ``default`` block."""
+    them, with the slug reference resolved to the saved ``default`` block (``partner`` for
+    a partner's fan-out). The shard deployment is left out: only its parent starts it, with
+    every parameter."""
     from prefect_botpenguin.deployments.serve import load_deployment_specs, load_flow
 
     BotPenguinCredentials(api_token="quick-run-token").save("default", overwrite=True)
+    BotPenguinCredentials(api_token="quick-run-partner").save("partner", overwrite=True)
     for spec in load_deployment_specs():
+        if spec["name"] == "fanout-shard":
+            continue
         flow = load_flow(spec["entrypoint"])
         parameters = flow.validate_parameters(copy.deepcopy(spec["parameters"]))
-        assert isinstance(parameters["credentials"], BotPenguinCredentials), spec["name"]
-        assert parameters["credentials"]._block_document_name == "default"
+        field, block = (
+            ("partner_credentials", "partner")
+            if "partner_credentials" in parameters
+            else ("credentials", "default")
+        )
+        assert isinstance(parameters[field], BotPenguinCredentials), spec["name"]
+        assert parameters[field]._block_document_name == block
 
 
 async def test_watch_notifies_the_picked_notify_block_and_keeps_only_its_reference(

@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 from prefect.client.schemas.objects import Artifact
 from prefect.states import State
 
@@ -22,7 +26,7 @@ from prefect_botpenguin.core.shards import Manifest
 from prefect_botpenguin.fanout import PROGRESS_KEY
 from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.fanout import segments_fanout
-from prefect_botpenguin.flows.members_fanout import members_fanout
+from prefect_botpenguin.flows.fanout_members import members_fanout
 from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -81,7 +85,16 @@ async def test_three_shards_write_the_same_files_as_one_flow_and_a_manifest(
     assert str(manifest.run_key) == str(state.state_details.flow_run_id)
     artifacts = await artifacts_of(state)
     assert artifacts[PROGRESS_KEY].data == 100.0
+    assert artifacts[PROGRESS_KEY].description == "3 of 3 shard(s) ended (7 account(s))."
     assert "7 of 7 account(s)" in str(artifacts[SUMMARY_KEY].data)
+    async with get_client() as client:
+        progress = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+                key=ArtifactFilterKey(any_=[PROGRESS_KEY]),
+            )
+        )
+    assert len(progress) == 1, "one progress artifact across shards, not one per shard"
 
 
 async def test_a_broken_account_fails_only_itself_and_no_token_is_anywhere(

@@ -116,6 +116,6 @@ async def members_fanout(
         progress_key=PROGRESS_KEY,
         summary_key=SUMMARY_KEY,
     )
-    if (error := manifest_failure(done)) is not None:
+    if (error := manifest_failure(done, SUMMARY_KEY)) is not None:
         raise error
     return done
