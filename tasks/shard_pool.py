@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
@@ -29,12 +29,19 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
-from prefect.exceptions import MissingContextError
+from prefect.exceptions import MissingContextError, ObjectNotFound, PrefectHTTPStatusError
 from prefect.logging import get_logger, get_run_logger
-from prefect.states import Cancelled, Cancelling
+from prefect.states import Cancelled, Cancelling, Crashed
 
 from .automations import PREFIX, Applied, apply_automations, crash_when_silent
-from .core.shard_attempts import FINAL_STATES, check_silence, decide, one_line
+from .core.shard_attempts import (
+    FINAL_STATES,
+    PENDING_LIMIT,
+    check_silence,
+    decide,
+    lost_before_start,
+    one_line,
+)
 
 SHARD_FLOW = "botpenguin-fanout-shard"
 """The shard flow's name: the watchdog matches runs by flow name, as heartbeats name it."""
@@ -91,8 +98,37 @@ async def ensure_shard_watchdog(silence: timedelta) -> Applied:
             "prefect.flow-run.Running",
         },
     )
-    (applied,) = await apply_automations([watchdog])
-    return applied
+    first: Applied | None = None
+    for _ in range(5):  # another parent may be creating it too: converge on one
+        try:
+            (applied,) = await apply_automations([watchdog])
+        except (ObjectNotFound, PrefectHTTPStatusError) as exc:
+            if not _gone(exc):
+                raise
+            continue  # the other parent deleted the one we were updating
+        first = first or applied
+        if not await _keep_one(SHARD_WATCHDOG):
+            return Applied(first.name, first.outcome, applied.id, first.changed)
+    raise RuntimeError(f"could not settle on one {SHARD_WATCHDOG!r} automation")
+
+
+async def _keep_one(name: str) -> bool:
+    """Two parents starting at once may both create the watchdog: keep one, the same one
+    whichever parent looks (the least id), so neither deletes the one the other keeps."""
+    async with get_client() as client:
+        found = await client.read_automations_by_name(name)
+        for extra in sorted(found, key=lambda automation: str(automation.id))[1:]:
+            try:
+                await client.delete_automation(extra.id)
+            except (ObjectNotFound, PrefectHTTPStatusError) as exc:
+                if not _gone(exc):
+                    raise
+    return len(found) > 1
+
+
+def _gone(exc: Exception) -> bool:
+    """The automation was deleted meanwhile (Prefect's client says so in two ways)."""
+    return isinstance(exc, ObjectNotFound) or exc.response.status_code == 404  # type: ignore[attr-defined]
 
 
 async def run_shards_on_pool(
@@ -147,6 +183,10 @@ async def run_shards_on_pool(
             for run in runs:
                 shard = active[run.id]
                 state = run.state_type.value if run.state_type else "SCHEDULED"
+                if run.state is not None and lost_before_start(
+                    state, _age(run.state.timestamp), PENDING_LIMIT
+                ):
+                    state = await _crash_unstarted(client, run.id)
                 step = decide(state, len(shard.runs), attempts)
                 if step == "rerun":
                     logger.warning(
@@ -163,6 +203,24 @@ async def run_shards_on_pool(
                 elif step != "wait":
                     await finish(_result(shard, run, state))
     return [finished[job.index] for job in jobs]
+
+
+def _age(timestamp: datetime | None) -> float:
+    return 0.0 if timestamp is None else (datetime.now(UTC) - timestamp).total_seconds()
+
+
+async def _crash_unstarted(client: Any, run_id: UUID) -> str:
+    """Mark a run its worker claimed but never started Crashed; its state type afterwards.
+
+    Not forced: if the process started meanwhile (RUNNING), the server refuses, and the run
+    is left to its heartbeats. A process that starts later finds its run final and exits.
+    """
+    message = (
+        f"Pending for over {PENDING_LIMIT:g} s: the worker that took this run is gone "
+        "(marked by the parent fan-out)."
+    )
+    result = await client.set_flow_run_state(run_id, Crashed(message=message))
+    return str(result.state.type.value) if result.state is not None else "PENDING"
 
 
 def _result(shard: _Shard, run: FlowRun, state: str) -> ShardRun:

@@ -8,6 +8,9 @@ Pure decisions, so the rules are stated once and tested without a server: the Pr
   heartbeat watchdog marked it) is run again, as a new flow run with the same parameters,
   until ``attempts`` runs were made; then the shard is given up and its accounts are failed;
 - a CANCELLED run was stopped by someone on purpose: it is not run again;
+- a run PENDING longer than ``PENDING_LIMIT`` was taken by a worker that died before its
+  process started (nothing of it will ever send a heartbeat): it is marked Crashed, and so
+  run again;
 - any other state (SCHEDULED, PENDING, RUNNING, PAUSED, CANCELLING) is not final: wait.
 """
 
@@ -19,6 +22,9 @@ FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 RERUN_STATES = frozenset({"FAILED", "CRASHED"})
 HEARTBEAT_MINIMUM = 30.0
 """Prefect refuses a flow-run heartbeat frequency below 30 s."""
+PENDING_LIMIT = 180.0
+"""Seconds a worker may take from claiming a run (PENDING) to starting it (RUNNING): a
+process start takes seconds, even on a loaded machine (tens of seconds seen on two cores)."""
 TRIGGER_GRACE = 15.0
 """Seconds Prefect's server may take to evaluate a proactive trigger and act on it."""
 
@@ -34,6 +40,11 @@ def decide(state: str, attempt: int, attempts: int) -> Decision:
     if state in RERUN_STATES and attempt < attempts:
         return "rerun"
     return "give_up"
+
+
+def lost_before_start(state: str, seconds_in_state: float, limit: float = PENDING_LIMIT) -> bool:
+    """True for a run claimed by a worker that never started it: PENDING for over ``limit``."""
+    return state == "PENDING" and seconds_in_state > limit
 
 
 def check_silence(silence: float, heartbeat: float = HEARTBEAT_MINIMUM) -> None:
@@ -67,12 +78,14 @@ def wait_bound(
     Each attempt may take a worker's ``pickup`` (its poll plus starting a process), the
     shard's own ``shard_seconds``, and, when its worker dies just before finishing, one
     ``heartbeat`` for the last beat, the watchdog's ``silence`` and the server's
-    ``TRIGGER_GRACE`` before it is marked Crashed and run again.
+    ``TRIGGER_GRACE`` before it is marked Crashed and run again (a worker that dies before
+    starting the run costs ``PENDING_LIMIT`` instead, when that is longer).
     """
     if attempts < 1:
         raise ValueError("a shard needs at least one attempt")
     check_silence(silence, heartbeat)
-    return attempts * (pickup + shard_seconds + heartbeat + silence + TRIGGER_GRACE)
+    lost = max(heartbeat + silence + TRIGGER_GRACE, PENDING_LIMIT)
+    return attempts * (pickup + shard_seconds + lost)
 
 
 def one_line(text: str | None, limit: int = 300) -> str:

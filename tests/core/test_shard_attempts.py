@@ -7,6 +7,7 @@ import pytest
 from prefect_botpenguin.core.shard_attempts import (
     check_silence,
     decide,
+    lost_before_start,
     one_line,
     wait_bound,
 )
@@ -43,11 +44,19 @@ def test_the_silence_must_outlast_one_and_a_half_heartbeats():
 
 
 def test_the_wait_bound_covers_every_attempt_losing_its_worker():
-    # each attempt: pickup 30 + shard 60 + last beat 30 + silence 45 + grace 15 = 180
-    assert wait_bound(60, attempts=3, silence=45) == 540
-    assert wait_bound(60, attempts=1, silence=45, pickup=0) == 150
+    # each attempt: pickup 30 + shard 60 + the longer of (last beat 30 + silence 45 +
+    # grace 15) and a worker lost before starting it (PENDING_LIMIT 180)
+    assert wait_bound(60, attempts=3, silence=45) == 3 * (30 + 60 + 180)
+    assert wait_bound(60, attempts=1, silence=300, pickup=0) == 60 + 30 + 300 + 15
     with pytest.raises(ValueError, match="at least one attempt"):
         wait_bound(60, attempts=0, silence=45)
+
+
+def test_only_a_run_pending_past_the_limit_counts_as_lost_before_it_started():
+    assert lost_before_start("PENDING", 181, limit=180)
+    assert not lost_before_start("PENDING", 179, limit=180)
+    assert not lost_before_start("RUNNING", 10_000, limit=180)
+    assert not lost_before_start("SCHEDULED", 10_000, limit=180)
 
 
 def test_a_state_message_becomes_one_short_line():

@@ -37,11 +37,11 @@ class PoolStack:
     workers: dict[str, Service] = field(default_factory=dict)
 
     def start_workers(self, *names: str) -> None:
-        """Workers of the README's pool that run one flow run at a time (``--limit 1``), so
-        three shards land on three workers, as on three machines; started side by side."""
+        """Workers of the README's pool that run two flow runs at a time (``--limit 2``), so
+        six shards spread over three workers, as on three machines; started side by side."""
         command = readme_command("prefect worker start")
         for name in names:
-            text = f"{command.text} --name {name} --limit 1"
+            text = f"{command.text} --name {name} --limit 2"
             argv = self.stack.argv(Command(command.section, command.language, text))
             self.workers[name] = self.stack.start(f"worker-{name}", argv)
 
@@ -61,12 +61,13 @@ class PoolStack:
         assert len(found) <= 1, f"flow run {flow_run_id} taken by {found}"
         return found[0] if found else None
 
-    def kill(self, worker: str, flow_run_pid: int) -> None:
-        """SIGKILL the worker's whole process group, then the flow run's process: a lost
-        machine loses both, with no chance to report anything."""
+    def kill(self, worker: str, flow_run_pids: list[int]) -> None:
+        """SIGKILL the worker's whole process group, then its flow runs' processes: a lost
+        machine loses all of them, with no chance to report anything."""
         os.killpg(self.workers[worker].process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(flow_run_pid, signal.SIGKILL)
+        for pid in flow_run_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.workers[worker].process.wait(timeout=10)
 
     def flow_runs(self, flow_name: str) -> list[dict[str, Any]]:

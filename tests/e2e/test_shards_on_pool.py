@@ -1,16 +1,18 @@
-"""A sharded fan-out on a real work pool loses nothing when a worker is killed mid-shard.
+"""Sharded fan-outs on a real work pool lose nothing when a worker is killed mid-shard.
 
-One Prefect server, the pack's shard deployment on a process pool, three workers (one run
+One Prefect server, the pack's shard deployment on a process pool, three workers (two runs
 each), and the sandbox partner with hundreds of accounts, slowed so a shard is surely
-half-way when its worker dies. The parent runs in its own process, as a user's terminal
-would, with three shards on the pool and one global concurrency limit for all of them.
+half-way when its worker dies. Two parents run at once in their own processes, as users'
+terminals would: a segments fan-out and a members fan-out, three shards each on the pool,
+and one global concurrency limit for all six shards.
 
-Then one worker holding a shard is SIGKILLed with its flow run's process (a lost machine).
-Nothing is left to report the run, so it stays Running until the heartbeat watchdog
-(``ensure_shard_watchdog``, 45 s of silence at the 30 s heartbeat the deployment sends)
-marks it Crashed; the parent runs the shard again on a live worker. The checks: every
-account's segments are in the output exactly once, complete, with no temporary file left;
-the manifest and the summary say so; the sandbox never saw more requests in flight than
+Then the worker holding a half-way segments shard is SIGKILLed with its flow runs'
+processes (a lost machine). Nothing is left to report its runs, so they stay Running until
+the heartbeat watchdog (``ensure_shard_watchdog``, 45 s of silence at the 30 s heartbeat the
+deployment sends) marks them Crashed; each parent runs its shard again on a live worker.
+The checks: every account's segments and members are in the output exactly once, each
+file complete (a killed write leaves at most a hidden temporary sibling); the manifests and
+summaries say so; the sandbox never saw more requests in flight than
 the limit allows; and the slots the dead run held come back when its lease runs out.
 """
 
@@ -21,27 +23,37 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import Stack, readme_command
+from conftest import TERMINAL_STATES, Service, Stack, readme_command
 from shard_pool_stack import POOL, PoolStack, adopt_sandbox, flow_run_pid, wait_for
 
 from prefect_botpenguin.core.accounts import account_slug
 from prefect_botpenguin.sandbox import SandboxServer
 from prefect_botpenguin.shard_pool import SHARD_FLOW, SHARD_WATCHDOG
 
-ACCOUNTS = 240
+SUMMARY_KEYS = {
+    "segments": "botpenguin-fanout-summary",
+    "members": "botpenguin-members-fanout-summary",
+}
+
+ACCOUNTS = 150
 SHARDS = 3
+SEGMENTS = 2
+"""Segments per account, and below, contacts per segment: 2 x 10 member rows per account."""
+CONTACTS = 10
 LIMIT = 6
-"""The global concurrency limit: each shard holds LIMIT // SHARDS = 2 of its slots."""
-LATENCY = 0.06
-"""Seconds per sandbox request: a shard of 80 accounts then takes ~5 s of requests."""
+"""The global concurrency limit: each parent gives each of its shards LIMIT // SHARDS = 2
+slots, so six shards want 12 and some wait for slots: the server holds the bound."""
+LATENCY = 0.1
+"""Seconds per sandbox request: a segments shard of 50 accounts takes ~5 s of requests."""
 SHARD_DEPLOYMENT = "botpenguin-fanout-shard/fanout-shard"
 PARTNER_BLOCK = "partner"
 LIMIT_NAME = "botpenguin-api"
 DEPLOY = "uv run prefect --no-prompt deploy --prefect-file deployments/prefect.yaml"
 PARENT_WAIT = 300.0
-"""The parent's documented bound (shard_timeout): a test that hangs fails instead."""
+"""The parents' documented bound (shard_timeout): a test that hangs fails instead."""
 
 SETUP = """
 import asyncio, sys
@@ -65,16 +77,17 @@ the global limit: each `prefect` command costs seconds of imports, and CI time i
 
 PARENT = """
 import asyncio, sys
-from prefect_botpenguin.flows.fanout import segments_fanout
+from prefect_botpenguin import flows
 
-asyncio.run(segments_fanout(
-    partner_credentials=sys.argv[1],
-    export=sys.argv[2],
-    shards=int(sys.argv[3]),
-    shard_deployment=sys.argv[4],
+fanout = getattr(flows, sys.argv[1])
+asyncio.run(fanout(
+    partner_credentials=sys.argv[2],
+    export=sys.argv[3],
+    shards=int(sys.argv[4]),
+    shard_deployment=sys.argv[5],
     concurrency=8,
-    concurrency_limit=sys.argv[5],
-    shard_timeout=float(sys.argv[6]),
+    concurrency_limit=sys.argv[6],
+    shard_timeout=float(sys.argv[7]),
 ))
 """
 
@@ -82,7 +95,9 @@ asyncio.run(segments_fanout(
 @pytest.fixture(scope="module")
 def pool() -> Iterator[PoolStack]:
     """Server, partner block, pool, limit, the shard deployment, three workers."""
-    partner = SandboxServer.simulated(ACCOUNTS, segments_per_account=2, latency=LATENCY)
+    partner = SandboxServer.simulated(
+        ACCOUNTS, segments_per_account=SEGMENTS, contacts_per_segment=CONTACTS, latency=LATENCY
+    )
     partner.start()
     stack = Stack("shards-on-pool", adopt_sandbox(partner))
     try:
@@ -102,115 +117,162 @@ def pool() -> Iterator[PoolStack]:
         partner.stop()
 
 
-def _shard_files(out: Path, shard: int) -> list[Path]:
-    return sorted((out / str(shard)).glob("*.json"))
+def _start_parent(pool: PoolStack, what: str, export: str) -> Service:
+    flow = {"segments": "segments_fanout", "members": "members_fanout"}[what]
+    options = [PARTNER_BLOCK, export, str(SHARDS), SHARD_DEPLOYMENT, LIMIT_NAME, str(PARENT_WAIT)]
+    return pool.stack.start(f"parent-{what}", ["uv", "run", "python", "-c", PARENT, flow, *options])
+
+
+def _outputs(root: Path) -> tuple[dict[str, Path], list[Path]]:
+    """Each account's file (by name, from every shard's folder), and any hidden leftovers."""
+    files = [p for p in root.glob("*/*") if p.parent.name.isdigit()]
+    visible = [p for p in files if not p.name.startswith(".")]
+    names = [p.stem for p in visible]
+    assert len(names) == len(set(names)), "an account's file in two shards"
+    return {p.stem: p for p in visible}, [p for p in files if p.name.startswith(".")]
 
 
 def test_a_worker_killed_mid_shard_loses_no_account_and_the_bound_holds(
     pool: PoolStack, tmp_path: Path, record_property: Any
 ) -> None:
     stack = pool.stack
-    out = tmp_path / "out"
-    export = str(out / "{shard}" / "{account}.json")
-    parent = stack.start(
-        "parent",
-        [
-            "uv",
-            "run",
-            "python",
-            "-c",
-            PARENT,
-            PARTNER_BLOCK,
-            export,
-            str(SHARDS),
-            SHARD_DEPLOYMENT,
-            LIMIT_NAME,
-            str(PARENT_WAIT),
-        ],
-    )
+    roots = {"segments": tmp_path / "segments", "members": tmp_path / "members"}
+    suffixes = {"segments": "json", "members": "jsonl"}
+    parents = {
+        what: _start_parent(pool, what, f"{roots[what]}/{{shard}}/{{account}}.{suffixes[what]}")
+        for what in roots
+    }
 
-    # A shard that has written some of its files, not all: its worker dies now.
-    def victim() -> tuple[dict[str, Any], int, str] | None:
-        for run in pool.flow_runs(SHARD_FLOW):
-            pid = flow_run_pid(run)
-            written = len(_shard_files(out, run["parameters"]["shard"]))
-            if run["state_type"] == "RUNNING" and pid and 0 < written < ACCOUNTS // SHARDS:
-                worker = pool.ran_on(run["id"])
-                if worker is not None:
-                    return run, pid, worker
-        if parent.process.poll() is not None:
-            raise AssertionError(f"the parent ended before a shard was half-way:\n{parent.tail()}")
+    # A segments shard that has fetched some of its accounts, not all: its worker dies now.
+    # Only while every run on that worker is RUNNING: the watchdog is what is tested here (a
+    # run claimed but not started is the parent's, tests/tasks/test_shard_pool.py).
+    def victim() -> tuple[str, int, int] | None:
+        asked = _customers_asked(pool.partner)
+        runs = pool.flow_runs(SHARD_FLOW)
+        for run in runs:
+            params = run["parameters"]
+            done = len(asked & set(params["customer_ids"]))
+            half_way = params["what"] == "segments" and 0 < done < len(params["customer_ids"])
+            worker = pool.ran_on(run["id"]) if half_way else None
+            if run["state_type"] == "RUNNING" and worker is not None:
+                on_it = [r for r in runs if r["state_type"] not in TERMINAL_STATES]
+                on_it = [r for r in on_it if pool.ran_on(r["id"]) == worker]
+                if all(r["state_type"] == "RUNNING" and flow_run_pid(r) for r in on_it):
+                    return worker, done, len(params["customer_ids"])
+        for what, parent in parents.items():
+            if parent.process.poll() is not None:
+                raise AssertionError(f"the {what} parent ended before the kill:\n{parent.tail()}")
         return None
 
-    run, pid, worker = wait_for("shard half-way on a worker", victim, timeout=180)
-    shard = run["parameters"]["shard"]
-    written_before_kill = len(_shard_files(out, shard))
+    worker, fetched, of = wait_for("a segments shard half-way on a worker", victim, timeout=180)
+    held = [
+        r
+        for r in pool.flow_runs(SHARD_FLOW)
+        if r["state_type"] not in TERMINAL_STATES and pool.ran_on(r["id"]) == worker
+    ]
     killed_at = time.monotonic()
-    pool.kill(worker, pid)
+    pool.kill(worker, [pid for r in held if (pid := flow_run_pid(r))])
 
-    assert parent.process.wait(timeout=PARENT_WAIT + 60) == 0, parent.tail()
+    for what, parent in parents.items():
+        code = parent.process.wait(timeout=PARENT_WAIT + 60)
+        assert code == 0, f"{what}: {parent.tail()}\n{_states(pool, held)}"
     waited = time.monotonic() - killed_at
 
-    # The killed run was marked Crashed by the watchdog, and the shard ran again elsewhere.
+    # Each killed run was marked Crashed by the watchdog and ran again on a live worker.
     runs = pool.flow_runs(SHARD_FLOW)
     by_id = {r["id"]: r for r in runs}
-    crashed = by_id[run["id"]]
-    assert crashed["state_type"] == "CRASHED", crashed["state"]
-    assert SHARD_WATCHDOG in crashed["state"]["message"]
-    reruns = [r for r in runs if r["parameters"]["shard"] == shard and r["id"] != run["id"]]
-    assert [r["parameters"]["attempt"] for r in reruns] == [2]
-    (rerun,) = reruns
-    assert rerun["state_type"] == "COMPLETED"
-    rerun_on = pool.ran_on(rerun["id"])
-    assert rerun_on not in (None, worker)  # the dead one runs nothing
-    others = [r for r in runs if r["parameters"]["shard"] != shard]
-    assert sorted(r["parameters"]["shard"] for r in others) == sorted(set(range(SHARDS)) - {shard})
-    assert all(r["state_type"] == "COMPLETED" for r in others)
+    reruns: list[str] = []
+    for killed in held:
+        crashed = by_id[killed["id"]]
+        assert crashed["state_type"] == "CRASHED", crashed["state"]
+        assert SHARD_WATCHDOG in crashed["state"]["message"]
+        key = (killed["parameters"]["what"], killed["parameters"]["shard"])
+        (again,) = [r for r in runs if _key(r) == key and r["parameters"]["attempt"] == 2]
+        assert again["state_type"] == "COMPLETED", again["state"]
+        assert pool.ran_on(again["id"]) not in (None, worker)
+        reruns.append(f"{key[0]} shard {key[1]} on {pool.ran_on(again['id'])}")
+    killed_keys = {_key(r) for r in held}
+    first_runs = [r for r in runs if _key(r) not in killed_keys]
+    every_shard = {(what, shard) for what in roots for shard in range(SHARDS)}
+    assert sorted(map(_key, first_runs)) == sorted(every_shard - killed_keys)
+    assert all(r["state_type"] == "COMPLETED" for r in first_runs)
 
-    # Every account exactly once, complete, and nothing half-written left behind.
-    expected = {account_slug(c["name"]) for c in pool.partner.customers}
-    files = sorted(p for p in out.glob("*/*") if p.parent.name.isdigit())
-    hidden = [p for p in files if p.name.startswith(".")]
-    visible = [p for p in files if not p.name.startswith(".")]
-    names = [p.stem for p in visible]
-    assert sorted(names) == sorted(expected), "each account's file, once"
-    segments = {p.stem: json.loads(p.read_text()) for p in visible}  # each one complete
-    assert {len(s) for s in segments.values()} == {2}
-    # SIGKILL mid-write can leave only a hidden temporary sibling, never a final name.
-    assert all(".tmp-" in p.name and p.parent.name == str(shard) for p in hidden), hidden
-    manifest = json.loads((out / "_manifest.json").read_text())
-    entries = manifest["accounts"]
-    assert len(entries) == ACCOUNTS
-    assert len({e["label"] for e in entries}) == ACCOUNTS
-    assert all(e["error"] is None and e["segment_count"] == 2 for e in entries)
-    assert {e["attempt"] for e in entries if e["shard"] == shard} == {2}
+    # Every account exactly once, each file complete; a killed write leaves at most a
+    # hidden temporary sibling, never a file under a final name.
+    expected = sorted(account_slug(c["name"]) for c in pool.partner.customers)
+    leftovers: list[Path] = []
+    counted: dict[str, int] = {}
+    for what, root in roots.items():
+        files, hidden = _outputs(root)
+        assert sorted(files) == expected, f"{what}: each account's file, once"
+        assert all(".tmp-" in p.name for p in hidden), hidden
+        leftovers += hidden
+        manifest = json.loads((root / "_manifest.json").read_text())["accounts"]
+        assert sorted(account_slug(e["label"]) for e in manifest) == expected
+        assert all(e["error"] is None for e in manifest)
+        killed_shards = {shard for w, shard in killed_keys if w == what}
+        assert all(e["attempt"] == (2 if e["shard"] in killed_shards else 1) for e in manifest)
+        if what == "segments":
+            rows = [json.loads(p.read_text()) for p in files.values()]
+            assert {len(r) for r in rows} == {SEGMENTS}
+            assert all(e["segment_count"] == SEGMENTS for e in manifest)
+        else:
+            rows = [
+                [json.loads(line) for line in p.read_text().splitlines()] for p in files.values()
+            ]
+            for members in rows:  # each (segment, contact) once
+                assert len({(m["segment_id"], m["id"]) for m in members}) == len(members)
+                assert len(members) == SEGMENTS * CONTACTS
+            assert all(e["member_count"] == SEGMENTS * CONTACTS for e in manifest)
+        counted[what] = sum(map(len, rows))
+        summary = stack.latest_artifact(SUMMARY_KEYS[what])["data"]
+        assert f"{ACCOUNTS} of {ACCOUNTS} account(s)" in summary
+        assert f"in {SHARDS} shard(s)" in summary
 
-    # One bound for the pool: the server's limit held across three workers and a re-run.
+    # One bound for the pool: the server's limit held across six shards, three workers and
+    # the re-runs; and the slots the dead runs held come back when their lease runs out.
     assert 0 < pool.partner.max_in_flight <= LIMIT
-    summary = stack.latest_artifact("botpenguin-fanout-summary")["data"]
-    assert f"{ACCOUNTS} of {ACCOUNTS} account(s)" in summary
-    assert f"**{2 * ACCOUNTS}** segment(s) in {SHARDS} shard(s)" in summary
 
-    # The dead run's slots were never released: its lease (SHARD_LEASE_SECONDS) runs out and
-    # the server takes them back, so nothing waits on them for ever.
     def slots_back() -> bool:
         limit = stack.api("GET", f"/v2/concurrency_limits/{LIMIT_NAME}")
         return limit["active_slots"] == 0
 
-    wait_for("the dead shard's slots back", slots_back, timeout=150, every=2)
+    wait_for("the dead shards' slots back", slots_back, timeout=150, every=2)
     slots_back_after = time.monotonic() - killed_at
 
     lines = [
-        f"shards on a pool: {ACCOUNTS} accounts in {SHARDS} shards on 3 workers "
-        f"(limit {LIMIT}, max in flight {pool.partner.max_in_flight})",
-        f"killed {worker} with shard {shard} half-way ({written_before_kill} of "
-        f"{ACCOUNTS // SHARDS} files); Crashed by the watchdog, re-run as attempt 2 on "
-        f"{rerun_on}; parent done {waited:.0f} s after the kill, the dead run's slots back "
-        f"after {slots_back_after:.0f} s",
-        f"outputs: {len(names)} account files, each once; {sum(map(len, segments.values()))} "
-        f"segments; manifest lists every account once; {len(hidden)} hidden temp file(s) "
-        "of the killed run",
+        f"shards on a pool: {ACCOUNTS} accounts, a segments and a members fan-out at once, "
+        f"{SHARDS} shards each, 3 workers; limit {LIMIT}, max in flight "
+        f"{pool.partner.max_in_flight}",
+        f"killed {worker} holding {len(held)} run(s), a segments shard half-way ({fetched} of "
+        f"{of} accounts fetched); re-run after the watchdog's Crashed: "
+        f"{'; '.join(reruns)}; parents done {waited:.0f} s after the kill, "
+        f"the dead runs' slots back after {slots_back_after:.0f} s",
+        f"outputs counted once: {ACCOUNTS} segment files ({counted['segments']} segments), "
+        f"{ACCOUNTS} member files ({counted['members']} rows), manifests list every account "
+        f"once; {len(leftovers)} hidden temp file(s) of the killed runs",
     ]
     for line in lines:
         print(line)
         record_property("run_note", line)
+
+
+def _states(pool: PoolStack, runs: list[dict[str, Any]]) -> str:
+    """The killed runs' states and events, for a failure report."""
+    lines = []
+    for run in runs:
+        now = pool.stack.api("GET", f"/flow_runs/{run['id']}")
+        events = pool.stack.events("prefect.flow-run", f"prefect.flow-run.{run['id']}")
+        names = [f"{e['occurred'][11:19]} {e['event']}" for e in events]
+        lines.append(f"{run['id']} {now['state_type']}: {', '.join(sorted(names))}")
+    return "\n".join(lines)
+
+
+def _customers_asked(partner: SandboxServer) -> set[str]:
+    """The customers whose token a shard has asked the partner API for."""
+    queries = (parse_qs(urlsplit(r.path).query) for r in partner.requests)
+    return {q["userId"][0] for q in queries if "userId" in q}
+
+
+def _key(run: dict[str, Any]) -> tuple[str, int]:
+    return run["parameters"]["what"], run["parameters"]["shard"]

@@ -20,7 +20,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runtime import flow_run
-from prefect.states import Completed, Crashed, Failed, Running, State
+from prefect.states import Completed, Crashed, Failed, Pending, Running, State
 
 from prefect_botpenguin import shard_pool
 from prefect_botpenguin.shard_pool import (
@@ -68,7 +68,9 @@ async def _worker(deployment_id: UUID, ending: Ending, seen: list[dict[str, Any]
                 handled.add(run.id)
                 seen.append({"id": run.id, **run.parameters})
                 final = ending(run.parameters["index"], run.parameters["attempt"])
-                if final is not None:
+                if isinstance(final, State) and final.is_pending():
+                    await client.set_flow_run_state(run.id, final, force=True)
+                elif final is not None:
                     await client.set_flow_run_state(run.id, Running(), force=True)
                     await client.set_flow_run_state(run.id, final, force=True)
             await asyncio.sleep(0.1)
@@ -159,6 +161,19 @@ def test_a_shard_not_ended_within_the_wait_is_cancelled_and_reported_as_it_was()
     assert states[waited.flow_run_ids[-1]] == "CANCELLED"
 
 
+def test_a_run_whose_worker_died_before_starting_it_is_crashed_and_run_again(monkeypatch):
+    """Claimed (PENDING) and never started: no process, so no heartbeat for the watchdog."""
+    monkeypatch.setattr(shard_pool, "PENDING_LIMIT", 1.0)
+
+    def ending(index: int, attempt: int) -> State:
+        return Pending() if attempt == 1 else Completed()
+
+    results, _, _, states = _run("lost-before-start", _jobs(1), ending)
+    (shard,) = results
+    assert shard.state == "COMPLETED"
+    assert [states[i] for i in shard.flow_run_ids] == ["CRASHED", "COMPLETED"]
+
+
 def test_shard_runs_started_inside_a_flow_show_under_it():
     @flow
     async def parent() -> tuple[str, list[ShardRun]]:
@@ -177,6 +192,30 @@ def test_shard_runs_started_inside_a_flow_show_under_it():
 
     parent_id, results = asyncio.run(parent())
     assert asyncio.run(parents_of(results)) == {UUID(parent_id)}
+
+
+def test_two_parents_creating_the_watchdog_at_once_leave_one():
+    from prefect.events.schemas.automations import AutomationCore
+
+    from prefect_botpenguin.automations import crash_when_silent
+
+    async def race():
+        twin = crash_when_silent(
+            SHARD_WATCHDOG, ["x"], timedelta(seconds=45), description="d", after={"a"}
+        )
+        async with get_client() as client:
+            core = AutomationCore(**twin.model_dump(exclude={"id", "owner_resource"}))
+            await client.create_automation(core)
+            await client.create_automation(core)
+        await asyncio.gather(*(ensure_shard_watchdog(timedelta(seconds=45)) for _ in range(2)))
+        async with get_client() as client:
+            found = await client.read_automations_by_name(SHARD_WATCHDOG)
+            for automation in found:
+                await client.delete_automation(automation.id)
+        return found
+
+    (kept,) = asyncio.run(race())
+    assert kept.trigger.match_related["prefect.resource.name"] == ["botpenguin-fanout-shard"]
 
 
 def test_the_watchdog_is_created_once_then_kept_and_refuses_a_short_silence():
