@@ -37,7 +37,9 @@ def prefect_harness() -> Iterator[None]:
     """A temporary Prefect server and SQLite database for every flow test of the session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    # Every worker starts one at the same moment (four in .ci/prefect-floor, beside its e2e
+    # stacks); a startup runs all the database migrations, so leave a busy runner room.
+    with prefect_test_harness(server_startup_timeout=120):
         yield
 
 

@@ -231,7 +231,7 @@ async def test_a_directory_as_destination_is_one_clear_error(
 async def test_memory_is_bounded_by_the_page_not_by_the_audience(
     tmp_path: Path, format: str
 ) -> None:
-    members, page_size = 20_000, 200
+    members, page_size = 8_000, 80
     segment = "5e9000000000000000000001"
 
     gc.collect()
