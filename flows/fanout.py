@@ -16,7 +16,6 @@ from pydantic import Field
 
 from .._compat import eager_annotations
 from ..core.accounts import account_slug
-from ..core.errors import ConfigurationError
 from ..core.fanout import (
     DEFAULT_CONCURRENCY,
     SUMMARY_KEY,
@@ -30,7 +29,7 @@ from ..core.shards import MAX_SHARDS, check_destination, manifest_location
 from ..exports import export_segments
 from ..fanout import PROGRESS_KEY, fetch_segments_fanout, publish_fanout_artifacts
 from .common import CredentialsParam, FilesystemParam, resolve_filesystem
-from .fanout_accounts import load_accounts, one_line, partner_account
+from .fanout_accounts import check_sources, load_accounts, one_line, partner_account
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
     ShardPlan,
@@ -102,13 +101,7 @@ async def segments_fanout(
         manifest: Where the sharded run writes its manifest (every account once, with its
             files); default _manifest.json beside the export.
     """
-    if not (credentials_blocks or partner_credentials or partner_from_env):
-        raise ConfigurationError(
-            "Nothing to collect: name credentials_blocks, a partner_credentials block, "
-            "or set partner_from_env."
-        )
-    if partner_credentials and partner_from_env:
-        raise ConfigurationError("Give partner_credentials or partner_from_env, not both.")
+    check_sources(credentials_blocks, partner_credentials, partner_from_env, verb="collect")
     if export:
         format_for(export, export_format)
     if shards > 1 or shard_deployment:

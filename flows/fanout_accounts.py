@@ -20,6 +20,23 @@ from ..credentials import BotPenguinCredentials
 from .common import resolve_account
 
 
+def check_sources(
+    credentials_blocks: list[str] | None,
+    partner_credentials: object,
+    partner_from_env: bool,
+    *,
+    verb: str,
+) -> None:
+    """Refuse a fan-out with no account source, or with two partners, before any request."""
+    if not (credentials_blocks or partner_credentials or partner_from_env):
+        raise ConfigurationError(
+            f"Nothing to {verb}: name credentials_blocks, a partner_credentials block, "
+            "or set partner_from_env."
+        )
+    if partner_credentials and partner_from_env:
+        raise ConfigurationError("Give partner_credentials or partner_from_env, not both.")
+
+
 async def partner_account(block: BotPenguinCredentials | str | None) -> FanoutAccount:
     """The partner's account from its block, else from ``BOTPENGUIN_*`` settings."""
     account = await resolve_account(block, None)

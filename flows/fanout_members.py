@@ -15,11 +15,11 @@ from prefect import flow
 from pydantic import Field
 
 from .._compat import eager_annotations
-from ..core.errors import ConfigurationError
 from ..core.fanout import DEFAULT_CONCURRENCY
 from ..core.formats import ExportFormat, format_for
 from ..core.shards import MAX_SHARDS, Manifest, check_destination, manifest_location
 from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_filesystem
+from .fanout_accounts import check_sources
 from .sharded import DEFAULT_SHARD_ATTEMPTS, ShardPlan, manifest_failure, sharded_fanout
 
 PROGRESS_KEY = "botpenguin-members-fanout-progress"
@@ -83,13 +83,7 @@ async def members_fanout(
         manifest: Where to write the manifest (every account once, with its files and
             counts); default _manifest.json beside the export.
     """
-    if not (credentials_blocks or partner_credentials or partner_from_env):
-        raise ConfigurationError(
-            "Nothing to export: name credentials_blocks, a partner_credentials block, "
-            "or set partner_from_env."
-        )
-    if partner_credentials and partner_from_env:
-        raise ConfigurationError("Give partner_credentials or partner_from_env, not both.")
+    check_sources(credentials_blocks, partner_credentials, partner_from_env, verb="export")
     format_for(check_destination(export), export_format)
     plan = ShardPlan(
         what="members",
