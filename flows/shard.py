@@ -6,9 +6,11 @@ parameters are references only (block names, customer ids) and options: a run's 
 are shown in the UI and stored on the server, so a token must never be one of them.
 
 The shard writes each account's file atomically, then its ``ShardReport`` (counts and
-locations) beside the export, and returns the same report. An account's failure is a line
-of the report; the run itself fails only when something outside every account breaks (a
-missing partner block, an unwritable report), so its parent runs it again.
+locations) beside the export, and returns the same report. A re-run (``attempt`` > 1)
+first removes the hidden temp files its killed run may have left beside those files and
+the report. An account's failure is a line of the report; the run itself fails only when
+something outside every account breaks (a missing partner block, an unwritable report), so
+its parent runs it again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..core.shards import (
     check_destination,
 )
 from ..fanout import fetch_segments_fanout, rate_limiter, read_limit, reserve_slots
-from ..shard_files import export_account_segments, write_json
+from ..shard_files import export_account_segments, remove_temp_leftovers, write_json
 from ..shard_members import collect_members
 from .common import CredentialsParam, FilesystemParam, resolve_filesystem
 from .fanout_accounts import load_accounts, partner_account
@@ -90,7 +92,8 @@ async def fanout_shard(
         lease_seconds: How soon the server frees this shard's slots if its process dies.
         segments: Members only: ids of the segments to export; empty: every segment.
         fields: Members only: contact fields to keep besides segment_id and id.
-        attempt: Which run of this shard this is (the parent counts from 1).
+        attempt: Which run of this shard this is (the parent counts from 1); from 2 on,
+            the temp files a killed run left beside this shard's files are removed.
     """
     logger = get_run_logger()
     check_destination(export)
@@ -110,6 +113,7 @@ async def fanout_shard(
         "Shard %d of %d (attempt %d): %d account(s), %s", shard + 1, shards, attempt,
         len(refs), what,
     )  # fmt: skip
+    rerun = attempt > 1  # its killed run may have left hidden temp files: sweep them
     blocks = {ref.block: ref.label for ref in refs if ref.block}
     accounts, unusable = await load_accounts(list(blocks))
     accounts = [a.model_copy(update={"label": blocks[a.label]}) for a in accounts]
@@ -128,16 +132,18 @@ async def fanout_shard(
             progress_artifact=_own_run(),
         )
         lines += await export_account_segments(
-            fetched, by_label, export, shard, export_format, filesystem, concurrency
+            fetched, by_label, export, shard, export_format, filesystem, concurrency, rerun
         )
     else:
         lines += await _members(
             refs, accounts, partner, export, shard, export_format, filesystem,
-            segments, fields, concurrency, concurrency_limit, rate_limit, lease_seconds,
+            segments, fields, concurrency, concurrency_limit, rate_limit, lease_seconds, rerun,
         )  # fmt: skip
     order = {ref.label: number for number, ref in enumerate(refs)}
     lines.sort(key=lambda line: order.get(line.label, len(order)))
     report = ShardReport(run_key=run_key, shard=shard, attempt=attempt, what=what, accounts=lines)
+    if rerun:
+        await remove_temp_leftovers(report_path, filesystem)
     where = await write_json(report, report_path, filesystem, "the shard report")
     failed = sum(1 for line in lines if not line.ok)
     logger.info("Shard %d wrote %d account(s), %d failed; report %s", shard + 1,
@@ -159,6 +165,7 @@ async def _members(
     concurrency_limit: str | None,
     rate_limit: str | None,
     lease_seconds: float | None,
+    sweep_leftovers: bool,
 ) -> list[ShardAccount]:
     """Each account's members into its file, within the shard's slots of the global limit."""
     logger = get_run_logger()
@@ -180,6 +187,7 @@ async def _members(
             filesystem=filesystem,  # type: ignore[arg-type]
             concurrency=slots,
             pace=rate_limiter(rate_limit) if rate_limit else None,
+            sweep_leftovers=sweep_leftovers,
             logger=logger,
         )
 

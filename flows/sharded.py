@@ -55,7 +55,8 @@ frees the slots of a shard killed mid-run about this long after its last renewal
 WATCHDOG_SILENCE = timedelta(seconds=45)
 """A shard run silent this long (1.5 heartbeats of 30 s, the least ``ensure_shard_watchdog``
 accepts) is marked Crashed. A live run marked by mistake costs a duplicate run, not data or
-the bound: it keeps its slots until it ends, and both write the same files atomically."""
+the bound: it keeps its slots until it ends, and both write the same files atomically (the
+re-run's sweep of temp files may fail a write of the live one; the file stays complete)."""
 DEFAULT_SHARD_ATTEMPTS = 3
 
 
