@@ -250,10 +250,9 @@ async def _on_pool(
     reports: dict[int, ShardReport] = {}
     problems: dict[int, str] = {}
     for run in runs:
-        tried = f"{len(run.flow_run_ids)} run(s)"
-        if run.state != "COMPLETED":
-            reason = run.message or "no message"
-            problems[run.index] = f"shard {run.index} {run.state.lower()} after {tried}: {reason}"
+        if run.state != "COMPLETED":  # its message already says how it ended, and why
+            ended = run.message or f"{run.state.lower()} after {len(run.flow_run_ids)} run(s)"
+            problems[run.index] = f"shard {run.index} {ended}"
             continue
         try:
             report = ShardReport.model_validate_json(
