@@ -18,9 +18,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from prefect import flow, get_run_logger
+from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
 from .._compat import eager_annotations
+from ..core.errors import ConfigurationError
 from ..core.fanout import DEFAULT_CONCURRENCY, FanoutAccount
 from ..core.formats import ExportFormat, format_for
 from ..core.partner import Customer
@@ -100,8 +102,6 @@ async def fanout_shard(
     format_for(export, export_format)
     refs = _refs(credentials_blocks or [], customer_ids or [], labels or {}, file_keys or {})
     if customer_ids and not (partner_credentials or partner_from_env):
-        from ..core.errors import ConfigurationError
-
         raise ConfigurationError(
             "customer_ids need the partner: give partner_credentials or partner_from_env."
         )
@@ -110,7 +110,7 @@ async def fanout_shard(
     if rate_limit:
         await read_limit(rate_limit, rate=True)
     logger.info(
-        "Shard %d of %d (attempt %d): %d account(s), %s", shard + 1, shards, attempt,
+        "Shard %d (of %d, from 0; attempt %d): %d account(s), %s", shard, shards, attempt,
         len(refs), what,
     )  # fmt: skip
     rerun = attempt > 1  # its killed run may have left hidden temp files: sweep them
@@ -146,7 +146,7 @@ async def fanout_shard(
         await remove_temp_leftovers(report_path, filesystem)
     where = await write_json(report, report_path, filesystem, "the shard report")
     failed = sum(1 for line in lines if not line.ok)
-    logger.info("Shard %d wrote %d account(s), %d failed; report %s", shard + 1,
+    logger.info("Shard %d wrote %d account(s), %d failed; report %s", shard,
                 len(lines) - failed, failed, where)  # fmt: skip
     return report
 
@@ -158,7 +158,7 @@ async def _members(
     export: str,
     shard: int,
     export_format: ExportFormat | None,
-    filesystem: object,
+    filesystem: WritableFileSystem | None,
     segments: list[str] | None,
     fields: list[str] | None,
     concurrency: int,
@@ -184,7 +184,7 @@ async def _members(
             segment_ids=segments,
             fields=fields,
             format=export_format,
-            filesystem=filesystem,  # type: ignore[arg-type]
+            filesystem=filesystem,
             concurrency=slots,
             pace=rate_limiter(rate_limit) if rate_limit else None,
             sweep_leftovers=sweep_leftovers,

@@ -291,6 +291,30 @@ async def test_a_first_shard_run_leaves_temp_files_alone_as_a_live_twin_may_be_w
     assert (tmp_path / "acct-0.csv").exists()
 
 
+async def test_a_shards_log_numbers_it_as_its_report_and_the_manifest_do_with_no_token(
+    partner_env: SandboxServer, tmp_path: Path, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    customer = partner_env.customers[0]["_id"]
+
+    await fanout_shard(
+        what="segments",
+        shard=1,
+        shards=2,
+        run_key="k",
+        export=f"{tmp_path}/{{account}}.csv",
+        report_path=f"{tmp_path}/_shards/k/shard-1.json",
+        partner_from_env=True,
+        customer_ids=[customer],
+    )
+
+    shard_lines = [r.getMessage() for r in debug_logs.records if r.getMessage().startswith("Shard")]
+    assert len(shard_lines) == 2, shard_lines
+    assert all(line.startswith("Shard 1 ") for line in shard_lines), shard_lines
+    assert shard_lines[1].endswith("shard-1.json")
+    for token in [*partner_env.account_tokens, partner_env.partner_token or "-"]:
+        assert token not in debug_logs.text
+
+
 def test_cli_fanout_with_shards_prints_every_account_and_writes_their_files(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
