@@ -6,9 +6,11 @@ parameters are references only (block names, customer ids) and options: a run's 
 are shown in the UI and stored on the server, so a token must never be one of them.
 
 The shard writes each account's file atomically, then its ``ShardReport`` (counts and
-locations) beside the export, and returns the same report. An account's failure is a line
-of the report; the run itself fails only when something outside every account breaks (a
-missing partner block, an unwritable report), so its parent runs it again.
+locations) beside the export, and returns the same report. A re-run (``attempt`` > 1)
+first removes the hidden temp files its killed run may have left beside those files and
+the report. An account's failure is a line of the report; the run itself fails only when
+something outside every account breaks (a missing partner block, an unwritable report), so
+its parent runs it again.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from prefect import flow, get_run_logger
+from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
 from .._compat import eager_annotations
+from ..core.errors import ConfigurationError
 from ..core.fanout import DEFAULT_CONCURRENCY, FanoutAccount
 from ..core.formats import ExportFormat, format_for
 from ..core.partner import Customer
@@ -30,7 +34,7 @@ from ..core.shards import (
     check_destination,
 )
 from ..fanout import fetch_segments_fanout, rate_limiter, read_limit, reserve_slots
-from ..shard_files import export_account_segments, write_json
+from ..shard_files import export_account_segments, remove_temp_leftovers, write_json
 from ..shard_members import collect_members
 from .common import CredentialsParam, FilesystemParam, resolve_filesystem
 from .fanout_accounts import load_accounts, partner_account
@@ -90,15 +94,14 @@ async def fanout_shard(
         lease_seconds: How soon the server frees this shard's slots if its process dies.
         segments: Members only: ids of the segments to export; empty: every segment.
         fields: Members only: contact fields to keep besides segment_id and id.
-        attempt: Which run of this shard this is (the parent counts from 1).
+        attempt: Which run of this shard this is (the parent counts from 1); from 2 on,
+            the temp files a killed run left beside this shard's files are removed.
     """
     logger = get_run_logger()
     check_destination(export)
     format_for(export, export_format)
     refs = _refs(credentials_blocks or [], customer_ids or [], labels or {}, file_keys or {})
     if customer_ids and not (partner_credentials or partner_from_env):
-        from ..core.errors import ConfigurationError
-
         raise ConfigurationError(
             "customer_ids need the partner: give partner_credentials or partner_from_env."
         )
@@ -107,9 +110,10 @@ async def fanout_shard(
     if rate_limit:
         await read_limit(rate_limit, rate=True)
     logger.info(
-        "Shard %d of %d (attempt %d): %d account(s), %s", shard + 1, shards, attempt,
+        "Shard %d (of %d, from 0; attempt %d): %d account(s), %s", shard, shards, attempt,
         len(refs), what,
     )  # fmt: skip
+    rerun = attempt > 1  # its killed run may have left hidden temp files: sweep them
     blocks = {ref.block: ref.label for ref in refs if ref.block}
     accounts, unusable = await load_accounts(list(blocks))
     accounts = [a.model_copy(update={"label": blocks[a.label]}) for a in accounts]
@@ -128,19 +132,21 @@ async def fanout_shard(
             progress_artifact=_own_run(),
         )
         lines += await export_account_segments(
-            fetched, by_label, export, shard, export_format, filesystem, concurrency
+            fetched, by_label, export, shard, export_format, filesystem, concurrency, rerun
         )
     else:
         lines += await _members(
             refs, accounts, partner, export, shard, export_format, filesystem,
-            segments, fields, concurrency, concurrency_limit, rate_limit, lease_seconds,
+            segments, fields, concurrency, concurrency_limit, rate_limit, lease_seconds, rerun,
         )  # fmt: skip
     order = {ref.label: number for number, ref in enumerate(refs)}
     lines.sort(key=lambda line: order.get(line.label, len(order)))
     report = ShardReport(run_key=run_key, shard=shard, attempt=attempt, what=what, accounts=lines)
+    if rerun:
+        await remove_temp_leftovers(report_path, filesystem)
     where = await write_json(report, report_path, filesystem, "the shard report")
     failed = sum(1 for line in lines if not line.ok)
-    logger.info("Shard %d wrote %d account(s), %d failed; report %s", shard + 1,
+    logger.info("Shard %d wrote %d account(s), %d failed; report %s", shard,
                 len(lines) - failed, failed, where)  # fmt: skip
     return report
 
@@ -152,13 +158,14 @@ async def _members(
     export: str,
     shard: int,
     export_format: ExportFormat | None,
-    filesystem: object,
+    filesystem: WritableFileSystem | None,
     segments: list[str] | None,
     fields: list[str] | None,
     concurrency: int,
     concurrency_limit: str | None,
     rate_limit: str | None,
     lease_seconds: float | None,
+    sweep_leftovers: bool,
 ) -> list[ShardAccount]:
     """Each account's members into its file, within the shard's slots of the global limit."""
     logger = get_run_logger()
@@ -177,9 +184,10 @@ async def _members(
             segment_ids=segments,
             fields=fields,
             format=export_format,
-            filesystem=filesystem,  # type: ignore[arg-type]
+            filesystem=filesystem,
             concurrency=slots,
             pace=rate_limiter(rate_limit) if rate_limit else None,
+            sweep_leftovers=sweep_leftovers,
             logger=logger,
         )
 

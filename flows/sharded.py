@@ -55,7 +55,8 @@ frees the slots of a shard killed mid-run about this long after its last renewal
 WATCHDOG_SILENCE = timedelta(seconds=45)
 """A shard run silent this long (1.5 heartbeats of 30 s, the least ``ensure_shard_watchdog``
 accepts) is marked Crashed. A live run marked by mistake costs a duplicate run, not data or
-the bound: it keeps its slots until it ends, and both write the same files atomically."""
+the bound: it keeps its slots until it ends, and both write the same files atomically (the
+re-run's sweep of temp files may fail a write of the live one; the file stays complete)."""
 DEFAULT_SHARD_ATTEMPTS = 3
 
 
@@ -249,10 +250,9 @@ async def _on_pool(
     reports: dict[int, ShardReport] = {}
     problems: dict[int, str] = {}
     for run in runs:
-        tried = f"{len(run.flow_run_ids)} run(s)"
-        if run.state != "COMPLETED":
-            reason = run.message or "no message"
-            problems[run.index] = f"shard {run.index} {run.state.lower()} after {tried}: {reason}"
+        if run.state != "COMPLETED":  # its message already says how it ended, and why
+            ended = run.message or f"{run.state.lower()} after {len(run.flow_run_ids)} run(s)"
+            problems[run.index] = f"shard {run.index} {ended}"
             continue
         try:
             report = ShardReport.model_validate_json(

@@ -56,6 +56,8 @@ from .core.atomic import (
     fsspec_file_replacement,
     local_file_replacement,
     local_spool,
+    remove_fsspec_temps,
+    remove_local_temps,
     replace_fsspec_file,
     replace_local_file,
 )
@@ -99,6 +101,8 @@ class _Target:
     """Opens a file to stream into (blocking I/O: call it off the event loop); it becomes the
     export when the block ends without error (member exports, see ``members.py``)."""
     atomic: bool = True
+    sweep: Callable[[], int] = lambda: 0
+    """Removes the temp files killed writes left beside it (blocking); how many."""
 
 
 def export_artifact_key(account: str) -> str:
@@ -308,6 +312,7 @@ def _local_target(path: Path) -> _Target:
         asset_key=file_asset_key(path.as_uri()),
         write=lambda data: asyncio.to_thread(_replace_local, path, data),
         stream=lambda: _stream_local(path),
+        sweep=lambda: remove_local_temps(path),
     )
 
 
@@ -320,6 +325,7 @@ def _fsspec_target(url: str, fs: Any = None) -> _Target:
         asset_key=url_asset_key(url),
         write=lambda data: asyncio.to_thread(_replace_fsspec, fs, path, data),
         stream=lambda: _stream_fsspec(fs, path),
+        sweep=lambda: remove_fsspec_temps(fs, path),
     )
 
 

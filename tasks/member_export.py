@@ -67,8 +67,13 @@ async def write_members_export(
     filesystem: WritableFileSystem | None = None,
     fields: Sequence[str] | None = None,
     max_pages: int = MAX_PAGES,
+    sweep_leftovers: bool = False,
 ) -> MembersExportResult:
-    """Stream the members into one file, or one per segment: the task without its artifact."""
+    """Stream the members into one file, or one per segment: the task without its artifact.
+
+    ``sweep_leftovers`` first removes each file's hidden temp files that killed writes left
+    (only for a writer that knows none of them is live: a re-run shard).
+    """
     location = os.fspath(destination)
     chosen = format_for(location, format)
     per_segment = SEGMENT_PLACEHOLDER in location
@@ -86,10 +91,14 @@ async def write_members_export(
                 )
             path = location.replace(SEGMENT_PLACEHOLDER, segment_id)
             pages = iter_members(client, [segment_id], max_pages=max_pages)
-            files.append(await _write_file(path, filesystem, chosen, fields, pages, counts))
+            files.append(
+                await _write_file(path, filesystem, chosen, fields, pages, counts, sweep_leftovers)
+            )
     else:
         pages = iter_members(client, segment_ids, max_pages=max_pages)
-        files.append(await _write_file(location, filesystem, chosen, fields, pages, counts))
+        files.append(
+            await _write_file(location, filesystem, chosen, fields, pages, counts, sweep_leftovers)
+        )
     return MembersExportResult(
         destination=display_location(location) if per_segment else files[0].destination,
         format=chosen,
@@ -107,9 +116,12 @@ async def _write_file(
     fields: Sequence[str] | None,
     pages: AsyncIterator[MemberPage],
     counts: dict[str, int],
+    sweep_leftovers: bool = False,
 ) -> MemberFile:
     """One file, atomically: pages go into a temp file that replaces ``location`` at the end."""
     target = await asyncio.to_thread(resolve_target, location, filesystem)
+    if sweep_leftovers:
+        await asyncio.to_thread(target.sweep)
     stream = target.stream()
     rows = 0
     try:

@@ -23,7 +23,7 @@ from .core.fanout import AccountOutcome, FanoutReport
 from .core.formats import ExportFormat
 from .core.locations import one_line_reason, open_fsspec
 from .core.shards import AccountRef, ShardAccount, account_destination
-from .exports import write_export, write_whole_file
+from .exports import resolve_target, write_export, write_whole_file
 
 
 async def write_json(
@@ -33,6 +33,16 @@ async def write_json(
     data = model.model_dump_json(indent=1).encode()
     written = await write_whole_file(location, "json", filesystem, lambda _: data, 1, what=what)
     return written.destination
+
+
+async def remove_temp_leftovers(location: str, filesystem: WritableFileSystem | None) -> int:
+    """Remove the hidden temp files killed writes of ``location`` left; how many.
+
+    For a re-run shard only: its killed run is the one writer that could have left them,
+    and no other run writes its accounts' files, so no live write's temp file is taken.
+    """
+    target = await asyncio.to_thread(resolve_target, location, filesystem)
+    return await asyncio.to_thread(target.sweep)
 
 
 async def read_text(location: str, filesystem: WritableFileSystem | None) -> str:
@@ -70,10 +80,12 @@ async def export_account_segments(
     format: ExportFormat | None,
     filesystem: WritableFileSystem | None,
     concurrency: int,
+    sweep_leftovers: bool = False,
 ) -> list[ShardAccount]:
     """Write each collected account's segments to its own file; one report line per account.
 
-    A write that fails fails only its account (its line carries the one-line reason).
+    A write that fails fails only its account (its line carries the one-line reason). With
+    ``sweep_leftovers`` (a re-run shard), each file's temp leftovers go first.
     """
     slots = asyncio.Semaphore(max(1, concurrency))
 
@@ -86,14 +98,19 @@ async def export_account_segments(
             seconds=outcome.seconds,
         )
         ref = refs.get(outcome.label)
-        if not outcome.ok or ref is None:
+        if ref is None:
             return line
         destination = account_destination(export, ref, shard)
         async with slots:
             try:
+                if sweep_leftovers:  # a failed account's leftovers too: they are its own
+                    await remove_temp_leftovers(destination, filesystem)
+                if not outcome.ok:
+                    return line
                 written = await write_export(outcome.segments, destination, format, filesystem)
             except Exception as exc:
-                return line.model_copy(update={"error": f"export: {_one_line(exc)}"})
+                error = outcome.error or f"export: {_one_line(exc)}"  # the first failure
+                return line.model_copy(update={"error": error})
         return line.model_copy(update={"files": [written.destination]})
 
     return list(await asyncio.gather(*(one(outcome) for outcome in report.outcomes)))

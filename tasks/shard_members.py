@@ -42,12 +42,14 @@ async def collect_members(
     filesystem: WritableFileSystem | None = None,
     concurrency: int = 8,
     pace: Pace | None = None,
+    sweep_leftovers: bool = False,
     logger: Logger,
 ) -> list[ShardAccount]:
     """Export every account's members to ``export`` (``{account}`` filled in), concurrently.
 
     ``accounts`` pairs each reference with its loaded account (a block's token and host);
     a customer reference has ``None`` there and gets its token from ``partner``.
+    ``sweep_leftovers`` (a re-run shard) removes each file's temp leftovers before writing it.
     """
     settings = load_settings()
     slots = asyncio.Semaphore(max(1, concurrency))
@@ -80,6 +82,7 @@ async def collect_members(
                         format=format,
                         filesystem=filesystem,
                         fields=list(fields) if fields else None,
+                        sweep_leftovers=sweep_leftovers,
                     )
                 except Exception as exc:  # isolation: one account's failure is its own line
                     error = _one_line(exc)

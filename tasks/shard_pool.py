@@ -60,7 +60,11 @@ class ShardJob:
 
 @dataclass(frozen=True)
 class ShardRun:
-    """How a shard ended: its flow runs (one per attempt, the last is final) and state."""
+    """How a shard ended: its flow runs (one per attempt, the last is final) and state.
+
+    ``message`` (None when it completed) is the whole story in one line, e.g. "failed after
+    3 run(s): REASON": a caller puts the shard's name in front and nothing else.
+    """
 
     index: int
     flow_run_ids: tuple[UUID, ...]

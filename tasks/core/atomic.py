@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -24,6 +25,9 @@ SINGLE_PUT_PROTOCOLS = frozenset(
 
 NAME_MAX = 255
 """Longest file name, in bytes, that common file systems (ext4, APFS, NTFS, tmpfs) accept."""
+TEMP_MARK = ".tmp-"
+_TEMP_TAIL = re.compile(r"[0-9a-f]{12}")
+"""What ``secrets.token_hex(6)`` gives: how a leftover is told from a user's own file."""
 
 
 def temp_name(name: str) -> str:
@@ -32,12 +36,59 @@ def temp_name(name: str) -> str:
     A target name that is itself near the limit is shortened (whole characters only) in the
     temporary name, so any name the file system accepts can be written atomically.
     """
-    suffix = f".tmp-{secrets.token_hex(6)}"
-    room = NAME_MAX - len(f".{suffix}".encode())
+    return f".{_shortened(name)}{TEMP_MARK}{secrets.token_hex(6)}"
+
+
+def _shortened(name: str) -> str:
+    room = NAME_MAX - len(f".{TEMP_MARK}{'0' * 12}".encode())
     encoded = name.encode("utf-8", "surrogateescape")
     if len(encoded) > room:  # "ignore" drops a character the cut split in two
-        name = encoded[:room].decode("utf-8", "ignore")
-    return f".{name}{suffix}"
+        return encoded[:room].decode("utf-8", "ignore")
+    return name
+
+
+def is_temp_of(name: str, candidate: str) -> bool:
+    """Whether ``candidate`` is a name ``temp_name(name)`` gives: a write of ``name`` left it."""
+    stem, mark, tail = candidate.rpartition(TEMP_MARK)
+    return bool(mark) and stem == f".{_shortened(name)}" and bool(_TEMP_TAIL.fullmatch(tail))
+
+
+def remove_local_temps(path: Path) -> int:
+    """Remove the temp files that killed writes of ``path`` left beside it; how many.
+
+    Only for a writer that knows no other write of ``path`` is under way (a re-run of a
+    killed one): a live write's temp file looks the same.
+    """
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:  # no folder yet: nothing was ever written there
+        return 0
+    removed = 0
+    for sibling in siblings:
+        if is_temp_of(path.name, sibling.name):
+            with contextlib.suppress(FileNotFoundError):
+                sibling.unlink()
+                removed += 1
+    return removed
+
+
+def remove_fsspec_temps(fs: Any, path: str) -> int:
+    """``remove_local_temps`` for an fsspec back-end; object stores never get temp objects."""
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if protocols & SINGLE_PUT_PROTOCOLS:
+        return 0
+    parent, _, name = path.rpartition("/")
+    try:
+        siblings = fs.ls(parent or ".", detail=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    removed = 0
+    for sibling in siblings:
+        if is_temp_of(name, str(sibling).rstrip("/").rpartition("/")[2]):
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm(sibling)
+                removed += 1
+    return removed
 
 
 def replace_local_file(path: Path, data: bytes, *, private: bool = False) -> None:

@@ -11,9 +11,10 @@ processes (a lost machine). Nothing is left to report its runs, so they stay Run
 the heartbeat watchdog (``ensure_shard_watchdog``, 45 s of silence at the 30 s heartbeat the
 deployment sends) marks them Crashed; each parent runs its shard again on a live worker.
 The checks: every account's segments and members are in the output exactly once, each
-file complete (a killed write leaves at most a hidden temporary sibling); the manifests and
-summaries say so; the sandbox never saw more requests in flight than
-the limit allows; and the slots the dead run held come back when its lease runs out.
+file complete, and nothing else beside them (the re-run sweeps the hidden temporary files
+the killed writes left); the manifests and summaries say so; the sandbox never saw more
+requests in flight than the limit allows; and the slots the dead run held come back when
+its lease runs out.
 """
 
 from __future__ import annotations
@@ -197,16 +198,16 @@ def test_a_worker_killed_mid_shard_loses_no_account_and_the_bound_holds(
     assert sorted(map(_key, first_runs)) == sorted(every_shard - killed_keys)
     assert all(r["state_type"] == "COMPLETED" for r in first_runs)
 
-    # Every account exactly once, each file complete; a killed write leaves at most a
-    # hidden temporary sibling, never a file under a final name.
+    # Every account exactly once, each file complete; no partial file under any name: the
+    # re-run removed the hidden temporary files of the writes the kill cut short.
     expected = sorted(account_slug(c["name"]) for c in pool.partner.customers)
-    leftovers: list[Path] = []
     counted: dict[str, int] = {}
     for what, root in roots.items():
         files, hidden = _outputs(root)
         assert sorted(files) == expected, f"{what}: each account's file, once"
-        assert all(".tmp-" in p.name for p in hidden), hidden
-        leftovers += hidden
+        assert hidden == [], f"{what}: leftovers of the killed writes"
+        reports = root / "_shards"
+        assert list(reports.rglob(".*")) == [], f"{what}: a shard report's leftover"
         manifest = json.loads((root / "_manifest.json").read_text())["accounts"]
         assert sorted(account_slug(e["label"]) for e in manifest) == expected
         assert all(e["error"] is None for e in manifest)
@@ -250,7 +251,7 @@ def test_a_worker_killed_mid_shard_loses_no_account_and_the_bound_holds(
         f"the dead runs' slots back after {slots_back_after:.0f} s",
         f"outputs counted once: {ACCOUNTS} segment files ({counted['segments']} segments), "
         f"{ACCOUNTS} member files ({counted['members']} rows), manifests list every account "
-        f"once; {len(leftovers)} hidden temp file(s) of the killed runs",
+        "once; no temp file left",
     ]
     for line in lines:
         print(line)

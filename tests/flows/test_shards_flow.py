@@ -18,8 +18,10 @@ from prefect.client.schemas.filters import (
     ArtifactFilterKey,
 )
 from prefect.client.schemas.objects import Artifact
+from prefect.filesystems import LocalFileSystem
 from prefect.states import State
 
+from prefect_botpenguin.core.atomic import temp_name
 from prefect_botpenguin.core.errors import BotPenguinError, FanoutFailedError
 from prefect_botpenguin.core.fanout import SUMMARY_KEY
 from prefect_botpenguin.core.shards import Manifest
@@ -27,6 +29,7 @@ from prefect_botpenguin.fanout import PROGRESS_KEY
 from prefect_botpenguin.flows.cli import main
 from prefect_botpenguin.flows.fanout import segments_fanout
 from prefect_botpenguin.flows.fanout_members import members_fanout
+from prefect_botpenguin.flows.shard import fanout_shard
 from prefect_botpenguin.sandbox import SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -215,6 +218,101 @@ async def test_members_fanout_writes_each_accounts_members_once_without_contacts
     assert "members fan-out: 4 of 4 account(s)" in shown
     assert names
     assert not any(name in shown for name in names if name)
+
+
+@pytest.mark.parametrize(
+    ("what", "where"),
+    [
+        ("segments", "path"),
+        ("segments", "fsspec URL"),
+        ("segments", "block"),
+        ("members", "path"),
+        ("members", "fsspec URL"),
+    ],
+)
+async def test_a_rerun_shard_sweeps_the_temp_files_its_killed_run_left_and_nothing_else(
+    partner_env: SandboxServer, tmp_path: Path, what: str, where: str
+) -> None:
+    ids = [customer["_id"] for customer in partner_env.customers[:2]]
+    suffix = "csv" if what == "segments" else "jsonl"
+    files = [f"acct-{n}.{suffix}" for n in range(2)]
+    killed = [temp_name(files[0]), temp_name(files[0]), temp_name(files[1])]
+    kept = ["notes.txt", f".{files[0]}.tmp-notes", temp_name(f"acct-9.{suffix}")]
+    for name in [*killed, *kept]:
+        (tmp_path / name).write_bytes(b"partial")
+    (tmp_path / "_shards" / "k").mkdir(parents=True)
+    (tmp_path / "_shards" / "k" / temp_name("shard-0.json")).write_bytes(b"{")
+    # A RemoteFileSystem block takes the fsspec URL's writer (its file:// is refused).
+    places = {
+        "path": (str(tmp_path), None),
+        "fsspec URL": (tmp_path.as_uri(), None),
+        "block": (".", LocalFileSystem(basepath=str(tmp_path))),
+    }
+    root, filesystem = places[where]
+
+    await fanout_shard(
+        what=what,  # type: ignore[arg-type]
+        shard=0,
+        shards=1,
+        run_key="k",
+        export=f"{root}/{{account}}.{suffix}",
+        report_path=f"{root}/_shards/k/shard-0.json",
+        partner_from_env=True,
+        customer_ids=ids,
+        file_keys={f"customer:{cid}": f"acct-{n}" for n, cid in enumerate(ids)},
+        export_filesystem=filesystem,
+        attempt=2,
+    )
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["_shards", *files, *kept])
+    assert [p.name for p in (tmp_path / "_shards" / "k").iterdir()] == ["shard-0.json"]
+
+
+async def test_a_first_shard_run_leaves_temp_files_alone_as_a_live_twin_may_be_writing(
+    partner_env: SandboxServer, tmp_path: Path
+) -> None:
+    twin = tmp_path / temp_name("acct-0.csv")
+    twin.write_bytes(b"being written")
+    customer = partner_env.customers[0]["_id"]
+
+    await fanout_shard(
+        what="segments",
+        shard=0,
+        shards=1,
+        run_key="k",
+        export=f"{tmp_path}/{{account}}.csv",
+        report_path=f"{tmp_path}/_shards/k/shard-0.json",
+        partner_from_env=True,
+        customer_ids=[customer],
+        file_keys={f"customer:{customer}": "acct-0"},
+    )
+
+    assert twin.read_bytes() == b"being written"
+    assert (tmp_path / "acct-0.csv").exists()
+
+
+async def test_a_shards_log_numbers_it_as_its_report_and_the_manifest_do_with_no_token(
+    partner_env: SandboxServer, tmp_path: Path, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    customer = partner_env.customers[0]["_id"]
+
+    await fanout_shard(
+        what="segments",
+        shard=1,
+        shards=2,
+        run_key="k",
+        export=f"{tmp_path}/{{account}}.csv",
+        report_path=f"{tmp_path}/_shards/k/shard-1.json",
+        partner_from_env=True,
+        customer_ids=[customer],
+    )
+
+    shard_lines = [r.getMessage() for r in debug_logs.records if r.getMessage().startswith("Shard")]
+    assert len(shard_lines) == 2, shard_lines
+    assert all(line.startswith("Shard 1 ") for line in shard_lines), shard_lines
+    assert shard_lines[1].endswith("shard-1.json")
+    for token in [*partner_env.account_tokens, partner_env.partner_token or "-"]:
+        assert token not in debug_logs.text
 
 
 def test_cli_fanout_with_shards_prints_every_account_and_writes_their_files(

@@ -67,7 +67,8 @@ async def _worker(deployment_id: UUID, ending: Ending, seen: list[dict[str, Any]
                     continue
                 handled.add(run.id)
                 seen.append({"id": run.id, **run.parameters})
-                final = ending(run.parameters["index"], run.parameters["attempt"])
+                index = run.parameters.get("index", run.parameters.get("shard"))
+                final = ending(index, run.parameters["attempt"])
                 if isinstance(final, State) and final.is_pending():
                     await client.set_flow_run_state(run.id, final, force=True)
                 elif final is not None:
@@ -147,6 +148,55 @@ def test_a_shard_that_keeps_failing_is_given_up_after_its_attempts_with_one_line
     assert len(failed.flow_run_ids) == 2
     assert [s["attempt"] for s in seen if s["index"] == 0] == [1, 2]
     assert {r.index: r.state for r in done} == {0: "FAILED", 1: "COMPLETED"}
+
+
+def test_a_given_up_shard_says_how_it_ended_once_in_the_fanouts_failure_line(tmp_path):
+    from prefect_botpenguin.core.shards import AccountRef
+    from prefect_botpenguin.flows.sharded import ShardPlan, manifest_failure, run_sharded
+
+    plan = ShardPlan(
+        what="segments",
+        export=f"{tmp_path}/{{account}}.csv",
+        manifest=f"{tmp_path}/_manifest.json",
+        export_format=None,
+        export_filesystem=None,
+        filesystem=None,
+        partner_credentials=None,
+        partner_from_env=True,
+        concurrency=2,
+        concurrency_limit=None,
+        rate_limit=None,
+    )
+
+    @flow  # a parent's run, as segments_fanout's: its artifacts belong to it
+    async def main():
+        deployment, deployment_id = await _deployment("given-up")
+        lost = Failed(message="worker\nlost its disk")
+        worker = asyncio.create_task(_worker(deployment_id, lambda i, k: lost, []))
+        try:
+            return await run_sharded(
+                [AccountRef(label="Acme", customer_id="c-1")],
+                plan,
+                shards=1,
+                shard_deployment=deployment,
+                attempts=2,
+                progress_key="shard-pool-given-up-progress",
+                summary_key="shard-pool-given-up-summary",
+            )
+        finally:
+            worker.cancel()
+            async with get_client() as client:
+                for automation in await client.read_automations_by_name(SHARD_WATCHDOG):
+                    await client.delete_automation(automation.id)
+
+    manifest = asyncio.run(main())
+    (entry,) = manifest.accounts
+    assert entry.error == "shard 0 failed after 2 run(s): worker lost its disk"
+    line = str(manifest_failure(manifest, "shard-pool-given-up-summary"))
+    assert line == (
+        "1 of 1 BotPenguin account(s) failed; everything else was collected and saved: "
+        "Acme: shard 0 failed after 2 run(s): worker lost its disk."
+    )
 
 
 def test_a_shard_not_ended_within_the_wait_is_cancelled_and_reported_as_it_was():
