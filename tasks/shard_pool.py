@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
@@ -47,7 +47,10 @@ SHARD_FLOW = "botpenguin-fanout-shard"
 """The shard flow's name: the watchdog matches runs by flow name, as heartbeats name it."""
 SHARD_WATCHDOG = f"{PREFIX}silent shard -> Crashed"
 POLL_SECONDS = 2.0
-"""How often the parent reads its shards' states: one API call for all of them."""
+"""How often the parent reads its shards' states: one API call per ``READ_BATCH`` of them."""
+READ_BATCH = 100
+"""Runs read per request: a server answers at most its own default limit (200 unless set
+lower), and a fan-out may have more shards running than that."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,17 @@ def _gone(exc: Exception) -> bool:
     return isinstance(exc, ObjectNotFound) or exc.response.status_code == 404  # type: ignore[attr-defined]
 
 
+async def _read_runs(client: PrefectClient, ids: list[UUID]) -> list[FlowRun]:
+    """The current state of every listed run, in batches the server answers in full."""
+    runs: list[FlowRun] = []
+    for start in range(0, len(ids), READ_BATCH):
+        batch = ids[start : start + READ_BATCH]
+        runs += await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=batch)), limit=len(batch)
+        )
+    return runs
+
+
 async def run_shards_on_pool(
     deployment: str,
     jobs: Sequence[ShardJob],
@@ -181,9 +195,7 @@ async def run_shards_on_pool(
                 break
             await asyncio.sleep(POLL_SECONDS)
             active = {shard.runs[-1]: shard for i, shard in shards.items() if i not in finished}
-            runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(active)))
-            )
+            runs = await _read_runs(client, list(active))
             for run in runs:
                 shard = active[run.id]
                 state = run.state_type.value if run.state_type else "SCHEDULED"

@@ -137,6 +137,22 @@ def test_a_crashed_shard_is_run_again_as_a_new_flow_run_until_it_completes():
     assert len(results[0].flow_run_ids) == 1
 
 
+def test_shards_past_one_read_of_runs_are_still_watched_and_run_again(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """More shards than one read returns (the server answers 200 at most; 256 shards are
+    allowed): the last batch's crash is seen and re-run too."""
+    monkeypatch.setattr(shard_pool, "READ_BATCH", 2)
+
+    def ending(index: int, attempt: int) -> State:
+        return Crashed(message="worker gone") if index == 4 and attempt == 1 else Completed()
+
+    results, seen, _, _ = _run("many-shards", _jobs(5), ending)
+    assert [r.state for r in results] == ["COMPLETED"] * 5
+    assert len(results[4].flow_run_ids) == 2
+    assert [s["attempt"] for s in seen if s["index"] == 4] == [1, 2]
+
+
 def test_a_shard_that_keeps_failing_is_given_up_after_its_attempts_with_one_line():
     def ending(index: int, attempt: int) -> State:
         return Failed(message="account\nlookup broke") if index == 0 else Completed()
