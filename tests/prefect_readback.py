@@ -6,10 +6,15 @@ import json
 from typing import Any
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 from prefect.client.schemas.objects import Artifact
 from prefect.events.filters import EventFilter
 from prefect.events.schemas.events import Event, ReceivedEvent
+from prefect.states import State
 
 
 async def latest_artifact(key: str) -> Artifact:
@@ -20,6 +25,17 @@ async def latest_artifact(key: str) -> Artifact:
         )
     assert artifacts, f"no artifact with key {key}"
     return max(artifacts, key=lambda artifact: artifact.created)  # type: ignore[arg-type, return-value]
+
+
+async def artifacts_of(state: State[Any]) -> dict[str, Artifact]:
+    """Every artifact the run behind ``state`` recorded, by key."""
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    return {artifact.key or "": artifact for artifact in found}
 
 
 def table_rows(artifact: Artifact) -> list[dict[str, Any]]:

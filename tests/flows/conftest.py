@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +31,25 @@ def account(
         monkeypatch.setenv("BOTPENGUIN_API_TOKEN", token)
         monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
         yield server
+
+
+@pytest.fixture
+def partner_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[int, float], SandboxServer]]:
+    """Start a sandbox partner with N accounts, its token in ``BOTPENGUIN_*`` as a worker's
+    would be, one attempt per request (a fan-out test wants failures, not retries)."""
+    with ExitStack() as stack:
+
+        def start(accounts: int, latency: float) -> SandboxServer:
+            sandbox = stack.enter_context(SandboxServer.simulated(accounts, latency=latency))
+            monkeypatch.setenv("BOTPENGUIN_BASE_URL", sandbox.url)
+            monkeypatch.setenv("BOTPENGUIN_API_TOKEN", sandbox.partner_token or "")
+            monkeypatch.setenv("BOTPENGUIN_MAX_ATTEMPTS", "1")
+            monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
+            return sandbox
+
+        yield start
 
 
 @pytest.fixture

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from prefect.client.schemas.objects import Artifact
-from prefect.states import State
+from prefect_readback import artifacts_of
 
 from prefect_botpenguin.core.errors import ConfigurationError, FanoutFailedError
 from prefect_botpenguin.core.fanout import SUMMARY_KEY
@@ -27,24 +24,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness"
 
 
 @pytest.fixture
-def partner_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
+def partner_env(partner_sandbox: Callable[[int, float], SandboxServer]) -> SandboxServer:
     """A sandbox partner with 5 accounts, its token in ``BOTPENGUIN_*`` as a worker would."""
-    with SandboxServer.simulated(5, latency=0.02) as sandbox:
-        monkeypatch.setenv("BOTPENGUIN_BASE_URL", sandbox.url)
-        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", sandbox.partner_token or "")
-        monkeypatch.setenv("BOTPENGUIN_MAX_ATTEMPTS", "1")
-        monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
-        yield sandbox
-
-
-async def artifacts_of(state: State[Any]) -> dict[str, Artifact]:
-    async with get_client() as client:
-        found = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
-            )
-        )
-    return {artifact.key or "": artifact for artifact in found}
+    return partner_sandbox(5, 0.02)
 
 
 async def test_flow_saves_artifacts_and_exports_then_fails_naming_the_bad_account(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
 )
-from prefect.client.schemas.objects import Artifact
 from prefect.filesystems import LocalFileSystem
-from prefect.states import State
+from prefect_readback import artifacts_of
 
 from prefect_botpenguin.core.atomic import temp_name
 from prefect_botpenguin.core.errors import BotPenguinError, FanoutFailedError
@@ -36,24 +35,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness"
 
 
 @pytest.fixture
-def partner_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
+def partner_env(partner_sandbox: Callable[[int, float], SandboxServer]) -> SandboxServer:
     """A sandbox partner with 7 accounts, its token in ``BOTPENGUIN_*`` as a worker would."""
-    with SandboxServer.simulated(7, latency=0.005) as sandbox:
-        monkeypatch.setenv("BOTPENGUIN_BASE_URL", sandbox.url)
-        monkeypatch.setenv("BOTPENGUIN_API_TOKEN", sandbox.partner_token or "")
-        monkeypatch.setenv("BOTPENGUIN_MAX_ATTEMPTS", "1")
-        monkeypatch.delenv("BOTPENGUIN_ACCOUNT", raising=False)
-        yield sandbox
-
-
-async def artifacts_of(state: State[Any]) -> dict[str, Artifact]:
-    async with get_client() as client:
-        found = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
-            )
-        )
-    return {artifact.key or "": artifact for artifact in found}
+    return partner_sandbox(7, 0.005)
 
 
 def read_rows(folder: Path) -> dict[str, list[dict[str, str]]]:
