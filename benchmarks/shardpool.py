@@ -298,7 +298,7 @@ def pool_rows(sizes: PoolSizes, reps: int, directory: Path) -> list[Result]:
     members = sizes.accounts * sizes.segments * sizes.contacts
     noisy = "shared 2-core machine, other work running"
     with pool_stack(directory / "heavy", heavy) as bench:
-        first = bench.start_worker("bench-worker-1")
+        bench.start_worker("bench-worker-1")
         second = bench.start_worker("bench-worker-2")
         one, two = "shards=2 on the pool, 1 worker (--limit 1)", "same, 2 workers (--limit 1 each)"
 
@@ -319,7 +319,6 @@ def pool_rows(sizes: PoolSizes, reps: int, directory: Path) -> list[Result]:
                 two: _fanout(bench, "two", 2, pool=True),
             },
         )
-        del first
     case = f"{CASE}: {sizes.accounts} accounts, {members:,} members to PARQUET"
     speedup = ratio(found[one].timing.median, found[two].timing.median) or 0.0
     rows.append(timed_row(case, one, found[one].timing, note=f"{found[one].note()}; {noisy}"))
