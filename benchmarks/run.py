@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from benchmarks.measure import Result
+from benchmarks.shardpool import PoolSizes
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = Path(__file__).with_name("NOTES.md")
@@ -41,6 +42,7 @@ class Sizes:
     curve_accounts: tuple[int, ...]
     curve_reps: int
     members: tuple[int, int] = (2_000, 500)  # h. audience sizes: large, small
+    pool: PoolSizes | None = None  # i. work pool; None: skipped (it starts a whole stack)
 
 
 FULL = Sizes(
@@ -56,6 +58,7 @@ FULL = Sizes(
     curve_accounts=(100, 1_000, 5_000),
     curve_reps=3,
     members=(100_000, 10_000),
+    pool=PoolSizes(accounts=40, segments=2, contacts=5_000, small_accounts=20),
 )
 QUICK = Sizes(
     accounts=40,
@@ -93,6 +96,7 @@ def run(sizes: Sizes, prefect: str, curves: bool = False) -> list[Result]:
     from benchmarks.peer import one_account_rows, partner_rows
     from benchmarks.processes import process_rows
     from benchmarks.sandbox_process import RemoteSandbox, SandboxConfig
+    from benchmarks.shardpool import pool_rows
     from benchmarks.single import export_rows, fetch_rows
 
     results: list[Result] = []
@@ -144,6 +148,12 @@ def run(sizes: Sizes, prefect: str, curves: bool = False) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
         step("h. segment members")
         results += member_rows(sizes.members, sizes.reps, Path(directory))
+    if sizes.pool is None:
+        step("i. work pool: skipped in --quick (a server, a deployment and workers: minutes)")
+    elif prefect != "skip":
+        with tempfile.TemporaryDirectory(prefix="botpenguin-bench-") as directory:
+            step("i. members fan-out over a work pool (a botpenguin server and workers)")
+            results += pool_rows(sizes.pool, sizes.flow_reps, Path(directory))
     step("done")
     return results
 

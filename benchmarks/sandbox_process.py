@@ -64,6 +64,11 @@ class RemoteSandbox:
             self._process.kill()
             self._process.join(5)
 
+    @property
+    def pid(self) -> int:
+        """The sandbox process, for measuring its CPU."""
+        return self._process.pid or 0
+
     def reset(self) -> None:
         httpx.post(f"{self.url}/_sandbox/reset", timeout=30).raise_for_status()
 
