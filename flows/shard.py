@@ -31,6 +31,7 @@ from ..core.shards import (
     ShardAccount,
     ShardReport,
     ShardWork,
+    attempt_report_location,
     check_destination,
 )
 from ..fanout import fetch_segments_fanout, rate_limiter, read_limit, reserve_slots
@@ -75,7 +76,8 @@ async def fanout_shard(
         shards: How many shards the parent made.
         run_key: The parent's run, written into the report so a stale report is refused.
         export: Each account's file; must contain {account}, may contain {shard}.
-        report_path: Where to write this shard's report (JSON), on the export's filesystem.
+        report_path: Where to write this shard's report (JSON), on the export's filesystem;
+            a re-run writes beside it (shard-0.attempt-2.json).
         credentials_blocks: Names of saved BotPenguin Credentials blocks in this shard.
         partner_credentials: The partner's saved BotPenguin Credentials block (its name),
             for the customers in customer_ids.
@@ -142,9 +144,12 @@ async def fanout_shard(
     order = {ref.label: number for number, ref in enumerate(refs)}
     lines.sort(key=lambda line: order.get(line.label, len(order)))
     report = ShardReport(run_key=run_key, shard=shard, attempt=attempt, what=what, accounts=lines)
-    if rerun:
-        await remove_temp_leftovers(report_path, filesystem)
-    where = await write_json(report, report_path, filesystem, "the shard report")
+    if rerun:  # the temp files of every earlier attempt's report, and of this one's
+        for earlier in range(1, attempt + 1):
+            await remove_temp_leftovers(attempt_report_location(report_path, earlier), filesystem)
+    where = await write_json(
+        report, attempt_report_location(report_path, attempt), filesystem, "the shard report"
+    )
     failed = sum(1 for line in lines if not line.ok)
     logger.info("Shard %d wrote %d account(s), %d failed; report %s", shard,
                 len(lines) - failed, failed, where)  # fmt: skip

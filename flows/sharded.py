@@ -39,6 +39,7 @@ from ..core.shards import (
     Manifest,
     ShardReport,
     ShardWork,
+    attempt_report_location,
     build_manifest,
     report_location,
     split_into_shards,
@@ -254,14 +255,15 @@ async def _on_pool(
             ended = run.message or f"{run.state.lower()} after {len(run.flow_run_ids)} run(s)"
             problems[run.index] = f"shard {run.index} {ended}"
             continue
+        attempt = len(run.flow_run_ids)
         try:
             report = ShardReport.model_validate_json(
-                await read_text(paths[run.index], plan.filesystem)
+                await read_text(attempt_report_location(paths[run.index], attempt), plan.filesystem)
             )
         except Exception as exc:
             problems[run.index] = f"shard {run.index}: its report is unreadable: {one_line(exc)}"
             continue
-        if report.run_key != run_key or report.shard != run.index:
+        if report.run_key != run_key or (report.shard, report.attempt) != (run.index, attempt):
             problems[run.index] = f"shard {run.index}: its report is from another run"
             continue
         reports[run.index] = report

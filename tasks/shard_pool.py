@@ -98,12 +98,11 @@ async def ensure_shard_watchdog(silence: timedelta) -> Applied:
         description=f"Mark a {SHARD_FLOW} run Crashed when it sends no heartbeat or state "
         f"change for {int(silence.total_seconds())} s (its worker or machine is gone), so "
         "the parent fan-out runs the shard again.",
-        # Pending too: a worker killed between taking a run and starting its process.
-        after={
-            "prefect.flow-run.heartbeat",
-            "prefect.flow-run.Pending",
-            "prefect.flow-run.Running",
-        },
+        # Heartbeats only: a run that never sent one (still starting on a slow pool, or on a
+        # Prefect 3.4 worker started without PREFECT_RUNNER_HEARTBEAT_FREQUENCY) is never
+        # taken for dead; a run its worker claimed but never started is the parent's to
+        # rescue (PENDING_LIMIT).
+        after={"prefect.flow-run.heartbeat"},
     )
     first: Applied | None = None
     for _ in range(5):  # another parent may be creating it too: converge on one
@@ -196,6 +195,9 @@ async def run_shards_on_pool(
             await asyncio.sleep(POLL_SECONDS)
             active = {shard.runs[-1]: shard for i, shard in shards.items() if i not in finished}
             runs = await _read_runs(client, list(active))
+            for gone in set(active) - {run.id for run in runs}:
+                logger.warning("Shard %d: run %s is gone (deleted?)", active[gone].job.index, gone)
+                await finish(_gone_run(active[gone]))
             for run in runs:
                 shard = active[run.id]
                 state = run.state_type.value if run.state_type else "SCHEDULED"
@@ -229,7 +231,9 @@ async def _crash_unstarted(client: Any, run_id: UUID) -> str:
     """Mark a run its worker claimed but never started Crashed; its state type afterwards.
 
     Not forced: if the process started meanwhile (RUNNING), the server refuses, and the run
-    is left to its heartbeats. A process that starts later finds its run final and exits.
+    is left to its heartbeats. A process that starts even later runs beside the re-run: it
+    writes the same files atomically and its own attempt's report, which the parent does
+    not read.
     """
     message = (
         f"Pending for over {PENDING_LIMIT:g} s: the worker that took this run is gone "
@@ -237,6 +241,12 @@ async def _crash_unstarted(client: Any, run_id: UUID) -> str:
     )
     result = await client.set_flow_run_state(run_id, Crashed(message=message))
     return str(result.state.type.value) if result.state is not None else "PENDING"
+
+
+def _gone_run(shard: _Shard) -> ShardRun:
+    """A shard whose run the server no longer has (deleted in the UI, or by retention)."""
+    message = f"gone after {len(shard.runs)} run(s): its flow run was deleted"
+    return ShardRun(shard.job.index, tuple(shard.runs), "CRASHED", message)
 
 
 def _result(shard: _Shard, run: FlowRun, state: str) -> ShardRun:

@@ -29,6 +29,7 @@ def fanout(
 
     def work(console: Console) -> None:
         from ...core.errors import ConfigurationError, FanoutFailedError
+        from ...core.shards import check_destination
         from ..console import print_fanout_failures, print_fanout_report, print_manifest
         from ..fanout import segments_fanout
         from ..fanout_members import members_fanout
@@ -38,6 +39,8 @@ def fanout(
                 "--sandbox collects its simulated accounts; drop --credentials-blocks and "
                 "--partner-credentials, or drop --sandbox."
             )
+        if members:
+            check_destination(export)  # one line, before Prefect starts
         chosen = o.export_format(format)
         if export:
             format_for(export, chosen)  # a bad extension fails before Prefect starts

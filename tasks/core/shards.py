@@ -109,6 +109,16 @@ def export_root(export: str) -> str:
     return root or "."
 
 
+def attempt_report_location(report_path: str, attempt: int) -> str:
+    """Where attempt ``attempt`` of a shard writes its report: the first at ``report_path``,
+    each re-run beside it (``shard-0.attempt-2.json``), so a late run of an earlier attempt
+    can never overwrite the report the parent reads."""
+    if attempt <= 1:
+        return report_path
+    stem, extension = posixpath.splitext(report_path)
+    return f"{stem}.attempt-{attempt}{extension}"
+
+
 def report_location(export: str, run_key: str, shard: int) -> str:
     """Where shard ``shard`` of run ``run_key`` writes its report (beside the export)."""
     return posixpath.join(export_root(export), REPORTS_DIR, run_key, f"shard-{shard}.json")

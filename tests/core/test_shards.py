@@ -12,6 +12,7 @@ from prefect_botpenguin.core.shards import (
     ShardAccount,
     ShardReport,
     account_destination,
+    attempt_report_location,
     build_manifest,
     check_destination,
     manifest_location,
@@ -56,6 +57,9 @@ def test_destinations_reports_and_manifest_go_beside_the_export() -> None:
     export = "s3://bucket/out/{shard}/{account}.csv"
     assert account_destination(export, ref, 2) == "s3://bucket/out/2/tea.csv"
     assert report_location(export, "run", 2) == "s3://bucket/out/_shards/run/shard-2.json"
+    first = report_location(export, "run", 2)
+    assert attempt_report_location(first, 1) == first
+    assert attempt_report_location(first, 3) == "s3://bucket/out/_shards/run/shard-2.attempt-3.json"
     assert manifest_location("exports/{account}.csv") == "exports/_manifest.json"
     assert manifest_location("{account}.csv") == "./_manifest.json"
     with pytest.raises(ConfigurationError, match=r"\{account\}"):

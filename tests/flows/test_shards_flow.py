@@ -249,7 +249,7 @@ async def test_a_rerun_shard_sweeps_the_temp_files_its_killed_run_left_and_nothi
     )
 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["_shards", *files, *kept])
-    assert [p.name for p in (tmp_path / "_shards" / "k").iterdir()] == ["shard-0.json"]
+    assert [p.name for p in (tmp_path / "_shards" / "k").iterdir()] == ["shard-0.attempt-2.json"]
 
 
 async def test_a_first_shard_run_leaves_temp_files_alone_as_a_live_twin_may_be_writing(
@@ -323,3 +323,8 @@ def test_cli_members_fanout_without_account_in_the_destination_says_so(
 ) -> None:
     assert main(["fanout", "--sandbox", "--members", "--export", "all.csv"]) == 1
     assert "give an export destination with {account}" in capsys.readouterr().err
+    assert main(["fanout", "--sandbox", "--members"]) == 1
+    said = capsys.readouterr().err
+    assert "give an export destination with {account}" in said
+    assert "Traceback" not in said
+    assert len(said.strip().splitlines()) == 1, said

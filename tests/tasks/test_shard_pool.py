@@ -48,9 +48,9 @@ async def _deployment(name: str) -> tuple[str, UUID]:
     return f"{FLOW}/{name}", deployment_id
 
 
-Ending = Callable[[int, int], State | None]
+Ending = Callable[[int, int], State | str | None]
 """What the stand-in worker does with shard ``index``'s attempt ``attempt``: a final state,
-or None to leave the run waiting."""
+"delete" to delete the run, or None to leave the run waiting."""
 
 
 async def _worker(deployment_id: UUID, ending: Ending, seen: list[dict[str, Any]]) -> None:
@@ -69,7 +69,9 @@ async def _worker(deployment_id: UUID, ending: Ending, seen: list[dict[str, Any]
                 seen.append({"id": run.id, **run.parameters})
                 index = run.parameters.get("index", run.parameters.get("shard"))
                 final = ending(index, run.parameters["attempt"])
-                if isinstance(final, State) and final.is_pending():
+                if final == "delete":
+                    await client.delete_flow_run(run.id)
+                elif isinstance(final, State) and final.is_pending():
                     await client.set_flow_run_state(run.id, final, force=True)
                 elif final is not None:
                     await client.set_flow_run_state(run.id, Running(), force=True)
@@ -151,6 +153,15 @@ def test_shards_past_one_read_of_runs_are_still_watched_and_run_again(
     assert [r.state for r in results] == ["COMPLETED"] * 5
     assert len(results[4].flow_run_ids) == 2
     assert [s["attempt"] for s in seen if s["index"] == 4] == [1, 2]
+
+
+def test_a_shard_whose_run_was_deleted_ends_instead_of_being_waited_for_for_ever():
+    def ending(index: int, attempt: int) -> State | str:
+        return "delete" if index == 1 else Completed()
+
+    results, _, _, _ = _run("deleted-run", _jobs(2), ending)
+    assert [r.state for r in results] == ["COMPLETED", "CRASHED"]
+    assert results[1].message == "gone after 1 run(s): its flow run was deleted"
 
 
 def test_a_shard_that_keeps_failing_is_given_up_after_its_attempts_with_one_line():
@@ -300,7 +311,7 @@ def test_the_watchdog_is_created_once_then_kept_and_refuses_a_short_silence():
     trigger = automation.trigger
     assert trigger.within == timedelta(seconds=60)
     assert trigger.match_related["prefect.resource.name"] == ["botpenguin-fanout-shard"]
-    assert "prefect.flow-run.Pending" in trigger.after
+    assert set(trigger.after) == {"prefect.flow-run.heartbeat"}
     assert automation.actions[0].state.value == "CRASHED"
     with pytest.raises(ValueError, match=r"at least 1\.5 heartbeats"):
         asyncio.run(ensure_shard_watchdog(timedelta(seconds=30)))
