@@ -64,6 +64,7 @@ async def collect_members(
 
         async def one(ref: AccountRef, account: FanoutAccount | None) -> ShardAccount:
             started = time.monotonic()
+            token: SecretStr | None = None
             async with slots:
                 try:
                     if account is not None:
@@ -85,7 +86,8 @@ async def collect_members(
                         sweep_leftovers=sweep_leftovers,
                     )
                 except Exception as exc:  # isolation: one account's failure is its own line
-                    error = _one_line(exc)
+                    secrets = [token, partner.token if partner is not None else None]
+                    error = _one_line(exc, secrets)
                     logger.warning("Account %s failed: %s", ref.label, error)
                     return ShardAccount(
                         label=ref.label,
@@ -112,9 +114,14 @@ def _paced(pace: Pace) -> Any:
     return hook
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException, secrets: Sequence[SecretStr | None] = ()) -> str:
+    """The account's error in one line, with any token it might quote masked (an unexpected
+    library error's text is not ours to trust)."""
     if isinstance(exc, BotPenguinError):
         text = exc.message
     else:
         text = f"unexpected {type(exc).__name__}: {exc}"
+    for secret in secrets:
+        if secret is not None and secret.get_secret_value():
+            text = text.replace(secret.get_secret_value(), "**********")
     return " ".join(text.split()) or type(exc).__name__
