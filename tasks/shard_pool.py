@@ -175,15 +175,27 @@ async def run_shards_on_pool(
     logger = _logger()
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     shards = {job.index: _Shard(job) for job in jobs}
-    for shard in shards.values():
-        shard.runs.append(await _start(deployment, shard.job, attempt=1))
-    logger.info("Started %d shard run(s) of %s", len(shards), deployment)
     finished: dict[int, ShardRun] = {}
 
     async def finish(result: ShardRun) -> None:
         finished[result.index] = result
         if on_done is not None:
             await on_done(result)
+
+    async def start(shard: _Shard) -> None:
+        """Start the shard's next attempt; one that cannot be started ends the shard, so the
+        shards already running are still waited for and reported."""
+        try:
+            shard.runs.append(await _start(deployment, shard.job, attempt=len(shard.runs) + 1))
+        except Exception as exc:
+            reason = one_line(f"{type(exc).__name__}: {exc}")
+            logger.warning("Shard %d could not be started: %s", shard.job.index, reason)
+            message = f"not started after {len(shard.runs)} run(s): {reason}"
+            await finish(ShardRun(shard.job.index, tuple(shard.runs), "FAILED", message))
+
+    for shard in shards.values():
+        await start(shard)
+    logger.info("Started %d shard run(s) of %s", len(shards) - len(finished), deployment)
 
     async with get_client() as client:
         while len(finished) < len(shards):
@@ -215,9 +227,7 @@ async def run_shards_on_pool(
                         len(shard.runs) + 1,
                         attempts,
                     )
-                    shard.runs.append(
-                        await _start(deployment, shard.job, attempt=len(shard.runs) + 1)
-                    )
+                    await start(shard)
                 elif step != "wait":
                     await finish(_result(shard, run, state))
     return [finished[job.index] for job in jobs]

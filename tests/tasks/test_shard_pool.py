@@ -164,6 +164,14 @@ def test_a_shard_whose_run_was_deleted_ends_instead_of_being_waited_for_for_ever
     assert results[1].message == "gone after 1 run(s): its flow run was deleted"
 
 
+def test_a_shard_that_cannot_be_started_ends_failed_with_the_reason_in_one_line():
+    results = asyncio.run(run_shards_on_pool(f"{FLOW}/never-deployed", _jobs(2)))
+    assert [(r.state, r.flow_run_ids) for r in results] == [("FAILED", ())] * 2
+    for result in results:
+        assert (result.message or "").startswith("not started after 0 run(s): ")
+        assert "\n" not in (result.message or "")
+
+
 def test_a_shard_that_keeps_failing_is_given_up_after_its_attempts_with_one_line():
     def ending(index: int, attempt: int) -> State:
         return Failed(message="account\nlookup broke") if index == 0 else Completed()
