@@ -455,7 +455,8 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "report_path": (
             "string",
             None,
-            "Where to write this shard's report (JSON), on the export's filesystem.",
+            "Where to write this shard's report (JSON), on the export's filesystem; a re-run "
+            "writes beside it (shard-0.attempt-2.json).",
         ),
         "credentials_blocks": (
             "array[string] | null",
@@ -534,7 +535,8 @@ FORMS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "attempt": (
             "integer",
             1,
-            "Which run of this shard this is (the parent counts from 1).",
+            "Which run of this shard this is (the parent counts from 1); from 2 on, the temp "
+            "files a killed run left beside this shard's files are removed.",
         ),
     },
 }
