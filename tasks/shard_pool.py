@@ -98,11 +98,12 @@ async def ensure_shard_watchdog(silence: timedelta) -> Applied:
         description=f"Mark a {SHARD_FLOW} run Crashed when it sends no heartbeat or state "
         f"change for {int(silence.total_seconds())} s (its worker or machine is gone), so "
         "the parent fan-out runs the shard again.",
-        # Heartbeats only: a run that never sent one (still starting on a slow pool, or on a
-        # Prefect 3.4 worker started without PREFECT_RUNNER_HEARTBEAT_FREQUENCY) is never
-        # taken for dead; a run its worker claimed but never started is the parent's to
-        # rescue (PENDING_LIMIT).
-        after={"prefect.flow-run.heartbeat"},
+        # From Running on (a run sends its first heartbeat as it starts, so a run killed in
+        # between is caught too), not from Pending: a run still starting on a slow pool is
+        # never taken for dead; one its worker claimed but never started is the parent's to
+        # rescue (PENDING_LIMIT). On Prefect 3.4 the worker sends the heartbeats: start it
+        # with PREFECT_RUNNER_HEARTBEAT_FREQUENCY=30 (docs/scale-out.md).
+        after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
     )
     first: Applied | None = None
     for _ in range(5):  # another parent may be creating it too: converge on one

@@ -319,7 +319,7 @@ def test_the_watchdog_is_created_once_then_kept_and_refuses_a_short_silence():
     trigger = automation.trigger
     assert trigger.within == timedelta(seconds=60)
     assert trigger.match_related["prefect.resource.name"] == ["botpenguin-fanout-shard"]
-    assert set(trigger.after) == {"prefect.flow-run.heartbeat"}
+    assert set(trigger.after) == {"prefect.flow-run.heartbeat", "prefect.flow-run.Running"}
     assert automation.actions[0].state.value == "CRASHED"
     with pytest.raises(ValueError, match=r"at least 1\.5 heartbeats"):
         asyncio.run(ensure_shard_watchdog(timedelta(seconds=30)))
