@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from .core.client import BotPenguinClient, Logger
 from .core.connection import shared_http_client
 from .core.errors import BotPenguinError
-from .core.fanout import FanoutAccount, Pace
+from .core.fanout import FanoutAccount, Pace, account_error_line
 from .core.formats import ExportFormat
 from .core.partner import get_customer_token
 from .core.settings import load_settings
@@ -87,7 +87,7 @@ async def collect_members(
                     )
                 except Exception as exc:  # isolation: one account's failure is its own line
                     secrets = [token, partner.token if partner is not None else None]
-                    error = _one_line(exc, secrets)
+                    error = account_error_line(exc, secrets)
                     logger.warning("Account %s failed: %s", ref.label, error)
                     return ShardAccount(
                         label=ref.label,
@@ -112,16 +112,3 @@ def _paced(pace: Pace) -> Any:
         await pace()
 
     return hook
-
-
-def _one_line(exc: BaseException, secrets: Sequence[SecretStr | None] = ()) -> str:
-    """The account's error in one line, with any token it might quote masked (an unexpected
-    library error's text is not ours to trust)."""
-    if isinstance(exc, BotPenguinError):
-        text = exc.message
-    else:
-        text = f"unexpected {type(exc).__name__}: {exc}"
-    for secret in secrets:
-        if secret is not None and secret.get_secret_value():
-            text = text.replace(secret.get_secret_value(), "**********")
-    return " ".join(text.split()) or type(exc).__name__

@@ -260,6 +260,22 @@ async def collect_segments(
     )
 
 
+def account_error_line(
+    exc: BaseException, secrets: Sequence[SecretStr | None] = (), context: str = ""
+) -> str:
+    """One account's failure as one line, with any token it might quote masked: a bug or an
+    unexpected library error's text is not ours to trust."""
+    if isinstance(exc, BotPenguinError):
+        text = exc.message
+    else:
+        text = f"unexpected {type(exc).__name__}: {exc}"
+    text = " ".join(f"{context}{text}".split())
+    for secret in secrets:
+        if secret is not None and secret.get_secret_value():
+            text = text.replace(secret.get_secret_value(), "**********")
+    return text or type(exc).__name__
+
+
 def _failed(
     label: str,
     exc: Exception,
@@ -268,16 +284,9 @@ def _failed(
     customer_id: str | None = None,
     context: str = "",
 ) -> AccountOutcome:
-    if isinstance(exc, BotPenguinError):
-        text = exc.message
-    else:  # a bug or an unexpected library error: still one line, and still no token
-        text = f"unexpected {type(exc).__name__}: {exc}"
-    text = " ".join(f"{context}{text}".split())
-    if token is not None and token.get_secret_value():
-        text = text.replace(token.get_secret_value(), "**********")
     return AccountOutcome(
         label=label,
-        error=text or type(exc).__name__,
+        error=account_error_line(exc, [token], context),
         customer_id=customer_id,
         seconds=time.monotonic() - started,
     )
