@@ -33,7 +33,6 @@ from .fanout_accounts import check_sources, load_accounts, one_line, partner_acc
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
     ShardPlan,
-    manifest_failure,
     manifest_summary,
     sharded_fanout,
 )
@@ -128,8 +127,6 @@ async def segments_fanout(
             progress_key=PROGRESS_KEY,
             summary_key=SUMMARY_KEY,
         )
-        if (error := manifest_failure(done, SUMMARY_KEY)) is not None:
-            raise error
         return manifest_summary(done, concurrency)
     filesystem = await resolve_filesystem(export_filesystem)
     partner = (

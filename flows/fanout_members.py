@@ -20,7 +20,7 @@ from ..core.formats import ExportFormat, format_for
 from ..core.shards import MAX_SHARDS, Manifest, check_destination, manifest_location
 from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_filesystem
 from .fanout_accounts import check_sources
-from .sharded import DEFAULT_SHARD_ATTEMPTS, ShardPlan, manifest_failure, sharded_fanout
+from .sharded import DEFAULT_SHARD_ATTEMPTS, ShardPlan, sharded_fanout
 
 PROGRESS_KEY = "botpenguin-members-fanout-progress"
 SUMMARY_KEY = "botpenguin-members-fanout-summary"
@@ -110,6 +110,4 @@ async def members_fanout(
         progress_key=PROGRESS_KEY,
         summary_key=SUMMARY_KEY,
     )
-    if (error := manifest_failure(done, SUMMARY_KEY)) is not None:
-        raise error
     return done

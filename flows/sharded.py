@@ -305,7 +305,8 @@ async def sharded_fanout(
     progress_key: str,
     summary_key: str,
 ) -> Manifest:
-    """Check every option, list the accounts by reference, then ``run_sharded`` them.
+    """Check every option, list the accounts by reference, ``run_sharded`` them, then fail
+    naming every failed account (after the manifest and artifacts are written).
 
     Everything that can be checked without BotPenguin is checked first (shards, the
     deployment, blocks a pool shard must load by name, the Prefect limits), so a typo
@@ -325,7 +326,7 @@ async def sharded_fanout(
     with_partner = plan.partner_credentials or plan.partner_from_env
     partner = await partner_account(plan.partner_credentials) if with_partner else None
     refs = await account_refs(credentials_blocks, partner)
-    return await run_sharded(
+    manifest = await run_sharded(
         refs,
         plan,
         shards=shards,
@@ -335,3 +336,6 @@ async def sharded_fanout(
         progress_key=progress_key,
         summary_key=summary_key,
     )
+    if (error := manifest_failure(manifest, summary_key)) is not None:
+        raise error
+    return manifest
