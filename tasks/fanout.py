@@ -54,6 +54,7 @@ from .core.fanout import (
     collect_segments,
     iter_segments_with_account,
 )
+from .core.markdown import cell, table_section
 from .core.partner import Customer
 
 PROGRESS_KEY = "botpenguin-fanout-progress"
@@ -258,19 +259,14 @@ def fanout_summary_markdown(report: FanoutReport) -> str:
         "",
     ]
     if failed:
-        lines += [f"## Failed ({len(failed)})", "", "| Account | Error |", "|---|---|"]
-        lines += [f"| {_md(o.label)} | {_md(o.error or '')} |" for o in failed]
-        lines.append("")
-    lines += ["## Accounts", "", "| Account | Segments | Seconds |", "|---|---:|---:|"]
-    lines += [
-        f"| {_md(o.label)} | {len(o.segments) if o.ok else 'failed'} | {o.seconds:.2f} |"
+        errors = [(cell(o.label), cell(o.error or "")) for o in failed]
+        lines += [*table_section(f"Failed ({len(failed)})", ("Account", "Error"), "ll", errors), ""]
+    counts = [
+        (cell(o.label), len(o.segments) if o.ok else "failed", f"{o.seconds:.2f}")
         for o in report.outcomes
     ]
+    lines += table_section("Accounts", ("Account", "Segments", "Seconds"), "lrr", counts)
     return "\n".join(lines)
-
-
-def _md(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 async def _publish_fanout_artifacts(report: FanoutReport) -> str:

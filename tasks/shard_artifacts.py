@@ -17,7 +17,8 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
-from .core.shards import Manifest
+from .core.markdown import cell, table_section
+from .core.shards import Manifest, ManifestEntry
 
 SUMMARY_TABLE_LIMIT = 2_000
 """Accounts listed in the summary's table; the manifest file lists every one."""
@@ -77,25 +78,24 @@ def manifest_markdown(manifest: Manifest, where: str) -> str:
         "",
     ]
     if failed:
-        lines += [f"## Failed ({len(failed)})", "", "| Account | Shard | Error |", "|---|---:|---|"]
-        lines += [f"| {_md(e.label)} | {e.shard} | {_md(e.error or '')} |" for e in failed]
-        lines.append("")
-    lines += [
-        "## Accounts",
-        "",
-        "| Account | Shard | Attempt | Segments | Members | Files |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for entry in manifest.accounts[:SUMMARY_TABLE_LIMIT]:
-        count = str(entry.segment_count) if entry.ok else "failed"
-        files = ", ".join(f"`{_md(f)}`" for f in entry.files)
-        lines.append(
-            f"| {_md(entry.label)} | {entry.shard} | {entry.attempt} | {count} | "
-            f"{entry.member_count} | {files} |"
-        )
+        errors = [(cell(e.label), e.shard, cell(e.error or "")) for e in failed]
+        title = f"Failed ({len(failed)})"
+        lines += [*table_section(title, ("Account", "Shard", "Error"), "lrl", errors), ""]
+    lines += table_section(
+        "Accounts",
+        ("Account", "Shard", "Attempt", "Segments", "Members", "Files"),
+        "lrrrrl",
+        [_account_row(entry) for entry in manifest.accounts[:SUMMARY_TABLE_LIMIT]],
+    )
     if total > SUMMARY_TABLE_LIMIT:
         lines += ["", f"... and {total - SUMMARY_TABLE_LIMIT} more: see the manifest."]
     return "\n".join(lines)
+
+
+def _account_row(entry: ManifestEntry) -> tuple[object, ...]:
+    count = entry.segment_count if entry.ok else "failed"
+    files = ", ".join(f"`{cell(f)}`" for f in entry.files)
+    return (cell(entry.label), entry.shard, entry.attempt, count, entry.member_count, files)
 
 
 async def publish_manifest_summary(manifest: Manifest, key: str, where: str) -> None:
@@ -105,7 +105,3 @@ async def publish_manifest_summary(manifest: Manifest, key: str, where: str) -> 
         key=key,
         description=f"Which BotPenguin accounts a sharded {manifest.what} fan-out wrote.",
     )
-
-
-def _md(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
