@@ -10,6 +10,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from ._dispatch import dual_task
 from .core.accounts import account_slug
+from .core.markdown import cell
 from .core.models import Segment
 from .core.size_history import SizeHistory
 from .history_artifacts import trend_cell
@@ -82,7 +83,7 @@ def segments_summary_markdown(
     """
     fetched_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [
-        f"# BotPenguin segments: {_md(account)}",
+        f"# BotPenguin segments: {cell(account)}",
         "",
         f"**{len(segments)}** segment(s) fetched from `{source}` at {fetched_at}.",
         "",
@@ -93,14 +94,14 @@ def segments_summary_markdown(
         if any(count is not None for count in counts):
             lines += ["| Name | Contacts | ID | Trend |", "|---|---:|---|---|"]
             lines += [
-                f"| {_md(segment.name or '(unnamed)')} | {_count(count)} | `{segment.id}` "
+                f"| {cell(segment.name or '(unnamed)')} | {_count(count)} | `{segment.id}` "
                 f"| {trend_cell(history, segment.id)} |"
                 for segment, count in zip(listed, counts, strict=True)
             ]
         else:
             lines += ["| Name | ID | Trend |", "|---|---|---|"]
             lines += [
-                f"| {_md(segment.name or '(unnamed)')} | `{segment.id}` "
+                f"| {cell(segment.name or '(unnamed)')} | `{segment.id}` "
                 f"| {trend_cell(history, segment.id)} |"
                 for segment in listed
             ]
@@ -118,11 +119,6 @@ def segments_summary_markdown(
 def _count(count: int | None) -> str:
     """A contact count for the summary: thousands separated, "-" when the API sent none."""
     return "-" if count is None else f"{count:,}"
-
-
-def _md(text: str) -> str:
-    """Keep user text inside one markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 async def _publish_segments_artifact(

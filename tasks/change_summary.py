@@ -17,6 +17,7 @@ from ._dispatch import dual_task
 from .core.accounts import account_slug
 from .core.change_kinds import ChangeKindRules
 from .core.diff import NAME_FIELD, SegmentChange, SegmentDiff, canonical_json
+from .core.markdown import cell
 from .core.membership_diff import MembershipChange
 from .core.models import Segment
 
@@ -162,13 +163,8 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _cell(text: str) -> str:
-    """Keep text inside one markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
-
-
 def _code(value: Any) -> str:
-    text = _cell(_value(value)).replace("`", "'")
+    text = cell(_value(value)).replace("`", "'")
     return f"`{text}`"
 
 
@@ -207,7 +203,7 @@ def changes_markdown(
 
 def _member_row(change: MembershipChange) -> str:
     return (
-        f"| {_cell(_one_line(change.name))} | `{change.segment_id}` | {len(change.joined)} "
+        f"| {cell(_one_line(change.name))} | `{change.segment_id}` | {len(change.joined)} "
         f"| {len(change.left)} | {change.members} |"
     )
 
@@ -232,7 +228,7 @@ def _changes_markdown(
     kinds: ChangeKindRules,
 ) -> str:
     fetched = _when(fetched_at or datetime.now(UTC))
-    lines = [f"# BotPenguin segment changes: {_cell(account)}", ""]
+    lines = [f"# BotPenguin segment changes: {cell(account)}", ""]
     if diff is None:
         lines.append(
             f"**Baseline recorded**: {segment_count} segment(s) fetched at {fetched}. "
@@ -260,24 +256,21 @@ def _changes_markdown(
             lines.append(f"\n... and {len(body) - room} more row(s); see the change events.")
 
     def named(segments: tuple[Segment, ...]) -> list[list[str]]:
-        return [[_cell(_one_line(s.name)), f"`{s.id}`"] for s in segments]
+        return [[cell(_one_line(s.name)), f"`{s.id}`"] for s in segments]
 
     table("Created", ["Name", "ID"], named(diff.created))
     table("Removed", ["Name", "ID"], named(diff.removed))
     table(
         "Renamed",
         ["Old name", "New name", "ID"],
-        [
-            [_cell(_one_line(c.old_name)), _cell(_one_line(c.name)), f"`{c.id}`"]
-            for c in diff.renamed
-        ],
+        [[cell(_one_line(c.old_name)), cell(_one_line(c.name)), f"`{c.id}`"] for c in diff.renamed],
     )
     table(
         "Changed fields",
         ["Segment", "Field", "Before", "After", "Kind"],
         [
             [
-                _cell(_one_line(c.name)),
+                cell(_one_line(c.name)),
                 f"`{key}`",
                 _code(c.before[key]) if key in c.before else "(absent)",
                 _code(c.after[key]) if key in c.after else "(absent)",

@@ -14,7 +14,6 @@ from datetime import UTC
 
 from .change_summary import (
     ChangeMessage,
-    _cell,
     _one_line,
     change_sections,
     describe_changes,
@@ -24,6 +23,7 @@ from .change_summary import (
 )
 from .core.change_kinds import ChangeKind
 from .core.diff import SegmentDiff
+from .core.markdown import cell
 from .core.membership_diff import MembershipChange
 from .core.size_history import SizeHistory
 from .core.trend import format_percent, trend_text
@@ -135,7 +135,7 @@ def history_notes(decision: WatchDecision, history: SizeHistory | None) -> str |
     if decision.resizes:
         names = _names(decision)
         rows = [
-            f"| {_cell(_one_line(names.get(key)))} | `{key}` | {move.before} | {move.after} | "
+            f"| {cell(_one_line(names.get(key)))} | `{key}` | {move.before} | {move.after} | "
             f"{format_percent(move.before, move.after)} | "
             f"{trend_cell(history, key)} |"
             for key, move in decision.resizes.items()
