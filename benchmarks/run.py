@@ -30,21 +30,25 @@ NOTES = Path(__file__).with_name("NOTES.md")
 
 @dataclass(frozen=True)
 class Sizes:
-    accounts: int
-    latency: float
-    concurrency: int
-    reps: int
-    flow_reps: int
-    segments: int
-    import_reps: int
-    flow_pause: float
-    curve_segments: tuple[int, ...]
-    curve_accounts: tuple[int, ...]
-    curve_reps: int
+    """How big each case runs. The defaults are the quick sizes (``--quick``, the CI smoke
+    run); ``FULL`` names what a published run changes."""
+
+    accounts: int = 40  # a. fan-out accounts, e. partner customers
+    latency: float = 0.02  # the sandbox's answer delay, seconds
+    concurrency: int = 8
+    reps: int = 1
+    flow_reps: int = 1
+    segments: int = 2_000  # b., e., f. one account's segments
+    import_reps: int = 1
+    flow_pause: float = 0.0  # untimed seconds before each flow run: the server catches up
+    curve_segments: tuple[int, ...] = (200, 1_000)  # g.
+    curve_accounts: tuple[int, ...] = (10, 40)  # g.
+    curve_reps: int = 1
     members: tuple[int, int] = (2_000, 500)  # h. audience sizes: large, small
     pool: PoolSizes | None = None  # i. work pool; None: skipped (it starts a whole stack)
 
 
+QUICK = Sizes()
 FULL = Sizes(
     accounts=500,
     latency=0.1,
@@ -59,19 +63,6 @@ FULL = Sizes(
     curve_reps=3,
     members=(100_000, 10_000),
     pool=PoolSizes(accounts=40, segments=2, contacts=5_000, small_accounts=20),
-)
-QUICK = Sizes(
-    accounts=40,
-    latency=0.02,
-    concurrency=8,
-    reps=1,
-    flow_reps=1,
-    segments=2_000,
-    import_reps=1,
-    flow_pause=0.0,
-    curve_segments=(200, 1_000),
-    curve_accounts=(10, 40),
-    curve_reps=1,
 )
 CURVES = "g. curve"
 

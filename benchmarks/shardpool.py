@@ -75,12 +75,15 @@ print("accounts", len(manifest.accounts), "members", sum(e.member_count for e in
 
 @dataclass(frozen=True)
 class PoolSizes:
-    """The heavy fan-out (accounts x segments x contacts) and the small one's accounts."""
+    """The heavy fan-out (accounts x segments x contacts) and the small one's accounts.
 
-    accounts: int = 40
-    segments: int = 2
-    contacts: int = 4_000
-    small_accounts: int = 20
+    No defaults: the one run that sets it up is ``benchmarks.run.FULL``, which names them.
+    """
+
+    accounts: int
+    segments: int
+    contacts: int
+    small_accounts: int
 
 
 def _ticks(pid: int, reaped: bool = True) -> int:
