@@ -8,7 +8,6 @@ import asyncio
 
 from rich.console import Console
 
-from ...core.formats import format_for
 from . import options as o
 from .account import Target, account_command, state_command
 
@@ -28,8 +27,7 @@ def export(console: Console, target: Target, to: o.ExportTo, format: o.Format = 
     """fetch segments and write them to a file, atomically"""
     from ..export import segments_export
 
-    chosen = o.export_format(format)
-    format_for(to, chosen)  # a bad extension fails before Prefect starts
+    chosen = o.checked_format(to, format)
     written = asyncio.run(segments_export(destination=to, format=chosen, **target.flow_options))
     what = f"{written.count} segment(s)"
     _print_written(console, what, target, written.format, written.destination, written.size_bytes)
@@ -47,8 +45,7 @@ def members(
     """write the members (contacts) of segments to a file, page by page, atomically"""
     from ..members import segments_members_export
 
-    chosen = o.export_format(format)
-    format_for(to, chosen)  # a bad extension fails before Prefect starts
+    chosen = o.checked_format(to, format)
     written = asyncio.run(
         segments_members_export(
             destination=to, segments=segments, fields=fields, format=chosen, **target.flow_options
@@ -74,8 +71,7 @@ def history(
     from ...snapshots import DEFAULT_STATE_DIR
     from ..history import segments_history_export
 
-    chosen = o.export_format(format)
-    format_for(to, chosen)  # a bad extension fails before Prefect starts
+    chosen = o.checked_format(to, format)
     written = asyncio.run(
         segments_history_export(
             destination=to,
@@ -167,9 +163,7 @@ def sync(
     from ...snapshots import DEFAULT_STATE_DIR
     from ..sync import ExportStep, WatchStep, segments_sync
 
-    chosen = o.export_format(format)
-    if export:
-        format_for(export, chosen)  # a bad extension fails before Prefect starts
+    chosen = o.checked_format(export, format)
     watch = WatchStep(
         enabled=not no_watch,
         state=state or DEFAULT_STATE_DIR,
