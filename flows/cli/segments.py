@@ -5,11 +5,16 @@ in ``account``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from rich.console import Console
 
 from . import options as o
 from .account import Target, account_command, state_command
+from .groups import StateGuards, WatchTargets
+
+Written = TypeVar("Written")
 
 
 @account_command
@@ -27,8 +32,7 @@ def export(console: Console, target: Target, to: o.ExportTo, format: o.Format = 
     """fetch segments and write them to a file, atomically"""
     from ..export import segments_export
 
-    chosen = o.checked_format(to, format)
-    written = asyncio.run(segments_export(destination=to, format=chosen, **target.flow_options))
+    written = _export(segments_export, to, format, **target.flow_options)
     what = f"{written.count} segment(s)"
     _print_written(console, what, target, written.format, written.destination, written.size_bytes)
 
@@ -45,11 +49,8 @@ def members(
     """write the members (contacts) of segments to a file, page by page, atomically"""
     from ..members import segments_members_export
 
-    chosen = o.checked_format(to, format)
-    written = asyncio.run(
-        segments_members_export(
-            destination=to, segments=segments, fields=fields, format=chosen, **target.flow_options
-        )
+    written = _export(
+        segments_members_export, to, format, segments=segments, fields=fields, **target.flow_options
     )
     what = f"{written.count} member row(s) of {len(written.segments)} segment(s)"
     files = f"{len(written.files)} file(s) under " if len(written.files) != 1 else ""
@@ -71,19 +72,27 @@ def history(
     from ...snapshots import DEFAULT_STATE_DIR
     from ..history import segments_history_export
 
-    chosen = o.checked_format(to, format)
-    written = asyncio.run(
-        segments_history_export(
-            destination=to,
-            account=target.account,
-            state=state or DEFAULT_STATE_DIR,
-            state_filesystem=state_filesystem,
-            segments=segments,
-            format=chosen,
-        )
+    written = _export(
+        segments_history_export,
+        to,
+        format,
+        account=target.account,
+        state=state or DEFAULT_STATE_DIR,
+        state_filesystem=state_filesystem,
+        segments=segments,
     )
     what = f"{written.count} size point(s)"
     _print_written(console, what, target, written.format, written.destination, written.size_bytes)
+
+
+def _export(
+    flow: Callable[..., Coroutine[Any, Any, Written]],
+    to: str,
+    format: str | None,
+    **parameters: Any,
+) -> Written:
+    """Run an export flow to ``to``, its format checked first (a bad one fails before Prefect)."""
+    return asyncio.run(flow(destination=to, format=o.checked_format(to, format), **parameters))
 
 
 def _print_written(
@@ -101,32 +110,22 @@ def _print_written(
 def watch(
     console: Console,
     target: Target,
-    state: o.State = None,
-    notify: o.Notify = None,
-    always_notify: o.AlwaysNotify = False,
+    *,
+    targets: WatchTargets,
     members: o.WatchMembers = None,
-    state_filesystem: o.StateFilesystem = None,
-    accept_drop: o.AcceptDrop = False,
-    reset_state: o.ResetState = False,
-    drop_pending: o.DropPending = False,
+    guards: StateGuards,
     resize_relative: o.ResizeRelative = None,
     resize_absolute: o.ResizeAbsolute = None,
 ) -> None:
     """report segment changes since the last run, and notify"""
-    from ...snapshots import DEFAULT_STATE_DIR
     from ..watch import segments_watch
 
     result = asyncio.run(
         segments_watch(
             **target.flow_options,
-            state=state or DEFAULT_STATE_DIR,
-            state_filesystem=state_filesystem,
-            notify=[*notify] if notify else None,
-            always_notify=always_notify,
+            **targets.flow_options,
+            **guards.flow_options,
             members=members,
-            accept_drop=accept_drop,
-            reset_state=reset_state,
-            drop_pending=drop_pending,
             resize_relative=resize_relative,
             resize_absolute=resize_absolute,
         )
@@ -149,31 +148,17 @@ def sync(
     target: Target,
     export: o.SyncExport = None,
     format: o.Format = None,
-    state: o.State = None,
-    notify: o.Notify = None,
-    always_notify: o.AlwaysNotify = False,
+    *,
+    targets: WatchTargets,
     no_watch: o.NoWatch = False,
     no_artifacts: o.NoArtifacts = False,
-    state_filesystem: o.StateFilesystem = None,
-    accept_drop: o.AcceptDrop = False,
-    reset_state: o.ResetState = False,
-    drop_pending: o.DropPending = False,
+    guards: StateGuards,
 ) -> None:
     """fetch once, then publish artifacts, export and watch (what deployments schedule)"""
-    from ...snapshots import DEFAULT_STATE_DIR
     from ..sync import ExportStep, WatchStep, segments_sync
 
     chosen = o.checked_format(export, format)
-    watch = WatchStep(
-        enabled=not no_watch,
-        state=state or DEFAULT_STATE_DIR,
-        state_filesystem=state_filesystem,
-        notify=notify or [],
-        always_notify=always_notify,
-        accept_drop=accept_drop,
-        reset_state=reset_state,
-        drop_pending=drop_pending,
-    )
+    watch = WatchStep(enabled=not no_watch, **targets.flow_options, **guards.flow_options)
     result = asyncio.run(
         segments_sync(
             **target.flow_options,
