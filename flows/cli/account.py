@@ -14,10 +14,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_type_hints
 
 from . import options as o
 from .session import SAMPLE, run
@@ -73,11 +72,18 @@ def state_command(handler: Handler) -> Callable[..., None]:
 
 def _group_options(group: type[Any]) -> list[inspect.Parameter]:
     """A group's fields as the options they declare, in field order."""
-    hints = typing.get_type_hints(group, include_extras=True)
+    hints = get_type_hints(group, include_extras=True)
     return [
-        inspect.Parameter(field.name, _KEYWORD, default=field.default, annotation=hints[field.name])
+        inspect.Parameter(
+            field.name, _KEYWORD, default=_default(field), annotation=hints[field.name]
+        )
         for field in dataclasses.fields(group)
     ]
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    """A field's default as a signature's: a field without one is a required option."""
+    return inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
 
 
 def _command(handler: Handler, shared: list[inspect.Parameter]) -> Callable[..., None]:

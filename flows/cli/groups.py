@@ -1,9 +1,9 @@
-"""The watch's options that ``watch`` and ``sync`` both take, as two parameter objects.
+"""Options that commands take together, as parameter objects: an export's destination, and
+the watch's options that ``watch`` and ``sync`` both take (in two runs, split by their own).
 
-Why: the two commands list the same seven options, in two runs split by options of their own;
-a handler parameter typed with a group stands for one run (``account_command`` spreads it into
-its options, in field order, and hands the handler the group), and the flow call takes the
-group's ``flow_options`` instead of repeating seven keywords.
+Why: a handler parameter typed with a group stands for the group's options
+(``account_command`` spreads them in its place, in field order, and hands the handler the
+group), and the flow call takes the group's ``flow_options`` instead of repeating keywords.
 """
 
 from __future__ import annotations
@@ -12,6 +12,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import options as o
+
+
+@dataclass(frozen=True)
+class Destination:
+    """--to, --format: where an export goes and as which format (``export``, ``history``)."""
+
+    to: o.ExportTo
+    format: o.Format = None
+
+    @property
+    def flow_options(self) -> dict[str, Any]:
+        """As the export flows take them; a bad format or extension fails here, before Prefect."""
+        return {"destination": self.to, "format": o.checked_format(self.to, self.format)}
 
 
 @dataclass(frozen=True)
@@ -55,4 +68,4 @@ class StateGuards:
         return asdict(self)
 
 
-__all__ = ["StateGuards", "WatchTargets"]
+__all__ = ["Destination", "StateGuards", "WatchTargets"]

@@ -1,20 +1,16 @@
 """The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``,
 ``sync`` and ``history``. Each parses, calls its flow and prints; the options they share are
-in ``account``."""
+in ``account`` and ``groups``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
 
 from rich.console import Console
 
 from . import options as o
 from .account import Target, account_command, state_command
-from .groups import StateGuards, WatchTargets
-
-Written = TypeVar("Written")
+from .groups import Destination, StateGuards, WatchTargets
 
 
 @account_command
@@ -28,11 +24,11 @@ def report(console: Console, target: Target) -> None:
 
 
 @account_command
-def export(console: Console, target: Target, to: o.ExportTo, format: o.Format = None) -> None:
+def export(console: Console, target: Target, *, to: Destination) -> None:
     """fetch segments and write them to a file, atomically"""
     from ..export import segments_export
 
-    written = _export(segments_export, to, format, **target.flow_options)
+    written = asyncio.run(segments_export(**to.flow_options, **target.flow_options))
     what = f"{written.count} segment(s)"
     _print_written(console, what, target, written.format, written.destination, written.size_bytes)
 
@@ -49,8 +45,13 @@ def members(
     """write the members (contacts) of segments to a file, page by page, atomically"""
     from ..members import segments_members_export
 
-    written = _export(
-        segments_members_export, to, format, segments=segments, fields=fields, **target.flow_options
+    written = asyncio.run(
+        segments_members_export(
+            **Destination(to, format).flow_options,
+            segments=segments,
+            fields=fields,
+            **target.flow_options,
+        )
     )
     what = f"{written.count} member row(s) of {len(written.segments)} segment(s)"
     files = f"{len(written.files)} file(s) under " if len(written.files) != 1 else ""
@@ -62,8 +63,8 @@ def members(
 def history(
     console: Console,
     target: Target,
-    to: o.ExportTo,
-    format: o.Format = None,
+    *,
+    to: Destination,
     state: o.State = None,
     state_filesystem: o.StateFilesystem = None,
     segments: o.Segments = None,
@@ -72,27 +73,17 @@ def history(
     from ...snapshots import DEFAULT_STATE_DIR
     from ..history import segments_history_export
 
-    written = _export(
-        segments_history_export,
-        to,
-        format,
-        account=target.account,
-        state=state or DEFAULT_STATE_DIR,
-        state_filesystem=state_filesystem,
-        segments=segments,
+    written = asyncio.run(
+        segments_history_export(
+            **to.flow_options,
+            account=target.account,
+            state=state or DEFAULT_STATE_DIR,
+            state_filesystem=state_filesystem,
+            segments=segments,
+        )
     )
     what = f"{written.count} size point(s)"
     _print_written(console, what, target, written.format, written.destination, written.size_bytes)
-
-
-def _export(
-    flow: Callable[..., Coroutine[Any, Any, Written]],
-    to: str,
-    format: str | None,
-    **parameters: Any,
-) -> Written:
-    """Run an export flow to ``to``, its format checked first (a bad one fails before Prefect)."""
-    return asyncio.run(flow(destination=to, format=o.checked_format(to, format), **parameters))
 
 
 def _print_written(

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from prefect_botpenguin.flows.cli import app
 from prefect_botpenguin.flows.cli import options as o
 from prefect_botpenguin.flows.cli.account import Target, account_command
-from prefect_botpenguin.flows.cli.groups import StateGuards, WatchTargets
+from prefect_botpenguin.flows.cli.groups import Destination, StateGuards, WatchTargets
 from prefect_botpenguin.flows.sync import WatchStep
 from prefect_botpenguin.flows.watch import segments_watch
 from prefect_botpenguin.snapshots import DEFAULT_STATE_DIR
@@ -108,3 +108,10 @@ def test_the_groups_give_the_watch_flow_and_the_sync_step_the_parameters_they_ta
 def test_no_notify_is_left_to_the_flow_default_not_sent_as_an_empty_list():
     assert WatchTargets(state="snaps").flow_options == {"state": "snaps", "always_notify": False}
     assert WatchStep(**WatchTargets().flow_options).notify == []
+
+
+def test_a_group_field_without_a_default_is_a_required_option():
+    for command in ("export", "history"):
+        params = typer.main.get_command(app).commands[command].params
+        assert [p.opts[0] for p in params if p.required] == ["--to"], command
+    assert Destination("out.csv").flow_options == {"destination": "out.csv", "format": None}
