@@ -60,7 +60,8 @@ def account_command(handler: Handler) -> Callable[..., None]:
     """``handler(console, target, **own_options)`` as a typer command.
 
     The command's signature is the handler's own options (after ``console`` and ``target``)
-    followed by the shared ones; its name and help come from the handler.
+    followed by the shared ones; its name and help come from the handler. An own parameter
+    typed with a group (a dataclass of options, ``groups``) stands for the group's options.
     """
     return _command(handler, _SHARED)
 

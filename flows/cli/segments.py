@@ -24,7 +24,7 @@ def report(console: Console, target: Target) -> None:
 
 
 @account_command
-def export(console: Console, target: Target, *, to: Destination) -> None:
+def export(console: Console, target: Target, to: Destination) -> None:
     """fetch segments and write them to a file, atomically"""
     from ..export import segments_export
 
@@ -63,7 +63,6 @@ def members(
 def history(
     console: Console,
     target: Target,
-    *,
     to: Destination,
     state: o.State = None,
     state_filesystem: o.StateFilesystem = None,
