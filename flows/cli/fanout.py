@@ -6,7 +6,6 @@ import asyncio
 
 from rich.console import Console
 
-from ...core.formats import format_for
 from . import options as o
 from .session import run
 
@@ -41,9 +40,7 @@ def fanout(
             )
         if members:
             check_destination(export)  # one line, before Prefect starts
-        chosen = o.export_format(format)
-        if export:
-            format_for(export, chosen)  # a bad extension fails before Prefect starts
+        chosen = o.checked_format(export, format)
         try:
             if members:
                 manifest = asyncio.run(

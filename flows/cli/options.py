@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from ...core.formats import EXPORT_FORMATS, ExportFormat
+from ...core.formats import EXPORT_FORMATS, ExportFormat, format_for
 
 
 class SeveralValues(TyperCommand):
@@ -57,292 +57,258 @@ def export_format(value: str | None) -> ExportFormat | None:
     raise typer.BadParameter(f"{value!r} is not one of {', '.join(EXPORT_FORMATS)}.")
 
 
+def checked_format(destination: str | None, format: str | None) -> ExportFormat | None:
+    """``--format`` for an export to ``destination``, checked with its extension (if any).
+
+    Why: a bad extension (``out.txt``) then fails as one line before Prefect starts or anything
+    is fetched; with no destination (an export not asked for) there is nothing to check.
+    """
+    chosen = export_format(format)
+    if destination:
+        format_for(destination, chosen)
+    return chosen
+
+
+def option(flag: str, help: str, **checks: Any) -> Any:
+    """``typer.Option`` written as ``--help`` shows it: ``"--to DEST"`` is the flag and its metavar.
+
+    Why: the table below then reads as the help pages it makes, and each declaration says only
+    what is its own (its flag, metavar and help; ``checks`` such as a callback or bounds).
+    """
+    name, _, metavar = flag.partition(" ")
+    return typer.Option(name, metavar=metavar or None, help=help, **checks)
+
+
 _FORMATS = "[" + "|".join(EXPORT_FORMATS) + "]"
 
-Debug = Annotated[bool, typer.Option("--debug", help="show full tracebacks on failure")]
+Debug = Annotated[bool, option("--debug", "show full tracebacks on failure")]
 Sandbox = Annotated[
     bool,
-    typer.Option(
-        "--sandbox",
-        help="run against the bundled sandbox server with invented sample data (offline)",
+    option(
+        "--sandbox", "run against the bundled sandbox server with invented sample data (offline)"
     ),
 ]
 Credentials = Annotated[
     str | None,
-    typer.Option(
-        "--credentials",
-        metavar="BLOCK_NAME",
-        help="saved BotPenguin Credentials block (default: BOTPENGUIN_* environment variables)",
+    option(
+        "--credentials BLOCK_NAME",
+        "saved BotPenguin Credentials block (default: BOTPENGUIN_* environment variables)",
     ),
 ]
 Account = Annotated[
-    str | None,
-    typer.Option("--account", metavar="ACCOUNT", help="label for the account in artifact keys"),
+    str | None, option("--account ACCOUNT", "label for the account in artifact keys")
 ]
 Format = Annotated[
-    str | None,
-    typer.Option(
-        "--format", metavar=_FORMATS, callback=export_format, help="override the extension"
-    ),
+    str | None, option("--format " + _FORMATS, "override the extension", callback=export_format)
 ]
 ExportTo = Annotated[
     str,
-    typer.Option(
-        "--to",
-        metavar="DEST",
-        help="local path or fsspec URL (memory://, s3://...); the extension picks the format",
+    option(
+        "--to DEST",
+        "local path or fsspec URL (memory://, s3://...); the extension picks the format",
     ),
 ]
 MembersTo = Annotated[
     str,
-    typer.Option(
-        "--to",
-        metavar="DEST",
-        help="local path or fsspec URL; the extension picks the format; "
+    option(
+        "--to DEST",
+        "local path or fsspec URL; the extension picks the format; "
         "{segment_id} in it writes one file per segment",
     ),
 ]
 Segments = Annotated[
-    list[str] | None,
-    typer.Option("--segments", metavar="ID", help="segment ids to export (default: all)"),
+    list[str] | None, option("--segments ID", "segment ids to export (default: all)")
 ]
 Fields = Annotated[
     list[str] | None,
-    typer.Option(
-        "--fields",
-        metavar="FIELD",
-        help="contact fields to keep besides segment_id and id (default: all)",
-    ),
+    option("--fields FIELD", "contact fields to keep besides segment_id and id (default: all)"),
 ]
 
 # Where the watch keeps its state, and its ways to overrule its own caution.
 State = Annotated[
     str | None,
-    typer.Option(
-        "--state",
-        metavar="DEST",
-        help="directory or fsspec URL keeping one snapshot per account "
-        "(default: .botpenguin/snapshots)",
+    option(
+        "--state DEST",
+        "directory or fsspec URL keeping one snapshot per account (default: .botpenguin/snapshots)",
     ),
 ]
 StateFilesystem = Annotated[
     str | None,
-    typer.Option(
-        "--state-filesystem",
-        metavar="BLOCK",
-        help="saved filesystem block holding the state, as BLOCK-TYPE/NAME (e.g. "
+    option(
+        "--state-filesystem BLOCK",
+        "saved filesystem block holding the state, as BLOCK-TYPE/NAME (e.g. "
         "remote-file-system/shared); --state is then a path inside it",
     ),
 ]
 Notify = Annotated[
     list[str] | None,
-    typer.Option(
-        "--notify",
-        metavar="TARGET",
-        help="Apprise URL (contains ://) or saved notification block name; repeatable",
+    option(
+        "--notify TARGET", "Apprise URL (contains ://) or saved notification block name; repeatable"
     ),
 ]
 AlwaysNotify = Annotated[
     bool,
-    typer.Option(
+    option(
         "--always-notify",
-        help="notify on every run, also without changes or on the first (baseline) run",
+        "notify on every run, also without changes or on the first (baseline) run",
     ),
 ]
 WatchMembers = Annotated[
     list[str] | None,
-    typer.Option(
-        "--members",
-        metavar="ID",
-        help="also report who joined and left these segments ('all' for every segment); "
+    option(
+        "--members ID",
+        "also report who joined and left these segments ('all' for every segment); "
         "counts only, contact ids kept beside the snapshot",
     ),
 ]
 AcceptDrop = Annotated[
     bool,
-    typer.Option(
+    option(
         "--accept-drop",
-        help="trust a fetch that lost all or most segments at once (held for a run otherwise)",
+        "trust a fetch that lost all or most segments at once (held for a run otherwise)",
     ),
 ]
 ResetState = Annotated[
     bool,
-    typer.Option(
+    option(
         "--reset-state",
-        help="record a new baseline on purpose, replacing the saved snapshot and its outbox",
+        "record a new baseline on purpose, replacing the saved snapshot and its outbox",
     ),
 ]
 DropPending = Annotated[
-    bool,
-    typer.Option(
-        "--drop-pending", help="give up on change messages earlier runs could not deliver"
-    ),
+    bool, option("--drop-pending", "give up on change messages earlier runs could not deliver")
 ]
 
 # ``load`` only.
 Database = Annotated[
     str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        help="SQLAlchemy URL of a PostgreSQL or SQLite database (default: BOTPENGUIN_DB_URL, "
+    option(
+        "--db URL",
+        "SQLAlchemy URL of a PostgreSQL or SQLite database (default: BOTPENGUIN_DB_URL, "
         "else the embedded .botpenguin/snapshots/warehouse.sqlite); never printed with its "
         "password",
     ),
 ]
 LoadMembers = Annotated[
     list[str] | None,
-    typer.Option(
-        "--members",
-        metavar="ID",
-        help="also load the memberships of these segments ('all' for every segment)",
-    ),
+    option("--members ID", "also load the memberships of these segments ('all' for every segment)"),
 ]
 ContactFields = Annotated[
     list[str] | None,
-    typer.Option(
-        "--contact-fields",
-        metavar="FIELD",
-        help="keep these contact fields in the contacts table ('all' for every one); "
+    option(
+        "--contact-fields FIELD",
+        "keep these contact fields in the contacts table ('all' for every one); "
         "default: contact ids only",
     ),
 ]
 # ``watch`` only.
 ResizeRelative = Annotated[
     float | None,
-    typer.Option(
-        "--resize-relative",
-        metavar="PERCENT",
-        help="a size move notifies past this percent and --resize-absolute "
+    option(
+        "--resize-relative PERCENT",
+        "a size move notifies past this percent and --resize-absolute "
         "(BOTPENGUIN_RESIZE_RELATIVE, 10)",
     ),
 ]
 ResizeAbsolute = Annotated[
     int | None,
-    typer.Option(
-        "--resize-absolute",
-        metavar="N",
-        help="a size move notifies past N contacts and --resize-relative "
+    option(
+        "--resize-absolute N",
+        "a size move notifies past N contacts and --resize-relative "
         "(BOTPENGUIN_RESIZE_ABSOLUTE, 10)",
     ),
 ]
 
 # ``sync`` only.
 SyncExport = Annotated[
-    str | None,
-    typer.Option("--export", metavar="DEST", help="also export to DEST (path or fsspec URL)"),
+    str | None, option("--export DEST", "also export to DEST (path or fsspec URL)")
 ]
-NoWatch = Annotated[bool, typer.Option("--no-watch", help="skip change detection")]
-NoArtifacts = Annotated[bool, typer.Option("--no-artifacts", help="skip the segments artifacts")]
+NoWatch = Annotated[bool, option("--no-watch", "skip change detection")]
+NoArtifacts = Annotated[bool, option("--no-artifacts", "skip the segments artifacts")]
 
 # ``fanout`` only.
 CredentialsBlocks = Annotated[
     list[str] | None,
-    typer.Option(
-        "--credentials-blocks",
-        metavar="NAME",
-        help="saved BotPenguin Credentials blocks, one per account",
-    ),
+    option("--credentials-blocks NAME", "saved BotPenguin Credentials blocks, one per account"),
 ]
 PartnerCredentials = Annotated[
     str | None,
-    typer.Option(
-        "--partner-credentials",
-        metavar="NAME",
-        help="saved Credentials block of a partner: every customer it lists is collected",
+    option(
+        "--partner-credentials NAME",
+        "saved Credentials block of a partner: every customer it lists is collected",
     ),
 ]
-Concurrency = Annotated[
-    int, typer.Option("--concurrency", metavar="N", help="API calls in flight, max (8)")
-]
+Concurrency = Annotated[int, option("--concurrency N", "API calls in flight, max (8)")]
 ConcurrencyLimit = Annotated[
-    str | None,
-    typer.Option(
-        "--concurrency-limit", metavar="NAME", help="Prefect global concurrency limit to obey too"
-    ),
+    str | None, option("--concurrency-limit NAME", "Prefect global concurrency limit to obey too")
 ]
 FanoutExport = Annotated[
     str | None,
-    typer.Option(
-        "--export",
-        metavar="DEST",
-        help="one file with an 'account' column, or one per account if DEST has {account}",
+    option(
+        "--export DEST",
+        "one file with an 'account' column, or one per account if DEST has {account}",
     ),
 ]
 Shards = Annotated[
     int,
-    typer.Option(
-        "--shards",
-        metavar="N",
-        help="split the accounts into N shards, each its own flow run (DEST needs {account})",
+    option(
+        "--shards N",
+        "split the accounts into N shards, each its own flow run (DEST needs {account})",
     ),
 ]
 ShardDeployment = Annotated[
     str | None,
-    typer.Option(
-        "--shard-deployment",
-        metavar="FLOW/NAME",
-        help="run the shards on this deployment's work pool (default: in this process)",
+    option(
+        "--shard-deployment FLOW/NAME",
+        "run the shards on this deployment's work pool (default: in this process)",
     ),
 ]
 FanoutMembers = Annotated[
     bool,
-    typer.Option(
+    option(
         "--members",
-        help="export each account's segment members instead of its segments (DEST needs {account})",
+        "export each account's segment members instead of its segments (DEST needs {account})",
     ),
 ]
 PartnerSandbox = Annotated[
     bool,
-    typer.Option(
+    option(
         "--sandbox",
-        help="collect simulated accounts of a sandbox partner (invented sample data, offline)",
+        "collect simulated accounts of a sandbox partner (invented sample data, offline)",
     ),
 ]
 SandboxAccounts = Annotated[
-    int,
-    typer.Option(
-        "--sandbox-accounts", metavar="N", help="how many accounts the sandbox simulates (20)"
-    ),
+    int, option("--sandbox-accounts N", "how many accounts the sandbox simulates (20)")
 ]
 
 # ``automations apply`` only.
 NotifyBlock = Annotated[
     str | None,
-    typer.Option(
-        "--notify",
-        metavar="BLOCK_NAME",
-        help="saved notification block (Slack, Teams, Custom Webhook, ...) for the messages",
+    option(
+        "--notify BLOCK_NAME",
+        "saved notification block (Slack, Teams, Custom Webhook, ...) for the messages",
     ),
 ]
 NotifyAccount = Annotated[
     str | None,
-    typer.Option(
-        "--account",
-        metavar="LABEL",
-        help="only this account's segment changes notify (default: every account)",
+    option(
+        "--account LABEL", "only this account's segment changes notify (default: every account)"
     ),
 ]
 Swing = Annotated[
     int | None,
-    typer.Option(
-        "--swing",
-        metavar="N",
+    option(
+        "--swing N",
+        "also notify when an audience grows or shrinks by N% or more since the "
+        "previous watch run (needs --notify)",
         min=0,
         max=999,
-        help="also notify when an audience grows or shrinks by N% or more since the "
-        "previous watch run (needs --notify)",
     ),
 ]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="print what would change, change nothing")]
+DryRun = Annotated[bool, option("--dry-run", "print what would change, change nothing")]
 
 # ``server start`` only.
-Port = Annotated[int, typer.Option("--port", metavar="N", help="loopback port for start (4200)")]
+Port = Annotated[int, option("--port N", "loopback port for start (4200)")]
 Timeout = Annotated[
-    float,
-    typer.Option(
-        "--timeout",
-        metavar="SECONDS",
-        help="how long start waits for the server to answer (120)",
-    ),
+    float, option("--timeout SECONDS", "how long start waits for the server to answer (120)")
 ]

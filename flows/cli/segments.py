@@ -1,6 +1,6 @@
 """The commands about one account's segments: ``report``, ``export``, ``members``, ``watch``,
 ``sync`` and ``history``. Each parses, calls its flow and prints; the options they share are
-in ``account``."""
+in ``account`` and ``groups``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import asyncio
 
 from rich.console import Console
 
-from ...core.formats import format_for
 from . import options as o
 from .account import Target, account_command, state_command
+from .groups import Destination, StateGuards, WatchTargets
 
 
 @account_command
@@ -24,13 +24,11 @@ def report(console: Console, target: Target) -> None:
 
 
 @account_command
-def export(console: Console, target: Target, to: o.ExportTo, format: o.Format = None) -> None:
+def export(console: Console, target: Target, to: Destination) -> None:
     """fetch segments and write them to a file, atomically"""
     from ..export import segments_export
 
-    chosen = o.export_format(format)
-    format_for(to, chosen)  # a bad extension fails before Prefect starts
-    written = asyncio.run(segments_export(destination=to, format=chosen, **target.flow_options))
+    written = asyncio.run(segments_export(**to.flow_options, **target.flow_options))
     what = f"{written.count} segment(s)"
     _print_written(console, what, target, written.format, written.destination, written.size_bytes)
 
@@ -47,11 +45,12 @@ def members(
     """write the members (contacts) of segments to a file, page by page, atomically"""
     from ..members import segments_members_export
 
-    chosen = o.export_format(format)
-    format_for(to, chosen)  # a bad extension fails before Prefect starts
     written = asyncio.run(
         segments_members_export(
-            destination=to, segments=segments, fields=fields, format=chosen, **target.flow_options
+            **Destination(to, format).flow_options,
+            segments=segments,
+            fields=fields,
+            **target.flow_options,
         )
     )
     what = f"{written.count} member row(s) of {len(written.segments)} segment(s)"
@@ -64,8 +63,7 @@ def members(
 def history(
     console: Console,
     target: Target,
-    to: o.ExportTo,
-    format: o.Format = None,
+    to: Destination,
     state: o.State = None,
     state_filesystem: o.StateFilesystem = None,
     segments: o.Segments = None,
@@ -74,16 +72,13 @@ def history(
     from ...snapshots import DEFAULT_STATE_DIR
     from ..history import segments_history_export
 
-    chosen = o.export_format(format)
-    format_for(to, chosen)  # a bad extension fails before Prefect starts
     written = asyncio.run(
         segments_history_export(
-            destination=to,
+            **to.flow_options,
             account=target.account,
             state=state or DEFAULT_STATE_DIR,
             state_filesystem=state_filesystem,
             segments=segments,
-            format=chosen,
         )
     )
     what = f"{written.count} size point(s)"
@@ -105,32 +100,22 @@ def _print_written(
 def watch(
     console: Console,
     target: Target,
-    state: o.State = None,
-    notify: o.Notify = None,
-    always_notify: o.AlwaysNotify = False,
+    *,
+    targets: WatchTargets,
     members: o.WatchMembers = None,
-    state_filesystem: o.StateFilesystem = None,
-    accept_drop: o.AcceptDrop = False,
-    reset_state: o.ResetState = False,
-    drop_pending: o.DropPending = False,
+    guards: StateGuards,
     resize_relative: o.ResizeRelative = None,
     resize_absolute: o.ResizeAbsolute = None,
 ) -> None:
     """report segment changes since the last run, and notify"""
-    from ...snapshots import DEFAULT_STATE_DIR
     from ..watch import segments_watch
 
     result = asyncio.run(
         segments_watch(
             **target.flow_options,
-            state=state or DEFAULT_STATE_DIR,
-            state_filesystem=state_filesystem,
-            notify=[*notify] if notify else None,
-            always_notify=always_notify,
+            **targets.flow_options,
+            **guards.flow_options,
             members=members,
-            accept_drop=accept_drop,
-            reset_state=reset_state,
-            drop_pending=drop_pending,
             resize_relative=resize_relative,
             resize_absolute=resize_absolute,
         )
@@ -153,33 +138,17 @@ def sync(
     target: Target,
     export: o.SyncExport = None,
     format: o.Format = None,
-    state: o.State = None,
-    notify: o.Notify = None,
-    always_notify: o.AlwaysNotify = False,
+    *,
+    targets: WatchTargets,
     no_watch: o.NoWatch = False,
     no_artifacts: o.NoArtifacts = False,
-    state_filesystem: o.StateFilesystem = None,
-    accept_drop: o.AcceptDrop = False,
-    reset_state: o.ResetState = False,
-    drop_pending: o.DropPending = False,
+    guards: StateGuards,
 ) -> None:
     """fetch once, then publish artifacts, export and watch (what deployments schedule)"""
-    from ...snapshots import DEFAULT_STATE_DIR
     from ..sync import ExportStep, WatchStep, segments_sync
 
-    chosen = o.export_format(format)
-    if export:
-        format_for(export, chosen)  # a bad extension fails before Prefect starts
-    watch = WatchStep(
-        enabled=not no_watch,
-        state=state or DEFAULT_STATE_DIR,
-        state_filesystem=state_filesystem,
-        notify=notify or [],
-        always_notify=always_notify,
-        accept_drop=accept_drop,
-        reset_state=reset_state,
-        drop_pending=drop_pending,
-    )
+    chosen = o.checked_format(export, format)
+    watch = WatchStep(enabled=not no_watch, **targets.flow_options, **guards.flow_options)
     result = asyncio.run(
         segments_sync(
             **target.flow_options,
