@@ -32,6 +32,8 @@ from .common import CredentialsParam, FilesystemParam, resolve_filesystem
 from .fanout_accounts import check_sources, load_accounts, one_line, partner_account
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
+    CallLimits,
+    ShardOptions,
     ShardPlan,
     manifest_summary,
     sharded_fanout,
@@ -110,22 +112,13 @@ async def segments_fanout(
             manifest=manifest or manifest_location(export or ""),
             export_format=export_format,
             export_filesystem=export_filesystem,
-            filesystem=await resolve_filesystem(export_filesystem),
             partner_credentials=partner_credentials,
             partner_from_env=partner_from_env,
-            concurrency=concurrency,
-            concurrency_limit=concurrency_limit,
-            rate_limit=rate_limit,
+            limits=CallLimits(concurrency, concurrency_limit, rate_limit),
         )
+        sharding = ShardOptions(shards, shard_deployment, shard_attempts, shard_timeout)
         done = await sharded_fanout(
-            plan,
-            credentials_blocks or [],
-            shards=shards,
-            shard_deployment=shard_deployment,
-            attempts=shard_attempts,
-            timeout=shard_timeout,
-            progress_key=PROGRESS_KEY,
-            summary_key=SUMMARY_KEY,
+            plan, credentials_blocks, sharding, progress_key=PROGRESS_KEY, summary_key=SUMMARY_KEY
         )
         return manifest_summary(done, concurrency)
     filesystem = await resolve_filesystem(export_filesystem)

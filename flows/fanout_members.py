@@ -18,9 +18,15 @@ from .._compat import eager_annotations
 from ..core.fanout import DEFAULT_CONCURRENCY
 from ..core.formats import ExportFormat, format_for
 from ..core.shards import MAX_SHARDS, Manifest, check_destination, manifest_location
-from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_filesystem
+from .common import CredentialsParam, FilesystemParam, NonEmpty
 from .fanout_accounts import check_sources
-from .sharded import DEFAULT_SHARD_ATTEMPTS, ShardPlan, sharded_fanout
+from .sharded import (
+    DEFAULT_SHARD_ATTEMPTS,
+    CallLimits,
+    ShardOptions,
+    ShardPlan,
+    sharded_fanout,
+)
 
 PROGRESS_KEY = "botpenguin-members-fanout-progress"
 SUMMARY_KEY = "botpenguin-members-fanout-summary"
@@ -91,23 +97,13 @@ async def members_fanout(
         manifest=manifest or manifest_location(export),
         export_format=export_format,
         export_filesystem=export_filesystem,
-        filesystem=await resolve_filesystem(export_filesystem),
         partner_credentials=partner_credentials,
         partner_from_env=partner_from_env,
-        concurrency=concurrency,
-        concurrency_limit=concurrency_limit,
-        rate_limit=rate_limit,
+        limits=CallLimits(concurrency, concurrency_limit, rate_limit),
         segments=segments or None,
         fields=fields or None,
     )
-    done = await sharded_fanout(
-        plan,
-        credentials_blocks or [],
-        shards=shards,
-        shard_deployment=shard_deployment,
-        attempts=shard_attempts,
-        timeout=shard_timeout,
-        progress_key=PROGRESS_KEY,
-        summary_key=SUMMARY_KEY,
+    sharding = ShardOptions(shards, shard_deployment, shard_attempts, shard_timeout)
+    return await sharded_fanout(
+        plan, credentials_blocks, sharding, progress_key=PROGRESS_KEY, summary_key=SUMMARY_KEY
     )
-    return done
