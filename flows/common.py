@@ -33,6 +33,9 @@ from ..exports import load_filesystem
 NonEmpty = Annotated[str, Field(min_length=1)]
 """A required text parameter (an export's destination): the UI refuses it empty."""
 
+Concurrency = Annotated[int, Field(ge=1, le=256)]
+"""A fan-out's most API calls in flight at once (the form refuses 0 and more than 256)."""
+
 CredentialsParam = BotPenguinCredentials | SkipJsonSchema[str] | None
 """A saved BotPenguin Credentials block (picked in the UI), or its name; None: settings."""
 

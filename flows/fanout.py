@@ -8,11 +8,9 @@ only then ends Failed, naming each failed account and why.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.filesystems import WritableFileSystem
-from pydantic import Field
 
 from .._compat import eager_annotations
 from ..core.accounts import account_slug
@@ -25,14 +23,16 @@ from ..core.fanout import (
     iter_segments_with_account,
 )
 from ..core.formats import ExportFormat, format_for
-from ..core.shards import MAX_SHARDS, check_destination, manifest_location
+from ..core.shards import check_destination, manifest_location
 from ..exports import export_segments
 from ..fanout import PROGRESS_KEY, fetch_segments_fanout, publish_fanout_artifacts
-from .common import CredentialsParam, FilesystemParam, resolve_filesystem
+from .common import Concurrency, CredentialsParam, FilesystemParam, resolve_filesystem
 from .fanout_accounts import check_sources, load_accounts, one_line, partner_account
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
     CallLimits,
+    ShardAttempts,
+    ShardCount,
     ShardOptions,
     ShardPlan,
     manifest_summary,
@@ -41,8 +41,6 @@ from .sharded import (
 
 ACCOUNT_PLACEHOLDER = "{account}"
 COMBINED_EXPORT_LABEL = "fanout"
-
-Concurrency = Annotated[int, Field(ge=1, le=256)]
 
 
 @flow(name="botpenguin-segments-fanout", log_prints=False)
@@ -57,9 +55,9 @@ async def segments_fanout(
     export: str | None = None,
     export_format: ExportFormat | None = None,
     export_filesystem: FilesystemParam = None,
-    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)] = 1,
+    shards: ShardCount = 1,
     shard_deployment: str | None = None,
-    shard_attempts: Annotated[int, Field(ge=1)] = DEFAULT_SHARD_ATTEMPTS,
+    shard_attempts: ShardAttempts = DEFAULT_SHARD_ATTEMPTS,
     shard_timeout: float | None = None,
     manifest: str | None = None,
 ) -> FanoutSummary:

@@ -9,20 +9,19 @@ Each account's file is written atomically; the manifest lists every account exac
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
 from .._compat import eager_annotations
 from ..core.fanout import DEFAULT_CONCURRENCY
 from ..core.formats import ExportFormat, format_for
-from ..core.shards import MAX_SHARDS, Manifest, check_destination, manifest_location
-from .common import CredentialsParam, FilesystemParam, NonEmpty
+from ..core.shards import Manifest, check_destination, manifest_location
+from .common import Concurrency, CredentialsParam, FilesystemParam, NonEmpty
 from .fanout_accounts import check_sources
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
     CallLimits,
+    ShardAttempts,
+    ShardCount,
     ShardOptions,
     ShardPlan,
     sharded_fanout,
@@ -43,12 +42,12 @@ async def members_fanout(
     fields: list[str] | None = None,
     export_format: ExportFormat | None = None,
     export_filesystem: FilesystemParam = None,
-    concurrency: Annotated[int, Field(ge=1, le=256)] = DEFAULT_CONCURRENCY,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     concurrency_limit: str | None = None,
     rate_limit: str | None = None,
-    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)] = 1,
+    shards: ShardCount = 1,
     shard_deployment: str | None = None,
-    shard_attempts: Annotated[int, Field(ge=1)] = DEFAULT_SHARD_ATTEMPTS,
+    shard_attempts: ShardAttempts = DEFAULT_SHARD_ATTEMPTS,
     shard_timeout: float | None = None,
     manifest: str | None = None,
 ) -> Manifest:

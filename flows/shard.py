@@ -37,7 +37,7 @@ from ..core.shards import (
 from ..fanout import engine_bounds, fetch_segments_fanout, read_limit
 from ..shard_files import export_account_segments, remove_temp_leftovers, write_json
 from ..shard_members import collect_members
-from .common import CredentialsParam, FilesystemParam, resolve_filesystem
+from .common import Concurrency, CredentialsParam, FilesystemParam, resolve_filesystem
 from .fanout_accounts import load_accounts, partner_account
 
 SHARD_FLOW_NAME = "botpenguin-fanout-shard"
@@ -60,7 +60,7 @@ async def fanout_shard(
     file_keys: dict[str, str] | None = None,
     export_format: ExportFormat | None = None,
     export_filesystem: FilesystemParam = None,
-    concurrency: Annotated[int, Field(ge=1, le=256)] = DEFAULT_CONCURRENCY,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     concurrency_limit: str | None = None,
     rate_limit: str | None = None,
     lease_seconds: float | None = None,
