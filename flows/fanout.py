@@ -26,13 +26,18 @@ from ..core.formats import ExportFormat, format_for
 from ..core.shards import check_destination, manifest_location
 from ..exports import export_segments
 from ..fanout import PROGRESS_KEY, fetch_segments_fanout, publish_fanout_artifacts
-from .common import Concurrency, CredentialsParam, FilesystemParam, resolve_filesystem
+from .common import (
+    Concurrency,
+    CredentialsParam,
+    FilesystemParam,
+    ShardAttempts,
+    ShardCount,
+    resolve_filesystem,
+)
 from .fanout_accounts import check_sources, load_accounts, one_line, partner_account
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
     CallLimits,
-    ShardAttempts,
-    ShardCount,
     ShardOptions,
     ShardPlan,
     manifest_summary,

@@ -15,17 +15,16 @@ from .._compat import eager_annotations
 from ..core.fanout import DEFAULT_CONCURRENCY
 from ..core.formats import ExportFormat, format_for
 from ..core.shards import Manifest, check_destination, manifest_location
-from .common import Concurrency, CredentialsParam, FilesystemParam, NonEmpty
-from .fanout_accounts import check_sources
-from .sharded import (
-    DEFAULT_SHARD_ATTEMPTS,
-    CallLimits,
+from .common import (
+    Concurrency,
+    CredentialsParam,
+    FilesystemParam,
+    NonEmpty,
     ShardAttempts,
     ShardCount,
-    ShardOptions,
-    ShardPlan,
-    sharded_fanout,
 )
+from .fanout_accounts import check_sources
+from .sharded import DEFAULT_SHARD_ATTEMPTS, CallLimits, ShardOptions, ShardPlan, sharded_fanout
 
 PROGRESS_KEY = "botpenguin-members-fanout-progress"
 SUMMARY_KEY = "botpenguin-members-fanout-summary"

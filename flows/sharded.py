@@ -26,10 +26,9 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from prefect.filesystems import WritableFileSystem
-from pydantic import Field
 
 from ..core.errors import ConfigurationError, FanoutFailedError
 from ..core.fanout import AccountOutcome, AccountSummary, FanoutReport, FanoutSummary
@@ -61,11 +60,6 @@ accepts) is marked Crashed. A live run marked by mistake costs a duplicate run, 
 the bound: it keeps its slots until it ends, and both write the same files atomically (the
 re-run's sweep of temp files may fail a write of the live one; the file stays complete)."""
 DEFAULT_SHARD_ATTEMPTS = 3
-
-ShardCount = Annotated[int, Field(ge=1, le=MAX_SHARDS)]
-"""A fan-out flow's ``shards``: 1 runs as one flow, at most ``MAX_SHARDS``."""
-ShardAttempts = Annotated[int, Field(ge=1)]
-"""A fan-out flow's ``shard_attempts``: runs per shard at most, at least one."""
 
 
 @dataclass(frozen=True)
