@@ -61,3 +61,26 @@ class DualTasks(griffe.Extension):
             for twin in target.elts:
                 if isinstance(twin, ast.Name):
                     mod.set_member(twin.id, griffe.Alias(twin.id, mod.members[body.id], parent=mod))
+
+
+class SharedHelp(griffe.Extension):
+    """A flow's ``{CREDENTIALS_HELP}``-style Args entries as the text Prefect's form shows.
+
+    ``flows.parameter_help.shared_help`` fills them in at import; static reading sees the
+    braces, so fill the same texts in here, read from that module's source.
+    """
+
+    def __init__(self) -> None:
+        source = (SUBPACKAGES["flows"] / "parameter_help.py").read_text("utf-8")
+        (self.texts,) = [
+            ast.literal_eval(statement.value)
+            for statement in ast.parse(source).body
+            if isinstance(statement, ast.Assign)
+            and isinstance(target := statement.targets[0], ast.Name)
+            and target.id == "SHARED_HELP"
+        ]
+
+    def on_function(self, *, func: griffe.Function, **kwargs: Any) -> None:
+        if func.docstring is not None:
+            for name, text in self.texts.items():
+                func.docstring.value = func.docstring.value.replace("{" + name + "}", text)

@@ -27,11 +27,21 @@ from .._compat import block_document_name, resolve_path, saved_block_name
 from ..core.errors import ConfigurationError
 from ..core.formats import ExportFormat, format_for
 from ..core.settings import load_settings
+from ..core.shards import MAX_SHARDS
 from ..credentials import BotPenguinCredentials
 from ..exports import load_filesystem
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 """A required text parameter (an export's destination): the UI refuses it empty."""
+
+Concurrency = Annotated[int, Field(ge=1, le=256)]
+"""A fan-out's most API calls in flight at once (the form refuses 0 and more than 256)."""
+
+ShardCount = Annotated[int, Field(ge=1, le=MAX_SHARDS)]
+"""A fan-out's ``shards``: 1 runs as one flow, at most ``MAX_SHARDS``."""
+
+ShardAttempts = Annotated[int, Field(ge=1)]
+"""A fan-out's ``shard_attempts``: runs per shard at most, at least one."""
 
 CredentialsParam = BotPenguinCredentials | SkipJsonSchema[str] | None
 """A saved BotPenguin Credentials block (picked in the UI), or its name; None: settings."""

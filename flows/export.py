@@ -9,10 +9,12 @@ from ..core.formats import ExportFormat
 from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
 from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
+from .parameter_help import shared_help
 
 
 @flow(name="botpenguin-segments-export", log_prints=False)
 @eager_annotations
+@shared_help
 async def segments_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,
@@ -29,16 +31,11 @@ async def segments_export(
         destination: Where to write: a local path (relative to the worker's directory), an
             fsspec URL such as s3://bucket/segments.parquet, or a path inside the filesystem
             block.
-        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
-            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
-            variables.
+        credentials: {CREDENTIALS_HELP}
         account: Label for this account in the artifact key; defaults to the block name,
             else BOTPENGUIN_ACCOUNT.
-        format: File format (csv, json, jsonl or parquet). Leave empty to take it from the
-            destination's extension.
-        filesystem: A saved filesystem block to write into (pick one, or give
-            BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
-            destination directly.
+        format: {FORMAT_HELP}
+        filesystem: {FILESYSTEM_HELP}
     """
     target, block = await resolve_export(credentials, account, destination, format, filesystem)
     segments = await fetch_segments.aio(target.credentials)

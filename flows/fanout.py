@@ -8,11 +8,9 @@ only then ends Failed, naming each failed account and why.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.filesystems import WritableFileSystem
-from pydantic import Field
 
 from .._compat import eager_annotations
 from ..core.accounts import account_slug
@@ -25,13 +23,22 @@ from ..core.fanout import (
     iter_segments_with_account,
 )
 from ..core.formats import ExportFormat, format_for
-from ..core.shards import MAX_SHARDS, check_destination, manifest_location
+from ..core.shards import check_destination, manifest_location
 from ..exports import export_segments
 from ..fanout import PROGRESS_KEY, fetch_segments_fanout, publish_fanout_artifacts
-from .common import CredentialsParam, FilesystemParam, resolve_filesystem
+from .common import (
+    Concurrency,
+    CredentialsParam,
+    FilesystemParam,
+    ShardAttempts,
+    ShardCount,
+    resolve_filesystem,
+)
 from .fanout_accounts import check_sources, load_accounts, one_line, partner_account
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
+    CallLimits,
+    ShardOptions,
     ShardPlan,
     manifest_summary,
     sharded_fanout,
@@ -39,8 +46,6 @@ from .sharded import (
 
 ACCOUNT_PLACEHOLDER = "{account}"
 COMBINED_EXPORT_LABEL = "fanout"
-
-Concurrency = Annotated[int, Field(ge=1, le=256)]
 
 
 @flow(name="botpenguin-segments-fanout", log_prints=False)
@@ -55,9 +60,9 @@ async def segments_fanout(
     export: str | None = None,
     export_format: ExportFormat | None = None,
     export_filesystem: FilesystemParam = None,
-    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)] = 1,
+    shards: ShardCount = 1,
     shard_deployment: str | None = None,
-    shard_attempts: Annotated[int, Field(ge=1)] = DEFAULT_SHARD_ATTEMPTS,
+    shard_attempts: ShardAttempts = DEFAULT_SHARD_ATTEMPTS,
     shard_timeout: float | None = None,
     manifest: str | None = None,
 ) -> FanoutSummary:
@@ -110,22 +115,13 @@ async def segments_fanout(
             manifest=manifest or manifest_location(export or ""),
             export_format=export_format,
             export_filesystem=export_filesystem,
-            filesystem=await resolve_filesystem(export_filesystem),
             partner_credentials=partner_credentials,
             partner_from_env=partner_from_env,
-            concurrency=concurrency,
-            concurrency_limit=concurrency_limit,
-            rate_limit=rate_limit,
+            limits=CallLimits(concurrency, concurrency_limit, rate_limit),
         )
+        sharding = ShardOptions(shards, shard_deployment, shard_attempts, shard_timeout)
         done = await sharded_fanout(
-            plan,
-            credentials_blocks or [],
-            shards=shards,
-            shard_deployment=shard_deployment,
-            attempts=shard_attempts,
-            timeout=shard_timeout,
-            progress_key=PROGRESS_KEY,
-            summary_key=SUMMARY_KEY,
+            plan, credentials_blocks, sharding, progress_key=PROGRESS_KEY, summary_key=SUMMARY_KEY
         )
         return manifest_summary(done, concurrency)
     filesystem = await resolve_filesystem(export_filesystem)

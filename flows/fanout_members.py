@@ -9,18 +9,22 @@ Each account's file is written atomically; the manifest lists every account exac
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
 from .._compat import eager_annotations
 from ..core.fanout import DEFAULT_CONCURRENCY
 from ..core.formats import ExportFormat, format_for
-from ..core.shards import MAX_SHARDS, Manifest, check_destination, manifest_location
-from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_filesystem
+from ..core.shards import Manifest, check_destination, manifest_location
+from .common import (
+    Concurrency,
+    CredentialsParam,
+    FilesystemParam,
+    NonEmpty,
+    ShardAttempts,
+    ShardCount,
+)
 from .fanout_accounts import check_sources
-from .sharded import DEFAULT_SHARD_ATTEMPTS, ShardPlan, sharded_fanout
+from .sharded import DEFAULT_SHARD_ATTEMPTS, CallLimits, ShardOptions, ShardPlan, sharded_fanout
 
 PROGRESS_KEY = "botpenguin-members-fanout-progress"
 SUMMARY_KEY = "botpenguin-members-fanout-summary"
@@ -37,12 +41,12 @@ async def members_fanout(
     fields: list[str] | None = None,
     export_format: ExportFormat | None = None,
     export_filesystem: FilesystemParam = None,
-    concurrency: Annotated[int, Field(ge=1, le=256)] = DEFAULT_CONCURRENCY,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     concurrency_limit: str | None = None,
     rate_limit: str | None = None,
-    shards: Annotated[int, Field(ge=1, le=MAX_SHARDS)] = 1,
+    shards: ShardCount = 1,
     shard_deployment: str | None = None,
-    shard_attempts: Annotated[int, Field(ge=1)] = DEFAULT_SHARD_ATTEMPTS,
+    shard_attempts: ShardAttempts = DEFAULT_SHARD_ATTEMPTS,
     shard_timeout: float | None = None,
     manifest: str | None = None,
 ) -> Manifest:
@@ -91,23 +95,13 @@ async def members_fanout(
         manifest=manifest or manifest_location(export),
         export_format=export_format,
         export_filesystem=export_filesystem,
-        filesystem=await resolve_filesystem(export_filesystem),
         partner_credentials=partner_credentials,
         partner_from_env=partner_from_env,
-        concurrency=concurrency,
-        concurrency_limit=concurrency_limit,
-        rate_limit=rate_limit,
+        limits=CallLimits(concurrency, concurrency_limit, rate_limit),
         segments=segments or None,
         fields=fields or None,
     )
-    done = await sharded_fanout(
-        plan,
-        credentials_blocks or [],
-        shards=shards,
-        shard_deployment=shard_deployment,
-        attempts=shard_attempts,
-        timeout=shard_timeout,
-        progress_key=PROGRESS_KEY,
-        summary_key=SUMMARY_KEY,
+    sharding = ShardOptions(shards, shard_deployment, shard_attempts, shard_timeout)
+    return await sharded_fanout(
+        plan, credentials_blocks, sharding, progress_key=PROGRESS_KEY, summary_key=SUMMARY_KEY
     )
-    return done

@@ -21,6 +21,7 @@ from ..exports import ExportResult
 from ..history import segment_size_history, write_history_export
 from ..snapshots import DEFAULT_STATE_DIR
 from .common import FilesystemParam, NonEmpty, resolve_filesystem, state_location
+from .parameter_help import shared_help
 
 
 def history_export_artifact_key(account: str) -> str:
@@ -30,6 +31,7 @@ def history_export_artifact_key(account: str) -> str:
 
 @flow(name="botpenguin-segments-history-export", log_prints=False)
 @eager_annotations
+@shared_help
 async def segments_history_export(
     destination: NonEmpty,
     account: str | None = None,
@@ -54,8 +56,7 @@ async def segments_history_export(
         state_filesystem: A saved filesystem block holding the watch's state directory.
             Leave empty for state alone.
         segments: Only these segment ids (default: every segment ever recorded).
-        format: File format (csv, json, jsonl or parquet). Leave empty to take it from the
-            destination's extension.
+        format: {FORMAT_HELP}
         filesystem: A saved filesystem block to write into. Leave empty to write to the
             destination directly.
     """

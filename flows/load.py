@@ -20,6 +20,7 @@ from ..segments import fetch_segments
 from ..warehouse import load_segments
 from ..warehouse_block import connector_type, connector_url
 from .common import CredentialsParam, resolve_account
+from .parameter_help import shared_help
 
 _CONNECTOR = connector_type()
 DatabaseBlockParam: Any = SkipJsonSchema[str | None]  # type: ignore[misc]
@@ -31,6 +32,7 @@ if _CONNECTOR is not None:  # a class known at run time only
 
 @flow(name="botpenguin-segments-load", log_prints=False)
 @eager_annotations
+@shared_help
 async def segments_load(
     database: SecretStr | None = None,
     database_block: DatabaseBlockParam = None,
@@ -54,9 +56,7 @@ async def segments_load(
         database_block: A saved SQLAlchemy Connector block (pick one; needs
             prefect-botpenguin[database]). The run keeps a reference to it, not its password.
             Used when database is empty.
-        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
-            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
-            variables.
+        credentials: {CREDENTIALS_HELP}
         account: Label for this account in every row and the artifact key; defaults to the
             block name, else BOTPENGUIN_ACCOUNT.
         members: Segment ids whose memberships to load, or ["all"]. Leave empty to load the

@@ -8,10 +8,12 @@ from .._compat import eager_annotations
 from ..core.formats import ExportFormat
 from ..members import MembersExportResult, export_segment_members
 from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
+from .parameter_help import shared_help
 
 
 @flow(name="botpenguin-segments-members-export", log_prints=False)
 @eager_annotations
+@shared_help
 async def segments_members_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,
@@ -31,18 +33,13 @@ async def segments_members_export(
         destination: Where to write: a local path (relative to the worker's directory), an
             fsspec URL such as s3://bucket/members.parquet, or a path inside the filesystem
             block. Put {segment_id} in it for one file per segment.
-        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
-            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
-            variables.
+        credentials: {CREDENTIALS_HELP}
         account: Label for this account in the artifact key; defaults to the block name,
             else BOTPENGUIN_ACCOUNT.
         segments: Ids of the segments to export. Leave empty for every segment.
         fields: Contact fields to keep besides segment_id and id. Leave empty for all.
-        format: File format (csv, json, jsonl or parquet). Leave empty to take it from the
-            destination's extension.
-        filesystem: A saved filesystem block to write into (pick one, or give
-            BLOCK-TYPE/NAME such as local-file-system/exports). Leave empty to write to the
-            destination directly.
+        format: {FORMAT_HELP}
+        filesystem: {FILESYSTEM_HELP}
     """
     target, block = await resolve_export(credentials, account, destination, format, filesystem)
     return await export_segment_members.aio(

@@ -17,10 +17,12 @@ from .common import (
     resolve_filesystem,
     state_location,
 )
+from .parameter_help import shared_help
 
 
 @flow(name="botpenguin-segments-report", log_prints=False)
 @eager_annotations
+@shared_help
 async def segments_report(
     credentials: CredentialsParam = None,
     account: str | None = None,
@@ -34,9 +36,7 @@ async def segments_report(
     Prefect's UI shows the Args below as each parameter's help text.
 
     Args:
-        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
-            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
-            variables.
+        credentials: {CREDENTIALS_HELP}
         account: Label for this account in artifact keys; defaults to the block name, else
             BOTPENGUIN_ACCOUNT.
         state: The watch's state directory, where the size history the Trend column draws

@@ -34,10 +34,10 @@ from ..core.shards import (
     attempt_report_location,
     check_destination,
 )
-from ..fanout import fetch_segments_fanout, rate_limiter, read_limit, reserve_slots
+from ..fanout import engine_bounds, fetch_segments_fanout, read_limit
 from ..shard_files import export_account_segments, remove_temp_leftovers, write_json
 from ..shard_members import collect_members
-from .common import CredentialsParam, FilesystemParam, resolve_filesystem
+from .common import Concurrency, CredentialsParam, FilesystemParam, resolve_filesystem
 from .fanout_accounts import load_accounts, partner_account
 
 SHARD_FLOW_NAME = "botpenguin-fanout-shard"
@@ -60,7 +60,7 @@ async def fanout_shard(
     file_keys: dict[str, str] | None = None,
     export_format: ExportFormat | None = None,
     export_filesystem: FilesystemParam = None,
-    concurrency: Annotated[int, Field(ge=1, le=256)] = DEFAULT_CONCURRENCY,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
     concurrency_limit: str | None = None,
     rate_limit: str | None = None,
     lease_seconds: float | None = None,
@@ -180,7 +180,9 @@ async def _members(
         for ref in refs
         if ref.customer_id is not None or ref.label in loaded
     ]
-    async with reserve_slots(concurrency_limit, concurrency, logger, lease_seconds) as slots:
+    async with engine_bounds(
+        concurrency, concurrency_limit, rate_limit, lease_seconds, logger
+    ) as bounds:
         return await collect_members(
             work,
             partner=partner,
@@ -190,10 +192,8 @@ async def _members(
             fields=fields,
             format=export_format,
             filesystem=filesystem,
-            concurrency=slots,
-            pace=rate_limiter(rate_limit) if rate_limit else None,
             sweep_leftovers=sweep_leftovers,
-            logger=logger,
+            **bounds,
         )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +48,7 @@ from ..credentials import BotPenguinCredentials
 from ..fanout import read_limit
 from ..shard_artifacts import ShardProgress, publish_manifest_summary
 from ..shard_files import read_text, write_json
+from .common import resolve_filesystem
 from .fanout_accounts import block_reference, one_line
 
 SHARD_LEASE_SECONDS = 60.0
@@ -62,32 +63,54 @@ DEFAULT_SHARD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
+class CallLimits:
+    """The bounds on a fan-out's API calls: the fan-out flows' parameters of those names."""
+
+    concurrency: int
+    concurrency_limit: str | None
+    rate_limit: str | None
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    """How a fan-out runs as shards: the fan-out flows' ``shards``, ``shard_deployment``,
+    ``shard_attempts`` and ``shard_timeout``."""
+
+    shards: int
+    deployment: str | None
+    attempts: int = DEFAULT_SHARD_ATTEMPTS
+    timeout: float | None = None
+
+    def check(self) -> None:
+        """Refuse impossible shard options in one line, before any request."""
+        if not 1 <= self.shards <= MAX_SHARDS:
+            raise ConfigurationError(
+                f"shards must be between 1 and {MAX_SHARDS}, got {self.shards}."
+            )
+        if self.attempts < 1:
+            raise ConfigurationError(f"shard_attempts must be at least 1, got {self.attempts}.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigurationError(f"shard_timeout must be positive seconds, got {self.timeout}.")
+
+
+@dataclass(frozen=True)
 class ShardPlan:
-    """What every shard of one run shares: the work, the export, and the limits."""
+    """What every shard of one run shares: the work, the export, and the limits.
+
+    ``filesystem`` is ``export_filesystem`` loaded; ``sharded_fanout`` loads it first.
+    """
 
     what: ShardWork
     export: str
     manifest: str
     export_format: ExportFormat | None
     export_filesystem: WritableFileSystem | str | None
-    filesystem: WritableFileSystem | None
     partner_credentials: BotPenguinCredentials | str | None
     partner_from_env: bool
-    concurrency: int
-    concurrency_limit: str | None
-    rate_limit: str | None
+    limits: CallLimits
     segments: list[str] | None = None
     fields: list[str] | None = None
-
-
-def check_shard_options(shards: int, attempts: int, timeout: float | None) -> None:
-    """Refuse impossible shard options in one line, before any request."""
-    if not 1 <= shards <= MAX_SHARDS:
-        raise ConfigurationError(f"shards must be between 1 and {MAX_SHARDS}, got {shards}.")
-    if attempts < 1:
-        raise ConfigurationError(f"shard_attempts must be at least 1, got {attempts}.")
-    if timeout is not None and timeout <= 0:
-        raise ConfigurationError(f"shard_timeout must be positive seconds, got {timeout}.")
+    filesystem: WritableFileSystem | None = None
 
 
 async def check_shard_deployment(name: str) -> None:
@@ -127,9 +150,9 @@ async def run_sharded(
     started = time.monotonic()
     run_key = str(flow_run.id or uuid.uuid4())
     groups = split_into_shards(refs, shards)
-    per_shard = max(1, plan.concurrency // len(groups))
-    if plan.concurrency_limit:
-        size = await read_limit(plan.concurrency_limit, rate=False)
+    per_shard = max(1, plan.limits.concurrency // len(groups))
+    if plan.limits.concurrency_limit:
+        size = await read_limit(plan.limits.concurrency_limit, rate=False)
         per_shard = max(1, min(per_shard, size // len(groups)))
     on_pool = shard_deployment is not None
     shared = _shared_parameters(plan, per_shard, on_pool)
@@ -172,8 +195,8 @@ def _shared_parameters(plan: ShardPlan, concurrency: int, on_pool: bool) -> dict
         "partner_credentials": partner,
         "partner_from_env": plan.partner_from_env,
         "concurrency": concurrency,
-        "concurrency_limit": plan.concurrency_limit,
-        "rate_limit": plan.rate_limit,
+        "concurrency_limit": plan.limits.concurrency_limit,
+        "rate_limit": plan.limits.rate_limit,
         "lease_seconds": SHARD_LEASE_SECONDS if on_pool else None,
         "segments": plan.segments,
         "fields": plan.fields,
@@ -296,12 +319,9 @@ def manifest_failure(manifest: Manifest, summary_key: str) -> FanoutFailedError 
 
 async def sharded_fanout(
     plan: ShardPlan,
-    credentials_blocks: list[str],
+    credentials_blocks: list[str] | None,
+    options: ShardOptions,
     *,
-    shards: int,
-    shard_deployment: str | None,
-    attempts: int,
-    timeout: float | None,
     progress_key: str,
     summary_key: str,
 ) -> Manifest:
@@ -314,25 +334,26 @@ async def sharded_fanout(
     """
     from .fanout_accounts import account_refs, partner_account
 
-    check_shard_options(shards, attempts, timeout)
-    if shard_deployment is not None:
-        await check_shard_deployment(shard_deployment)
+    plan = replace(plan, filesystem=await resolve_filesystem(plan.export_filesystem))
+    options.check()
+    if options.deployment is not None:
+        await check_shard_deployment(options.deployment)
         block_reference(plan.partner_credentials, "partner's credentials block")
         block_reference(plan.export_filesystem, "export filesystem block")
-    if plan.concurrency_limit:
-        await read_limit(plan.concurrency_limit, rate=False)
-    if plan.rate_limit:
-        await read_limit(plan.rate_limit, rate=True)
+    if plan.limits.concurrency_limit:
+        await read_limit(plan.limits.concurrency_limit, rate=False)
+    if plan.limits.rate_limit:
+        await read_limit(plan.limits.rate_limit, rate=True)
     with_partner = plan.partner_credentials or plan.partner_from_env
     partner = await partner_account(plan.partner_credentials) if with_partner else None
-    refs = await account_refs(credentials_blocks, partner)
+    refs = await account_refs(credentials_blocks or [], partner)
     manifest = await run_sharded(
         refs,
         plan,
-        shards=shards,
-        shard_deployment=shard_deployment,
-        attempts=attempts,
-        timeout=timeout,
+        shards=options.shards,
+        shard_deployment=options.deployment,
+        attempts=options.attempts,
+        timeout=options.timeout,
         progress_key=progress_key,
         summary_key=summary_key,
     )

@@ -29,12 +29,11 @@ from .common import (
     FilesystemParam,
     NotifyBlockParam,
     NotifyTarget,
-    notification_targets,
     resolve_account,
     resolve_filesystem,
-    state_location,
 )
-from .watch import WatchResult, watch_fetched
+from .parameter_help import shared_help
+from .watch import WatchResult, watch_fetched, watch_places
 
 
 class ExportStep(BaseModel):
@@ -144,6 +143,7 @@ class SyncResult:
 
 @flow(name="botpenguin-segments-sync", log_prints=False)
 @eager_annotations
+@shared_help
 async def segments_sync(
     credentials: CredentialsParam = None,
     account: str | None = None,
@@ -156,9 +156,7 @@ async def segments_sync(
     Prefect's UI shows the Args below as each parameter's help text.
 
     Args:
-        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
-            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
-            variables.
+        credentials: {CREDENTIALS_HELP}
         account: Label for this account in artifact keys, snapshots and events; defaults to
             the block name, else BOTPENGUIN_ACCOUNT.
         publish_artifacts: Publish the segments table and summary artifacts.
@@ -173,8 +171,9 @@ async def segments_sync(
     if export.enabled:
         format_for(export.destination, export.format)
     filesystem = await resolve_filesystem(export.filesystem)
-    state = state_location(watch.state, await resolve_filesystem(watch.state_filesystem))
-    targets = notification_targets(watch.notify, watch.notify_block)
+    state, targets = await watch_places(
+        watch.state, watch.state_filesystem, watch.notify, watch.notify_block
+    )
     if watch.enabled and targets:
         await check_notification_targets.aio(targets)
     target = await resolve_account(credentials, account)

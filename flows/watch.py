@@ -18,6 +18,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
+from prefect.blocks.abstract import NotificationBlock
+from prefect.filesystems import WritableFileSystem
 
 from .._compat import eager_annotations
 from ..core.models import Segment
@@ -50,6 +52,7 @@ from .common import (
     resolve_filesystem,
     state_location,
 )
+from .parameter_help import shared_help
 
 __all__ = ["WatchResult", "segments_watch", "track_changes"]
 
@@ -111,6 +114,7 @@ async def track_changes(
 
 @flow(name="botpenguin-segments-watch", log_prints=False)
 @eager_annotations
+@shared_help
 async def segments_watch(
     credentials: CredentialsParam = None,
     account: str | None = None,
@@ -131,9 +135,7 @@ async def segments_watch(
     Prefect's UI shows the Args below as each parameter's help text.
 
     Args:
-        credentials: A saved BotPenguin Credentials block (pick one; its name also works).
-            Leave empty to use the BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL environment
-            variables.
+        credentials: {CREDENTIALS_HELP}
         account: Label for this account in snapshots, events and artifact keys; defaults to
             the block name, else BOTPENGUIN_ACCOUNT.
         state: Directory that keeps one snapshot per account: a local path or an fsspec URL
@@ -164,8 +166,7 @@ async def segments_watch(
         resize_absolute: Contacts a segment must gain or lose to notify (with
             resize_relative). Leave empty for BOTPENGUIN_RESIZE_ABSOLUTE (10).
     """
-    location = state_location(state, await resolve_filesystem(state_filesystem))
-    targets = notification_targets(notify, notify_block)
+    location, targets = await watch_places(state, state_filesystem, notify, notify_block)
     target = await resolve_account(credentials, account)
     threshold = load_size_threshold(resize_relative, resize_absolute)  # bad values fail here
     if targets:
@@ -183,6 +184,18 @@ async def segments_watch(
         threshold=threshold,
     )
     return await watch_fetched(segments, target, location, options, members)
+
+
+async def watch_places(
+    state: str,
+    state_filesystem: WritableFileSystem | str | None,
+    notify: list[NotifyTarget] | None,
+    notify_block: NotificationBlock | str | None,
+) -> tuple[str, list[str]]:
+    """Where the watch keeps its state (as a location) and whom it tells (as text): the watch
+    flow's parameters and the sync's watch step resolve alike, before anything is fetched."""
+    location = state_location(state, await resolve_filesystem(state_filesystem))
+    return location, notification_targets(notify, notify_block)
 
 
 async def watch_fetched(

@@ -30,7 +30,7 @@ from collections.abc import (
     Sequence,
 )
 from itertools import islice
-from typing import Any
+from typing import Any, TypedDict
 
 from prefect import get_run_logger
 from prefect.artifacts import (
@@ -125,6 +125,29 @@ async def reserve_slots(
         yield slots
 
 
+class EngineBounds(TypedDict):
+    """The keywords every fan-out engine call takes from the run's limits."""
+
+    concurrency: int
+    pace: Pace | None
+    logger: Logger
+
+
+@contextlib.asynccontextmanager
+async def engine_bounds(
+    concurrency: int,
+    concurrency_limit: str | None,
+    rate_limit: str | None,
+    lease_seconds: float | None,
+    logger: Logger,
+) -> AsyncIterator[EngineBounds]:
+    """The slots (of ``concurrency_limit``, held throughout) and the pace (of ``rate_limit``)
+    an engine call runs within, so the segments fan-out and a members shard bound alike."""
+    async with reserve_slots(concurrency_limit, concurrency, logger, lease_seconds) as slots:
+        pace = rate_limiter(rate_limit) if rate_limit else None
+        yield EngineBounds(concurrency=slots, pace=pace, logger=logger)
+
+
 async def _fetch_segments_fanout(
     accounts: Sequence[FanoutAccount] = (),
     partner: FanoutAccount | None = None,
@@ -212,15 +235,11 @@ async def _fetch_segments_fanout(
 
     reporter = asyncio.create_task(report_progress())
     try:
-        async with reserve_slots(concurrency_limit, concurrency, logger, lease_seconds) as slots:
+        async with engine_bounds(
+            concurrency, concurrency_limit, rate_limit, lease_seconds, logger
+        ) as bounds:
             report = await collect_segments(
-                accounts,
-                partner=partner,
-                customers=customers,
-                concurrency=slots,
-                pace=rate_limiter(rate_limit) if rate_limit else None,
-                logger=logger,
-                progress=progress,
+                accounts, partner=partner, customers=customers, progress=progress, **bounds
             )
     finally:
         stop.set()

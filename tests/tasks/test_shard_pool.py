@@ -187,7 +187,12 @@ def test_a_shard_that_keeps_failing_is_given_up_after_its_attempts_with_one_line
 
 def test_a_given_up_shard_says_how_it_ended_once_in_the_fanouts_failure_line(tmp_path):
     from prefect_botpenguin.core.shards import AccountRef
-    from prefect_botpenguin.flows.sharded import ShardPlan, manifest_failure, run_sharded
+    from prefect_botpenguin.flows.sharded import (
+        CallLimits,
+        ShardPlan,
+        manifest_failure,
+        run_sharded,
+    )
 
     plan = ShardPlan(
         what="segments",
@@ -195,12 +200,9 @@ def test_a_given_up_shard_says_how_it_ended_once_in_the_fanouts_failure_line(tmp
         manifest=f"{tmp_path}/_manifest.json",
         export_format=None,
         export_filesystem=None,
-        filesystem=None,
         partner_credentials=None,
         partner_from_env=True,
-        concurrency=2,
-        concurrency_limit=None,
-        rate_limit=None,
+        limits=CallLimits(concurrency=2, concurrency_limit=None, rate_limit=None),
     )
 
     @flow  # a parent's run, as segments_fanout's: its artifacts belong to it
