@@ -217,21 +217,30 @@ async def _fetch_segments_fanout(
     async def report_progress() -> None:
         if not progress_artifact:
             return
-        artifact_id = await acreate_progress_artifact(
-            0.0, key=PROGRESS_KEY, description="Starting the BotPenguin fan-out."
-        )
+        try:
+            artifact_id = await acreate_progress_artifact(
+                0.0, key=PROGRESS_KEY, description="Starting the BotPenguin fan-out."
+            )
+        except Exception as exc:  # progress is a courtesy; never fail the fan-out for it
+            logger.debug("Could not create the progress artifact: %s", exc)
+            return
         shown: tuple[float, str] | None = None
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PROGRESS_INTERVAL)
+        while True:
+            # One last update after the stop, also when the fan-out ended before the artifact
+            # was created: the artifact must end at the final count, not at 0.
+            stopping = stop.is_set()
+            if not stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), PROGRESS_INTERVAL)
             current = (progress.percent, progress.describe())
-            if current == shown:
-                continue
-            try:
-                await aupdate_progress_artifact(artifact_id, current[0], description=current[1])
-                shown = current
-            except Exception as exc:  # progress is a courtesy; never fail the fan-out for it
-                logger.debug("Could not update the progress artifact: %s", exc)
+            if current != shown:
+                try:
+                    await aupdate_progress_artifact(artifact_id, current[0], description=current[1])
+                    shown = current
+                except Exception as exc:  # progress is a courtesy, as above
+                    logger.debug("Could not update the progress artifact: %s", exc)
+            if stopping:
+                return
 
     reporter = asyncio.create_task(report_progress())
     try:

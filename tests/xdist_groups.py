@@ -44,6 +44,21 @@ def xdist_group(item: pytest.Item) -> str | None:
     return None
 
 
+WORKERS = 2
+"""Workers for a run with the e2e tier: it is CPU-bound (servers, workers, Chromium)."""
+
+UNIT_TIER_WORKERS = 4
+"""Workers for ``-m "not e2e"``: its tests mostly wait on the session's Prefect test server
+and on loopback HTTP (two workers kept two cores half idle), so four overlap those waits
+for the price of two more test servers (~8 s CPU each)."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject's addopts): more workers when the e2e tier is left out."""
+    unit_tier = "not e2e" in (config.option.markexpr or "")
+    return UNIT_TIER_WORKERS if unit_tier else WORKERS
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the tests that must share a worker (a no-op without ``-n``)."""

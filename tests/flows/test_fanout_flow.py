@@ -140,3 +140,23 @@ def test_cli_fanout_without_accounts_says_what_to_give(
 ) -> None:
     assert main(["fanout"]) == 1
     assert "Nothing to collect: name credentials_blocks" in capsys.readouterr().err
+
+
+async def test_a_fanout_that_ends_before_its_progress_artifact_exists_still_ends_at_100() -> None:
+    """No accounts: the fan-out ends while the artifact is still being created; the reporter
+    must still write the final percentage (it once left such an artifact at 0)."""
+    from prefect import flow
+
+    from prefect_botpenguin.fanout import fetch_segments_fanout
+
+    @flow
+    async def nothing_to_collect() -> int:
+        report = await fetch_segments_fanout.aio([])
+        return len(report.outcomes)
+
+    state = await nothing_to_collect(return_state=True)
+
+    assert await state.result() == 0
+    progress = (await artifacts_of(state))[PROGRESS_KEY]
+    assert progress.data == 100.0
+    assert progress.description == "0 of 0 BotPenguin account(s) collected."
