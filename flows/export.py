@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from prefect import flow
-
-from .._compat import eager_annotations
 from ..core.formats import ExportFormat
 from ..exports import ExportResult, export_segments
 from ..segments import fetch_segments
 from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
-from .parameter_help import shared_help
+from .pack_flow import pack_flow
 
 
-@flow(name="botpenguin-segments-export", log_prints=False)
-@eager_annotations
-@shared_help
+@pack_flow("botpenguin-segments-export")
 async def segments_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.filesystems import WritableFileSystem
 
-from .._compat import eager_annotations
 from ..core.accounts import account_slug
 from ..core.fanout import (
     DEFAULT_CONCURRENCY,
@@ -35,6 +34,7 @@ from .common import (
     resolve_filesystem,
 )
 from .fanout_accounts import check_sources, load_accounts, one_line, partner_account
+from .pack_flow import pack_flow
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
     CallLimits,
@@ -48,8 +48,7 @@ ACCOUNT_PLACEHOLDER = "{account}"
 COMBINED_EXPORT_LABEL = "fanout"
 
 
-@flow(name="botpenguin-segments-fanout", log_prints=False)
-@eager_annotations
+@pack_flow("botpenguin-segments-fanout")
 async def segments_fanout(
     credentials_blocks: list[str] | None = None,
     partner_credentials: CredentialsParam = None,

@@ -9,9 +9,6 @@ Each account's file is written atomically; the manifest lists every account exac
 
 from __future__ import annotations
 
-from prefect import flow
-
-from .._compat import eager_annotations
 from ..core.fanout import DEFAULT_CONCURRENCY
 from ..core.formats import ExportFormat, format_for
 from ..core.shards import Manifest, check_destination, manifest_location
@@ -24,14 +21,14 @@ from .common import (
     ShardCount,
 )
 from .fanout_accounts import check_sources
+from .pack_flow import pack_flow
 from .sharded import DEFAULT_SHARD_ATTEMPTS, CallLimits, ShardOptions, ShardPlan, sharded_fanout
 
 PROGRESS_KEY = "botpenguin-members-fanout-progress"
 SUMMARY_KEY = "botpenguin-members-fanout-summary"
 
 
-@flow(name="botpenguin-members-fanout", log_prints=False)
-@eager_annotations
+@pack_flow("botpenguin-members-fanout")
 async def members_fanout(
     export: NonEmpty,
     credentials_blocks: list[str] | None = None,

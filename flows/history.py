@@ -7,9 +7,8 @@ flow reads it with the ``segment_size_history`` task and writes it like a segmen
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
-from .._compat import eager_annotations
 from ..assets import acreate_export_link
 from ..core.accounts import account_slug
 from ..core.errors import ExportError
@@ -21,7 +20,7 @@ from ..exports import ExportResult
 from ..history import segment_size_history, write_history_export
 from ..snapshots import DEFAULT_STATE_DIR
 from .common import FilesystemParam, NonEmpty, resolve_filesystem, state_location
-from .parameter_help import shared_help
+from .pack_flow import pack_flow
 
 
 def history_export_artifact_key(account: str) -> str:
@@ -29,9 +28,7 @@ def history_export_artifact_key(account: str) -> str:
     return f"botpenguin-history-export-{account_slug(account)}"
 
 
-@flow(name="botpenguin-segments-history-export", log_prints=False)
-@eager_annotations
-@shared_help
+@pack_flow("botpenguin-segments-history-export")
 async def segments_history_export(
     destination: NonEmpty,
     account: str | None = None,

@@ -10,17 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow
 from pydantic import SecretStr
 from pydantic.json_schema import SkipJsonSchema
 
-from .._compat import eager_annotations
 from ..core.warehouse import LoadResult, parse_url
 from ..segments import fetch_segments
 from ..warehouse import load_segments
 from ..warehouse_block import connector_type, connector_url
 from .common import CredentialsParam, resolve_account
-from .parameter_help import shared_help
+from .pack_flow import pack_flow
 
 _CONNECTOR = connector_type()
 DatabaseBlockParam: Any = SkipJsonSchema[str | None]  # type: ignore[misc]
@@ -30,9 +28,7 @@ if _CONNECTOR is not None:  # a class known at run time only
 ``[database]`` extra), or its name; without the extra only a name, which then fails clearly."""
 
 
-@flow(name="botpenguin-segments-load", log_prints=False)
-@eager_annotations
-@shared_help
+@pack_flow("botpenguin-segments-load")
 async def segments_load(
     database: SecretStr | None = None,
     database_block: DatabaseBlockParam = None,

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from prefect import flow
-
-from .._compat import eager_annotations
 from ..core.formats import ExportFormat
 from ..members import MembersExportResult, export_segment_members
 from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
-from .parameter_help import shared_help
+from .pack_flow import pack_flow
 
 
-@flow(name="botpenguin-segments-members-export", log_prints=False)
-@eager_annotations
-@shared_help
+@pack_flow("botpenguin-segments-members-export")
 async def segments_members_export(
     destination: NonEmpty,
     credentials: CredentialsParam = None,

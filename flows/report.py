@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from prefect import flow
-
-from .._compat import eager_annotations
 from ..artifacts import publish_segments_artifact
 from ..core.models import Segment
 from ..history import read_trend_history
@@ -17,12 +14,10 @@ from .common import (
     resolve_filesystem,
     state_location,
 )
-from .parameter_help import shared_help
+from .pack_flow import pack_flow
 
 
-@flow(name="botpenguin-segments-report", log_prints=False)
-@eager_annotations
-@shared_help
+@pack_flow("botpenguin-segments-report")
 async def segments_report(
     credentials: CredentialsParam = None,
     account: str | None = None,

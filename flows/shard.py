@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
-from .._compat import eager_annotations
 from ..core.errors import ConfigurationError
 from ..core.fanout import DEFAULT_CONCURRENCY, FanoutAccount
 from ..core.formats import ExportFormat, format_for
@@ -39,12 +38,12 @@ from ..shard_files import export_account_segments, remove_temp_leftovers, write_
 from ..shard_members import collect_members
 from .common import Concurrency, CredentialsParam, FilesystemParam, resolve_filesystem
 from .fanout_accounts import load_accounts, partner_account
+from .pack_flow import pack_flow
 
 SHARD_FLOW_NAME = "botpenguin-fanout-shard"
 
 
-@flow(name=SHARD_FLOW_NAME, log_prints=False)
-@eager_annotations
+@pack_flow(SHARD_FLOW_NAME)
 async def fanout_shard(
     what: ShardWork,
     shard: Annotated[int, Field(ge=0)],

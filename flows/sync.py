@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._compat import eager_annotations
 from ..artifacts import publish_segments_artifact
 from ..core.errors import BotPenguinError, SyncStepsFailedError
 from ..core.formats import ExportFormat, format_for
@@ -32,7 +31,7 @@ from .common import (
     resolve_account,
     resolve_filesystem,
 )
-from .parameter_help import shared_help
+from .pack_flow import pack_flow
 from .watch import WatchResult, watch_fetched, watch_places
 
 
@@ -141,9 +140,7 @@ class SyncResult:
     watch: WatchResult | None
 
 
-@flow(name="botpenguin-segments-sync", log_prints=False)
-@eager_annotations
-@shared_help
+@pack_flow("botpenguin-segments-sync")
 async def segments_sync(
     credentials: CredentialsParam = None,
     account: str | None = None,

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.blocks.abstract import NotificationBlock
 from prefect.filesystems import WritableFileSystem
 
-from .._compat import eager_annotations
 from ..core.models import Segment
 from ..core.thresholds import load_size_threshold
 from ..core.watch import Fetch, Recorded, Verdict, WatchOptions, decide
@@ -52,7 +51,7 @@ from .common import (
     resolve_filesystem,
     state_location,
 )
-from .parameter_help import shared_help
+from .pack_flow import pack_flow
 
 __all__ = ["WatchResult", "segments_watch", "track_changes"]
 
@@ -112,9 +111,7 @@ async def track_changes(
         return await report_changes(decision, fetch, account, state, opts, membership, credentials)
 
 
-@flow(name="botpenguin-segments-watch", log_prints=False)
-@eager_annotations
-@shared_help
+@pack_flow("botpenguin-segments-watch")
 async def segments_watch(
     credentials: CredentialsParam = None,
     account: str | None = None,
