@@ -57,6 +57,10 @@ EVENT_ID_NAMESPACE = uuid.UUID("0f1d3a52-7c55-4a8e-9b6e-6f1a2b8c0d11")
 CONFIRM_TIMEOUT = 30.0
 """Seconds to wait for the API to return emitted events (its persister flushes every ~5 s)."""
 CONFIRM_POLL_INTERVAL = 0.5
+"""The longest pause between two reads; the first comes after ``CONFIRM_FIRST_POLL``."""
+CONFIRM_FIRST_POLL = 0.05
+"""Then doubling: a server that persists at once answers a run in tenths of a second, and
+one that flushes every few seconds is read twice a second, not hammered."""
 READ_EVENTS_PAGE = 50  # the most POST /events/filter returns per page
 _ANY_SIZE = SizeThreshold.model_construct(relative=0.0, absolute=1)
 """Without the watch's decision, any size change is news (as before change kinds)."""
@@ -210,8 +214,9 @@ async def confirm_events_delivered(
     Events are looked up by id. The API also needs a time window (its default is the last
     day by the server's clock), so the window is built from the events' own ``occurred``
     times as emitted, never from this machine's clock or a snapshot's: a snapshot taken on
-    a machine whose clock runs ahead cannot hide the events. Raises ``EventDeliveryError``
-    when some are still missing after ``timeout`` seconds.
+    a machine whose clock runs ahead cannot hide the events. Reads again after 0.05 s, then
+    doubles the pause up to ``poll_interval``. Raises ``EventDeliveryError`` when some are
+    still missing after ``timeout`` seconds.
     """
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventIDFilter, EventOccurredFilter
@@ -222,6 +227,7 @@ async def confirm_events_delivered(
     window = EventOccurredFilter(since=min(occurred) - margin, until=max(occurred) + margin)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    pause = min(CONFIRM_FIRST_POLL, poll_interval)
     async with get_client() as client:
         while True:
             ids = sorted(pending)
@@ -241,7 +247,8 @@ async def confirm_events_delivered(
                     f"API within {timeout:g} s; check the server's event persister and websocket "
                     "access (a watch run keeps its old snapshot and re-sends them next time)."
                 )
-            await asyncio.sleep(poll_interval)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, poll_interval)
 
 
 async def _emit_change_events(

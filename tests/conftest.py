@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Watch runs wait until their events are readable; the server's persister flushes every 5 s by
 # default, which made each run with a change take seconds (and the soak test minutes).
-os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.25")
+os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.1")
 
 # pytest-xdist (pyproject's addopts): each worker gets a Prefect home of its own, so two
 # workers never share a profile, local result storage or a pack's state file under it.
@@ -35,11 +35,19 @@ pytest_plugins = ["fault_matrix_report", "run_notes", "xdist_groups"]
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """A temporary Prefect server and SQLite database for every flow test of the session."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
     # Every worker starts one at the same moment (four in .ci/prefect-floor, beside its e2e
     # stacks); a startup runs all the database migrations, so leave a busy runner room.
-    with prefect_test_harness(server_startup_timeout=120):
+    # No flow-run heartbeats (Prefect sends them every 180 s by default): a sync flow run
+    # waits up to a second at its end for the heartbeat thread's 1 s sleep, and every run
+    # sends one more event. The tests of heartbeats send their own; the e2e tier's
+    # deployments keep theirs (prefect.yaml).
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield
 
 
