@@ -32,7 +32,8 @@ from .common import (
     resolve_filesystem,
 )
 from .pack_flow import pack_flow
-from .watch import WatchResult, watch_fetched, watch_places
+from .watch import WatchResult
+from .watch_step import watch_fetched, watch_places
 
 
 class ExportStep(BaseModel):
