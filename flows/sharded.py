@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -95,10 +95,7 @@ class ShardOptions:
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """What every shard of one run shares: the work, the export, and the limits.
-
-    ``filesystem`` is ``export_filesystem`` loaded; ``sharded_fanout`` loads it first.
-    """
+    """What every shard of one run shares: the work, the export, and the limits."""
 
     what: ShardWork
     export: str
@@ -110,7 +107,6 @@ class ShardPlan:
     limits: CallLimits
     segments: list[str] | None = None
     fields: list[str] | None = None
-    filesystem: WritableFileSystem | None = None
 
 
 async def check_shard_deployment(name: str) -> None:
@@ -136,25 +132,25 @@ async def check_shard_deployment(name: str) -> None:
 async def run_sharded(
     refs: list[AccountRef],
     plan: ShardPlan,
+    options: ShardOptions,
     *,
-    shards: int,
-    shard_deployment: str | None,
-    attempts: int = DEFAULT_SHARD_ATTEMPTS,
-    timeout: float | None = None,
+    filesystem: WritableFileSystem | None,
     progress_key: str,
     summary_key: str,
 ) -> Manifest:
-    """Run ``refs`` in ``shards`` shards and return the manifest (also written and summed up)."""
+    """Run ``refs`` in ``options.shards`` shards and return the manifest (also written and
+    summed up). ``filesystem``: ``plan.export_filesystem`` loaded, where the manifest and
+    the shards' reports live."""
     from prefect.runtime import flow_run
 
     started = time.monotonic()
     run_key = str(flow_run.id or uuid.uuid4())
-    groups = split_into_shards(refs, shards)
+    groups = split_into_shards(refs, options.shards)
     per_shard = max(1, plan.limits.concurrency // len(groups))
     if plan.limits.concurrency_limit:
         size = await read_limit(plan.limits.concurrency_limit, rate=False)
         per_shard = max(1, min(per_shard, size // len(groups)))
-    on_pool = shard_deployment is not None
+    on_pool = options.deployment is not None
     shared = _shared_parameters(plan, per_shard, on_pool)
     jobs = [
         (index, {**shared, **_account_parameters(group), "shard": index,
@@ -164,16 +160,14 @@ async def run_sharded(
     ]  # fmt: skip
     progress = ShardProgress(progress_key, len(groups), len(refs))
     await progress.start()
-    if shard_deployment is not None:
-        reports, problems = await _on_pool(
-            shard_deployment, jobs, plan, attempts, timeout, progress
-        )
+    if (deployment := options.deployment) is not None:
+        reports, problems = await _on_pool(deployment, options, jobs, filesystem, progress)
     else:
         reports, problems = await _in_process(jobs, progress)
     manifest = build_manifest(run_key, plan.what, groups, reports, problems).model_copy(
         update={"seconds": time.monotonic() - started}
     )
-    where = await write_json(manifest, plan.manifest, plan.filesystem, "the manifest")
+    where = await write_json(manifest, plan.manifest, filesystem, "the manifest")
     await publish_manifest_summary(manifest, summary_key, where)
     return manifest
 
@@ -243,13 +237,13 @@ async def _in_process(
 
 async def _on_pool(
     deployment: str,
+    options: ShardOptions,
     jobs: list[tuple[int, dict[str, Any]]],
-    plan: ShardPlan,
-    attempts: int,
-    timeout: float | None,
+    filesystem: WritableFileSystem | None,
     progress: ShardProgress,
 ) -> tuple[dict[int, ShardReport], dict[int, str]]:
-    """Every shard as a run of ``deployment``; then each completed shard's report, read back."""
+    """Every shard as a run of ``deployment``, within ``options``' attempts and timeout;
+    then each completed shard's report, read back from ``filesystem``."""
     from ..shard_pool import (
         ShardJob,
         ShardRun,
@@ -265,8 +259,8 @@ async def _on_pool(
     runs = await run_shards_on_pool(
         deployment,
         [ShardJob(index=index, parameters=parameters) for index, parameters in jobs],
-        attempts=attempts,
-        wait_timeout=timeout,
+        attempts=options.attempts,
+        wait_timeout=options.timeout,
         on_done=on_done,
     )
     paths = {index: parameters["report_path"] for index, parameters in jobs}
@@ -281,7 +275,7 @@ async def _on_pool(
         attempt = len(run.flow_run_ids)
         try:
             report = ShardReport.model_validate_json(
-                await read_text(attempt_report_location(paths[run.index], attempt), plan.filesystem)
+                await read_text(attempt_report_location(paths[run.index], attempt), filesystem)
             )
         except Exception as exc:
             problems[run.index] = f"shard {run.index}: its report is unreadable: {one_line(exc)}"
@@ -334,8 +328,8 @@ async def sharded_fanout(
     """
     from .fanout_accounts import account_refs, partner_account
 
-    plan = replace(plan, filesystem=await resolve_filesystem(plan.export_filesystem))
     options.check()
+    filesystem = await resolve_filesystem(plan.export_filesystem)
     if options.deployment is not None:
         await check_shard_deployment(options.deployment)
         block_reference(plan.partner_credentials, "partner's credentials block")
@@ -350,10 +344,8 @@ async def sharded_fanout(
     manifest = await run_sharded(
         refs,
         plan,
-        shards=options.shards,
-        shard_deployment=options.deployment,
-        attempts=options.attempts,
-        timeout=options.timeout,
+        options,
+        filesystem=filesystem,
         progress_key=progress_key,
         summary_key=summary_key,
     )

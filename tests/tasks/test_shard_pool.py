@@ -189,6 +189,7 @@ def test_a_given_up_shard_says_how_it_ended_once_in_the_fanouts_failure_line(tmp
     from prefect_botpenguin.core.shards import AccountRef
     from prefect_botpenguin.flows.sharded import (
         CallLimits,
+        ShardOptions,
         ShardPlan,
         manifest_failure,
         run_sharded,
@@ -214,9 +215,8 @@ def test_a_given_up_shard_says_how_it_ended_once_in_the_fanouts_failure_line(tmp
             return await run_sharded(
                 [AccountRef(label="Acme", customer_id="c-1")],
                 plan,
-                shards=1,
-                shard_deployment=deployment,
-                attempts=2,
+                ShardOptions(shards=1, deployment=deployment, attempts=2),
+                filesystem=None,
                 progress_key="shard-pool-given-up-progress",
                 summary_key="shard-pool-given-up-summary",
             )
