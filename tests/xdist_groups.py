@@ -11,6 +11,8 @@ compete for the two cores. So every test that uses such a fixture is put in an
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 PER_WORKER = frozenset({"prefect_harness", "prefect_api_url"})
@@ -54,7 +56,10 @@ for the price of two more test servers (~8 s CPU each)."""
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto`` (pyproject's addopts): more workers when the e2e tier is left out."""
+    """``-n auto`` (pyproject's addopts): more workers when the e2e tier is left out;
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when set, as xdist documents."""
+    if chosen := os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(chosen)
     unit_tier = "not e2e" in (config.option.markexpr or "")
     return UNIT_TIER_WORKERS if unit_tier else WORKERS
 
