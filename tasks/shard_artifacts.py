@@ -37,9 +37,13 @@ class ShardProgress:
         self._updating = asyncio.Lock()  # shards end together: updates must land in order
 
     async def start(self) -> None:
-        self.artifact_id = await acreate_progress_artifact(
-            0.0, key=self.key, description=self._describe()
-        )
+        """Create the artifact at 0%; a failure leaves the run without one, never fails it."""
+        try:
+            self.artifact_id = await acreate_progress_artifact(
+                0.0, key=self.key, description=self._describe()
+            )
+        except Exception as exc:  # progress is a courtesy
+            get_run_logger().debug("Could not create the progress artifact: %s", exc)
 
     async def shard_ended(self, ok: bool) -> None:
         """Count one more ended shard and show it; a failed update never fails the run."""
