@@ -16,7 +16,8 @@ from . import options as o
 
 @dataclass(frozen=True)
 class Destination:
-    """--to, --format: where an export goes and as which format (``export``, ``history``)."""
+    """--to, --format: where an export goes and as which format (``export``, ``history``;
+    ``members`` builds one from its own --to)."""
 
     to: o.ExportTo
     format: o.Format = None

@@ -1,7 +1,9 @@
 """Markdown tables for the pack's summary artifacts, written one way.
 
 Prefect renders markdown artifacts as they are, so a label or an error holding a newline or
-a ``|`` would break a table: every cell that carries outside text goes through ``cell``.
+a ``|`` would break a table: the summary tables' cells that carry outside text go through
+``cell``. (The trend table of ``history_artifacts`` makes segment names wholly inert, every
+markdown mark escaped, and keeps its own escape for that.)
 No Prefect import: the texts are built from plain values.
 """
 
