@@ -26,6 +26,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.events.filters import EventFilter, EventOccurredFilter
+from prefect.logging.handlers import APILogHandler
 from prefect_readback import read_all_events
 
 from prefect_botpenguin.core.errors import BotPenguinError
@@ -53,6 +54,7 @@ def exception_text(exc: BaseException) -> str:
 
 async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
     """Runs (with parameters and states), task runs, artifacts, logs and events since ``since``."""
+    await APILogHandler.aflush()  # the runs' logs reach the API in batches: send them all
     runs_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=runs_filter, limit=200)
@@ -129,6 +131,7 @@ async def test_the_members_flow_keeps_contacts_in_the_file_only(
     assert_logs_clean(debug_logs)
     stored, runs = await everything_prefect_returns(since)
     assert runs == 3
+    assert "Finished in state" in stored, "the runs' logs were read back"
     assert "botpenguin-members-export-hygiene" in stored, "the artifact was read back"
     assert_no_contacts("what the Prefect API returns", stored)
     assert not (tmp_path / "failing.jsonl").exists()

@@ -36,6 +36,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.events.filters import EventFilter, EventOccurredFilter
+from prefect.logging.handlers import APILogHandler
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 from prefect_readback import read_all_events
 
@@ -103,6 +104,7 @@ def prefect_database_dir() -> Path:
 
 async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
     """All the API says about runs started after ``since``, as JSON text, and the run count."""
+    await APILogHandler.aflush()  # the runs' logs reach the API in batches: send them all
     runs_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=runs_filter, limit=200)
@@ -204,6 +206,7 @@ async def test_flows_that_succeed_leak_nothing(
     recorded, runs = await everything_prefect_returns(since)
     assert runs == 6
     assert "Renamed" in recorded, "events and artifacts were read back"
+    assert "Finished in state Completed()" in recorded, "the runs' logs were read back"
     assert_clean("what the Prefect API returns", recorded)
     assert assert_files_clean(tmp_path) >= 6
     assert_files_clean(prefect_database_dir())
@@ -262,6 +265,7 @@ async def test_flows_that_fail_leak_nothing(
     recorded, runs = await everything_prefect_returns(since)
     assert runs == 6
     assert "unknown key **********" in recorded, "failed states were read back"
+    assert "Finished in state Failed" in recorded, "the runs' logs were read back"
     assert_clean("what the Prefect API returns", recorded)
     assert_files_clean(tmp_path)
     assert_files_clean(prefect_database_dir())
