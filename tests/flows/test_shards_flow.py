@@ -48,6 +48,24 @@ def read_rows(folder: Path) -> dict[str, list[dict[str, str]]]:
     return rows
 
 
+async def run_shard(
+    root: str, customer_ids: list[str], *, shard: int = 0, shards: int = 1, **extra: Any
+) -> None:
+    """One run of the shard flow for a sandbox partner's customers, writing under ``root``
+    (run key ``k``, its report where a parent would ask for it)."""
+    await fanout_shard(
+        what=extra.pop("what", "segments"),
+        shard=shard,
+        shards=shards,
+        run_key="k",
+        export=extra.pop("export", f"{root}/{{account}}.csv"),
+        report_path=f"{root}/_shards/k/shard-{shard}.json",
+        partner_from_env=True,
+        customer_ids=customer_ids,
+        **extra,
+    )
+
+
 async def test_three_shards_write_the_same_files_as_one_flow_and_a_manifest(
     partner_env: SandboxServer, tmp_path: Path
 ) -> None:
@@ -234,15 +252,11 @@ async def test_a_rerun_shard_sweeps_the_temp_files_its_killed_run_left_and_nothi
     }
     root, filesystem = places[where]
 
-    await fanout_shard(
-        what=what,  # type: ignore[arg-type]
-        shard=0,
-        shards=1,
-        run_key="k",
+    await run_shard(
+        root,
+        ids,
+        what=what,
         export=f"{root}/{{account}}.{suffix}",
-        report_path=f"{root}/_shards/k/shard-0.json",
-        partner_from_env=True,
-        customer_ids=ids,
         file_keys={f"customer:{cid}": f"acct-{n}" for n, cid in enumerate(ids)},
         export_filesystem=filesystem,
         attempt=2,
@@ -259,17 +273,7 @@ async def test_a_first_shard_run_leaves_temp_files_alone_as_a_live_twin_may_be_w
     twin.write_bytes(b"being written")
     customer = partner_env.customers[0]["_id"]
 
-    await fanout_shard(
-        what="segments",
-        shard=0,
-        shards=1,
-        run_key="k",
-        export=f"{tmp_path}/{{account}}.csv",
-        report_path=f"{tmp_path}/_shards/k/shard-0.json",
-        partner_from_env=True,
-        customer_ids=[customer],
-        file_keys={f"customer:{customer}": "acct-0"},
-    )
+    await run_shard(str(tmp_path), [customer], file_keys={f"customer:{customer}": "acct-0"})
 
     assert twin.read_bytes() == b"being written"
     assert (tmp_path / "acct-0.csv").exists()
@@ -280,16 +284,7 @@ async def test_a_shards_log_numbers_it_as_its_report_and_the_manifest_do_with_no
 ) -> None:
     customer = partner_env.customers[0]["_id"]
 
-    await fanout_shard(
-        what="segments",
-        shard=1,
-        shards=2,
-        run_key="k",
-        export=f"{tmp_path}/{{account}}.csv",
-        report_path=f"{tmp_path}/_shards/k/shard-1.json",
-        partner_from_env=True,
-        customer_ids=[customer],
-    )
+    await run_shard(str(tmp_path), [customer], shard=1, shards=2)
 
     shard_lines = [r.getMessage() for r in debug_logs.records if r.getMessage().startswith("Shard")]
     assert len(shard_lines) == 2, shard_lines
