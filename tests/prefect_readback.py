@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from prefect.client.orchestration import get_client
@@ -10,10 +11,15 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterStartTime,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import Artifact
-from prefect.events.filters import EventFilter
+from prefect.events.filters import EventFilter, EventOccurredFilter
 from prefect.events.schemas.events import Event, ReceivedEvent
+from prefect.logging.handlers import APILogHandler
 from prefect.states import State
 
 
@@ -70,3 +76,35 @@ async def read_all_events(client: Any, event_filter: EventFilter, limit: int = 5
         if not answer.get("next_page"):
             return events
         response = await client._client.get(answer["next_page"])
+
+
+async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
+    """All the API says about runs started after ``since`` (runs with their parameters and states,
+    task runs, artifacts, logs, events, blocks without secrets), as JSON text, and the run count.
+    """
+    await APILogHandler.aflush()  # the runs' logs reach the API in batches: send them all
+    runs_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
+    async with get_client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=runs_filter, limit=200)
+        ids = [run.id for run in runs]
+        parts: list[Any] = [run.model_dump(mode="json") for run in runs]
+        task_runs = await client.read_task_runs(flow_run_filter=runs_filter, limit=200)
+        parts += [task_run.model_dump(mode="json") for task_run in task_runs]
+        artifacts = await client.read_artifacts(flow_run_filter=runs_filter, limit=200)
+        parts += [artifact.model_dump(mode="json") for artifact in artifacts]
+        offset = 0
+        while logs := await client.read_logs(
+            LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200, offset=offset
+        ):
+            parts += [log.model_dump(mode="json") for log in logs]
+            offset += len(logs)
+        events = await read_all_events(
+            client,
+            EventFilter(occurred=EventOccurredFilter(since=since - timedelta(minutes=1))),
+            limit=50,
+        )
+        parts += [event.model_dump(mode="json") for event in events]
+        # A block hands out its secret only to a caller who asks for it (include_secrets).
+        blocks = await client.read_block_documents(include_secrets=False)
+        parts += [block.model_dump(mode="json") for block in blocks]
+    return json.dumps(parts, ensure_ascii=False, default=str), len(runs)

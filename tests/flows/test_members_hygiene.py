@@ -10,24 +10,13 @@ artifacts, events).
 from __future__ import annotations
 
 import asyncio
-import json
 import traceback
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterStartTime,
-    LogFilter,
-    LogFilterFlowRunId,
-)
-from prefect.events.filters import EventFilter, EventOccurredFilter
-from prefect.logging.handlers import APILogHandler
-from prefect_readback import read_all_events
+from prefect_readback import everything_prefect_returns
 
 from prefect_botpenguin.core.errors import BotPenguinError
 from prefect_botpenguin.flows.cli import main
@@ -50,31 +39,6 @@ def assert_no_contacts(where: str, text: str) -> None:
 
 def exception_text(exc: BaseException) -> str:
     return "\n".join([str(exc), repr(exc), *traceback.format_exception(exc)])
-
-
-async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
-    """Runs (with parameters and states), task runs, artifacts, logs and events since ``since``."""
-    await APILogHandler.aflush()  # the runs' logs reach the API in batches: send them all
-    runs_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
-    async with get_client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=runs_filter, limit=200)
-        parts: list[Any] = [run.model_dump(mode="json") for run in runs]
-        task_runs = await client.read_task_runs(flow_run_filter=runs_filter, limit=200)
-        parts += [task_run.model_dump(mode="json") for task_run in task_runs]
-        artifacts = await client.read_artifacts(flow_run_filter=runs_filter, limit=200)
-        parts += [artifact.model_dump(mode="json") for artifact in artifacts]
-        logs_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id for run in runs]))
-        offset = 0
-        while logs := await client.read_logs(logs_filter, limit=200, offset=offset):
-            parts += [log.model_dump(mode="json") for log in logs]
-            offset += len(logs)
-        events = await read_all_events(
-            client,
-            EventFilter(occurred=EventOccurredFilter(since=since - timedelta(minutes=1))),
-            limit=50,
-        )
-        parts += [event.model_dump(mode="json") for event in events]
-    return json.dumps(parts, ensure_ascii=False, default=str), len(runs)
 
 
 @pytest.fixture

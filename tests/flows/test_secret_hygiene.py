@@ -16,29 +16,19 @@ except that one subprocess. ``repr()``/``str()`` of settings, block and client a
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterStartTime,
-    LogFilter,
-    LogFilterFlowRunId,
-)
-from prefect.events.filters import EventFilter, EventOccurredFilter
-from prefect.logging.handlers import APILogHandler
 from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
-from prefect_readback import read_all_events
+from prefect_readback import everything_prefect_returns
 
 from prefect_botpenguin.core.errors import BotPenguinError
 from prefect_botpenguin.credentials import BotPenguinCredentials
@@ -100,36 +90,6 @@ def exception_text(exc: BaseException) -> str:
 def prefect_database_dir() -> Path:
     url = str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value())
     return Path(url.split(":///", 1)[1]).parent
-
-
-async def everything_prefect_returns(since: datetime) -> tuple[str, int]:
-    """All the API says about runs started after ``since``, as JSON text, and the run count."""
-    await APILogHandler.aflush()  # the runs' logs reach the API in batches: send them all
-    runs_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
-    async with get_client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=runs_filter, limit=200)
-        ids = [run.id for run in runs]
-        parts: list[Any] = [run.model_dump(mode="json") for run in runs]
-        task_runs = await client.read_task_runs(flow_run_filter=runs_filter, limit=200)
-        parts += [task_run.model_dump(mode="json") for task_run in task_runs]
-        artifacts = await client.read_artifacts(flow_run_filter=runs_filter, limit=200)
-        parts += [artifact.model_dump(mode="json") for artifact in artifacts]
-        offset = 0
-        while logs := await client.read_logs(
-            LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200, offset=offset
-        ):
-            parts += [log.model_dump(mode="json") for log in logs]
-            offset += len(logs)
-        events = await read_all_events(
-            client,
-            EventFilter(occurred=EventOccurredFilter(since=since - timedelta(minutes=1))),
-            limit=50,
-        )
-        parts += [event.model_dump(mode="json") for event in events]
-        # A block hands out its secret only to a caller who asks for it (include_secrets).
-        blocks = await client.read_block_documents(include_secrets=False)
-        parts += [block.model_dump(mode="json") for block in blocks]
-    return json.dumps(parts, ensure_ascii=False, default=str), len(runs)
 
 
 def assert_logs_clean(caplog: pytest.LogCaptureFixture) -> None:
