@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", 
 # workers never share a profile, local result storage or a pack's state file under it.
 if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"botpenguin-prefect-home-{worker}-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 from prefect_botpenguin.sandbox import SandboxServer
 
@@ -35,16 +38,18 @@ pytest_plugins = ["fault_matrix_report", "run_notes", "xdist_groups"]
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """A temporary Prefect server and SQLite database for every flow test of the session."""
-    from prefect.testing.utilities import prefect_test_harness
+    """A temporary Prefect server and SQLite database for every flow test of the session
+    (Prefect's test harness, with the changes ``prefect_test_server`` explains)."""
+    from prefect_test_server import prefect_test_server
 
     # Every worker starts one at the same moment (four in .ci/prefect-floor, beside its e2e
-    # stacks); a startup runs all the database migrations, so leave a busy runner room.
+    # stacks); the first runs all the database migrations while the others wait for a copy,
+    # so leave a busy runner room.
     # No flow-run heartbeats (Prefect sends them every 180 s by default): a sync flow run
     # waits up to a second at its end for the heartbeat thread's 1 s sleep, and every run
     # sends one more event. The tests of heartbeats send their own; the e2e tier's
     # deployments keep theirs (prefect.yaml).
-    with prefect_test_harness(server_startup_timeout=120), _no_flow_heartbeats():
+    with prefect_test_server(startup_timeout=120), _no_flow_heartbeats():
         yield
 
 
