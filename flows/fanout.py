@@ -24,7 +24,7 @@ from ..core.fanout import (
 from ..core.formats import ExportFormat, format_for
 from ..core.shards import check_destination, manifest_location
 from ..exports import export_segments
-from ..fanout import PROGRESS_KEY, fetch_segments_fanout, publish_fanout_artifacts
+from ..fanout import PROGRESS_KEY, CallLimits, fetch_segments_fanout, publish_fanout_artifacts
 from .common import (
     Concurrency,
     CredentialsParam,
@@ -37,7 +37,6 @@ from .fanout_accounts import check_sources, load_accounts, one_line, partner_acc
 from .pack_flow import pack_flow
 from .sharded import (
     DEFAULT_SHARD_ATTEMPTS,
-    CallLimits,
     ShardOptions,
     ShardPlan,
     manifest_summary,
@@ -107,6 +106,7 @@ async def segments_fanout(
     check_sources(credentials_blocks, partner_credentials, partner_from_env, verb="collect")
     if export:
         format_for(export, export_format)
+    limits = CallLimits(concurrency, concurrency_limit, rate_limit)
     if shards > 1 or shard_deployment:
         plan = ShardPlan(
             what="segments",
@@ -116,7 +116,7 @@ async def segments_fanout(
             export_filesystem=export_filesystem,
             partner_credentials=partner_credentials,
             partner_from_env=partner_from_env,
-            limits=CallLimits(concurrency, concurrency_limit, rate_limit),
+            limits=limits,
         )
         sharding = ShardOptions(shards, shard_deployment, shard_attempts, shard_timeout)
         done = await sharded_fanout(
@@ -131,13 +131,7 @@ async def segments_fanout(
     )
     accounts, unusable = await load_accounts(credentials_blocks or [])
 
-    fetched = await fetch_segments_fanout.aio(
-        accounts,
-        partner=partner,
-        concurrency=concurrency,
-        concurrency_limit=concurrency_limit,
-        rate_limit=rate_limit,
-    )
+    fetched = await fetch_segments_fanout.aio(accounts, partner=partner, **limits.options())
     report = fetched.model_copy(update={"outcomes": [*unusable, *fetched.outcomes]})
     await publish_fanout_artifacts.aio(report)
     export_failures: list[tuple[str, str]] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..core.fanout import DEFAULT_CONCURRENCY
 from ..core.formats import ExportFormat, format_for
 from ..core.shards import Manifest, check_destination, manifest_location
+from ..fanout import CallLimits
 from .common import (
     Concurrency,
     CredentialsParam,
@@ -22,7 +23,7 @@ from .common import (
 )
 from .fanout_accounts import check_sources
 from .pack_flow import pack_flow
-from .sharded import DEFAULT_SHARD_ATTEMPTS, CallLimits, ShardOptions, ShardPlan, sharded_fanout
+from .sharded import DEFAULT_SHARD_ATTEMPTS, ShardOptions, ShardPlan, sharded_fanout
 
 PROGRESS_KEY = "botpenguin-members-fanout-progress"
 SUMMARY_KEY = "botpenguin-members-fanout-summary"

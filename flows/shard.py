@@ -33,7 +33,7 @@ from ..core.shards import (
     attempt_report_location,
     check_destination,
 )
-from ..fanout import engine_bounds, fetch_segments_fanout, read_limit
+from ..fanout import CallLimits, engine_bounds, fetch_segments_fanout, read_limit
 from ..shard_files import export_account_segments, remove_temp_leftovers, write_json
 from ..shard_members import collect_members
 from .common import Concurrency, CredentialsParam, FilesystemParam, resolve_filesystem
@@ -121,16 +121,15 @@ async def fanout_shard(
     lines = [ShardAccount(label=blocks[o.label], error=o.error) for o in unusable]
     by_label = {ref.label: ref for ref in refs}
     customers = [Customer(_id=ref.customer_id, name=ref.label) for ref in refs if ref.customer_id]
+    limits = CallLimits(concurrency, concurrency_limit, rate_limit)
     if what == "segments":
         fetched = await fetch_segments_fanout.aio(
             accounts,
             partner=partner,
             customers=customers,
-            concurrency=concurrency,
-            concurrency_limit=concurrency_limit,
-            rate_limit=rate_limit,
             lease_seconds=lease_seconds,
             progress_artifact=_own_run(),
+            **limits.options(),
         )
         lines += await export_account_segments(
             fetched, by_label, export, shard, export_format, filesystem, concurrency, rerun
@@ -138,7 +137,7 @@ async def fanout_shard(
     else:
         lines += await _members(
             refs, accounts, partner, export, shard, export_format, filesystem,
-            segments, fields, concurrency, concurrency_limit, rate_limit, lease_seconds, rerun,
+            segments, fields, limits, lease_seconds, rerun,
         )  # fmt: skip
     order = {ref.label: number for number, ref in enumerate(refs)}
     lines.sort(key=lambda line: order.get(line.label, len(order)))
@@ -165,9 +164,7 @@ async def _members(
     filesystem: WritableFileSystem | None,
     segments: list[str] | None,
     fields: list[str] | None,
-    concurrency: int,
-    concurrency_limit: str | None,
-    rate_limit: str | None,
+    limits: CallLimits,
     lease_seconds: float | None,
     sweep_leftovers: bool,
 ) -> list[ShardAccount]:
@@ -179,9 +176,8 @@ async def _members(
         for ref in refs
         if ref.customer_id is not None or ref.label in loaded
     ]
-    async with engine_bounds(
-        concurrency, concurrency_limit, rate_limit, lease_seconds, logger
-    ) as bounds:
+    bounded = engine_bounds(**limits.options(), lease_seconds=lease_seconds, logger=logger)
+    async with bounded as bounds:
         return await collect_members(
             work,
             partner=partner,

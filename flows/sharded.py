@@ -45,7 +45,7 @@ from ..core.shards import (
     split_into_shards,
 )
 from ..credentials import BotPenguinCredentials
-from ..fanout import read_limit
+from ..fanout import CallLimits, read_limit
 from ..shard_artifacts import ShardProgress, publish_manifest_summary
 from ..shard_files import read_text, write_json
 from .common import resolve_filesystem
@@ -60,15 +60,6 @@ accepts) is marked Crashed. A live run marked by mistake costs a duplicate run, 
 the bound: it keeps its slots until it ends, and both write the same files atomically (the
 re-run's sweep of temp files may fail a write of the live one; the file stays complete)."""
 DEFAULT_SHARD_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class CallLimits:
-    """The bounds on a fan-out's API calls: the fan-out flows' parameters of those names."""
-
-    concurrency: int
-    concurrency_limit: str | None
-    rate_limit: str | None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from collections.abc import (
     AsyncIterator,
     Sequence,
 )
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypedDict
 
@@ -123,6 +124,31 @@ async def reserve_slots(
     )
     async with holding:
         yield slots
+
+
+class LimitOptions(TypedDict):
+    """``CallLimits`` as the keywords of ``fetch_segments_fanout`` and ``engine_bounds``."""
+
+    concurrency: int
+    concurrency_limit: str | None
+    rate_limit: str | None
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """The bounds on a fan-out's API calls: the fan-out flows' parameters of those names,
+    passed on as one value from the flow to its shards and engine calls."""
+
+    concurrency: int
+    concurrency_limit: str | None = None
+    rate_limit: str | None = None
+
+    def options(self) -> LimitOptions:
+        return LimitOptions(
+            concurrency=self.concurrency,
+            concurrency_limit=self.concurrency_limit,
+            rate_limit=self.rate_limit,
+        )
 
 
 class EngineBounds(TypedDict):

@@ -187,8 +187,8 @@ def test_a_shard_that_keeps_failing_is_given_up_after_its_attempts_with_one_line
 
 def test_a_given_up_shard_says_how_it_ended_once_in_the_fanouts_failure_line(tmp_path):
     from prefect_botpenguin.core.shards import AccountRef
+    from prefect_botpenguin.fanout import CallLimits
     from prefect_botpenguin.flows.sharded import (
-        CallLimits,
         ShardOptions,
         ShardPlan,
         manifest_failure,
