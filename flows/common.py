@@ -26,10 +26,11 @@ from pydantic.json_schema import SkipJsonSchema
 from .._compat import block_document_name, resolve_path, saved_block_name
 from ..core.errors import ConfigurationError
 from ..core.formats import ExportFormat, format_for
+from ..core.models import Segment
 from ..core.settings import load_settings
 from ..core.shards import MAX_SHARDS
 from ..credentials import BotPenguinCredentials
-from ..exports import load_filesystem
+from ..exports import ExportResult, export_segments, load_filesystem
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 """A required text parameter (an export's destination): the UI refuses it empty."""
@@ -153,6 +154,25 @@ async def resolve_export(
     """
     format_for(destination, format)
     return await resolve_account(credentials, account), await resolve_filesystem(filesystem)
+
+
+async def export_fetched(
+    segments: list[Segment],
+    account: Account,
+    destination: str,
+    format: ExportFormat | None,
+    filesystem: WritableFileSystem | None,
+) -> ExportResult:
+    """Export one account's fetched segments, its label and source on the file's asset and
+    artifact (the export flow and the sync flow's export step)."""
+    return await export_segments.aio(
+        segments,
+        destination,
+        format=format,
+        filesystem=filesystem,
+        account=account.label,
+        source=account.source,
+    )
 
 
 def state_location(state: str, filesystem: WritableFileSystem | None) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..core.formats import ExportFormat
-from ..exports import ExportResult, export_segments
+from ..exports import ExportResult
 from ..segments import fetch_segments
-from .common import CredentialsParam, FilesystemParam, NonEmpty, resolve_export
+from .common import CredentialsParam, FilesystemParam, NonEmpty, export_fetched, resolve_export
 from .pack_flow import pack_flow
 
 
@@ -34,11 +34,4 @@ async def segments_export(
     """
     target, block = await resolve_export(credentials, account, destination, format, filesystem)
     segments = await fetch_segments.aio(target.credentials)
-    return await export_segments.aio(
-        segments,
-        destination,
-        format=format,
-        filesystem=block,
-        account=target.label,
-        source=target.source,
-    )
+    return await export_fetched(segments, target, destination, format, block)

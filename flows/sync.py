@@ -18,7 +18,7 @@ from ..artifacts import publish_segments_artifact
 from ..core.errors import BotPenguinError, SyncStepsFailedError
 from ..core.formats import ExportFormat, format_for
 from ..core.watch import WatchOptions
-from ..exports import ExportResult, export_segments
+from ..exports import ExportResult
 from ..history import read_trend_history
 from ..notifications import check_notification_targets
 from ..segments import fetch_segments
@@ -28,6 +28,7 @@ from .common import (
     FilesystemParam,
     NotifyBlockParam,
     NotifyTarget,
+    export_fetched,
     resolve_account,
     resolve_filesystem,
 )
@@ -191,13 +192,8 @@ async def segments_sync(
     export_result = None
     if export.enabled:
         try:
-            export_result = await export_segments.aio(
-                segments,
-                export.destination,
-                format=export.format,
-                filesystem=filesystem,
-                account=target.label,
-                source=target.source,
+            export_result = await export_fetched(
+                segments, target, export.destination, export.format, filesystem
             )
         except BotPenguinError as exc:
             logger.error("Export step failed: %s", exc)
