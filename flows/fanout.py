@@ -75,15 +75,13 @@ async def segments_fanout(
         credentials_blocks: Names of saved BotPenguin Credentials blocks, one per account.
         partner_credentials: A saved BotPenguin Credentials block (pick one, or give its
             name) holding a partner's token: every customer the partner lists is collected too.
-        partner_from_env: Use BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL as the partner's
-            credentials instead of a block.
+        partner_from_env: {PARTNER_FROM_ENV_HELP}
         concurrency: Most BotPenguin API calls in flight at once, across all accounts.
         concurrency_limit: Name of a Prefect global concurrency limit that bounds several
             flows together: this run holds min(concurrency, limit) of its slots while it runs
             (in shards, each shard holds its share) and keeps its requests within them. Leave
             empty for none.
-        rate_limit: Name of a Prefect global concurrency limit with slot decay that paces
-            every API call. Leave empty for none.
+        rate_limit: {RATE_LIMIT_HELP}
         export: Where to export: one file with an 'account' column, or one file per account
             when it contains {account} (e.g. exports/{account}.csv). Leave empty for none.
         export_format: File format (csv, json, jsonl or parquet). Leave empty to take it from
@@ -94,12 +92,9 @@ async def segments_fanout(
         shards: Split the accounts into this many shards, each its own flow run writing its
             accounts' files (export must contain {account}); 1 runs as one flow. See the
             Scale out page of the docs.
-        shard_deployment: The shard flow's deployment (FLOW/DEPLOYMENT, e.g.
-            botpenguin-fanout-shard/fanout-shard): shards run on its work pool's workers.
-            Leave empty to run the shards in this process.
-        shard_attempts: Runs per shard at most: a crashed or failed shard runs again.
-        shard_timeout: Seconds the run waits for its shards at most; a shard still running
-            then counts as failed. Leave empty to wait until every shard ends.
+        shard_deployment: {SHARD_DEPLOYMENT_HELP}
+        shard_attempts: {SHARD_ATTEMPTS_HELP}
+        shard_timeout: {SHARD_TIMEOUT_HELP}
         manifest: Where the sharded run writes its manifest (every account once, with its
             files); default _manifest.json beside the export.
     """

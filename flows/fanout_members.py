@@ -61,8 +61,7 @@ async def members_fanout(
         credentials_blocks: Names of saved BotPenguin Credentials blocks, one per account.
         partner_credentials: A saved BotPenguin Credentials block (pick one, or give its
             name) holding a partner's token: every customer the partner lists is exported.
-        partner_from_env: Use BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL as the partner's
-            credentials instead of a block.
+        partner_from_env: {PARTNER_FROM_ENV_HELP}
         segments: Ids of the segments to export in every account. Leave empty for all.
         fields: Contact fields to keep besides segment_id and id. Leave empty for all.
         export_format: File format (csv, json, jsonl or parquet). Leave empty to take it from
@@ -73,15 +72,11 @@ async def members_fanout(
         concurrency: Most BotPenguin API calls in flight at once, across all shards.
         concurrency_limit: Name of a Prefect global concurrency limit that bounds API calls
             in flight across every shard and worker (each shard holds its share of slots).
-        rate_limit: Name of a Prefect global concurrency limit with slot decay that paces
-            every API call. Leave empty for none.
+        rate_limit: {RATE_LIMIT_HELP}
         shards: Split the accounts into this many shards, each its own flow run.
-        shard_deployment: The shard flow's deployment (FLOW/DEPLOYMENT, e.g.
-            botpenguin-fanout-shard/fanout-shard): shards run on its work pool's workers.
-            Leave empty to run the shards in this process.
-        shard_attempts: Runs per shard at most: a crashed or failed shard runs again.
-        shard_timeout: Seconds the run waits for its shards at most; a shard still running
-            then counts as failed. Leave empty to wait until every shard ends.
+        shard_deployment: {SHARD_DEPLOYMENT_HELP}
+        shard_attempts: {SHARD_ATTEMPTS_HELP}
+        shard_timeout: {SHARD_TIMEOUT_HELP}
         manifest: Where to write the manifest (every account once, with its files and
             counts); default _manifest.json beside the export.
     """

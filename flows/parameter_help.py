@@ -29,6 +29,24 @@ SHARED_HELP = {
         "A saved filesystem block to write into (pick one, or give BLOCK-TYPE/NAME such as "
         "local-file-system/exports). Leave empty to write to the destination directly."
     ),
+    "PARTNER_FROM_ENV_HELP": (
+        "Use BOTPENGUIN_API_TOKEN and BOTPENGUIN_BASE_URL as the partner's credentials "
+        "instead of a block."
+    ),
+    "RATE_LIMIT_HELP": (
+        "Name of a Prefect global concurrency limit with slot decay that paces every API "
+        "call. Leave empty for none."
+    ),
+    "SHARD_DEPLOYMENT_HELP": (
+        "The shard flow's deployment (FLOW/DEPLOYMENT, e.g. "
+        "botpenguin-fanout-shard/fanout-shard): shards run on its work pool's workers. Leave "
+        "empty to run the shards in this process."
+    ),
+    "SHARD_ATTEMPTS_HELP": "Runs per shard at most: a crashed or failed shard runs again.",
+    "SHARD_TIMEOUT_HELP": (
+        "Seconds the run waits for its shards at most; a shard still running then counts as "
+        "failed. Leave empty to wait until every shard ends."
+    ),
 }
 """Each shared description by the name a docstring gives it in braces."""
 
