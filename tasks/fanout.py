@@ -140,8 +140,8 @@ class CallLimits:
     passed on as one value from the flow to its shards and engine calls."""
 
     concurrency: int
-    concurrency_limit: str | None = None
-    rate_limit: str | None = None
+    concurrency_limit: str | None
+    rate_limit: str | None
 
     def options(self) -> LimitOptions:
         return LimitOptions(

@@ -22,6 +22,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Watch runs wait until their events are readable; the server's persister flushes every 5 s by
 # default, which made each run with a change take seconds (and the soak test minutes).
 os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", "0.1")
+# The unit tier's test server has its "database is locked" answers retried within a quarter
+# second (prefect_test_server.py), so clients retry eight times instead of five. Set here, for
+# the test process and every process it starts, Prefect's back-off between other retries
+# (2, 4, ... 256 s) still bounds a dead server's wait, to 8.5 min instead of one.
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "8")
 
 # pytest-xdist (pyproject's addopts): each worker gets a Prefect home of its own, so two
 # workers never share a profile, local result storage or a pack's state file under it.

@@ -13,7 +13,9 @@ from prefect_botpenguin.flows.parameter_help import SHARED_HELP
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARING = {  # flow -> its module, for the flows whose docstrings use a shared entry
+    "members_fanout": "fanout_members",
     "segments_export": "export",
+    "segments_fanout": "fanout",
     "segments_history_export": "history",
     "segments_load": "load",
     "segments_members_export": "members",

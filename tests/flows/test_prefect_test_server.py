@@ -28,3 +28,10 @@ async def test_a_503_asks_for_a_retry_within_a_quarter_second_and_keeps_its_head
     assert refused.headers["content-type"] == "application/json"
     assert served.status_code == 200
     assert "retry-after" not in served.headers
+
+
+def test_the_session_retries_a_refused_request_eight_times(prefect_harness: None) -> None:
+    """Quick retries cover less time than Prefect's back-off: the session allows more of them."""
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
+
+    assert PREFECT_CLIENT_MAX_RETRIES.value() == 8
