@@ -9,10 +9,13 @@ import os
 import shutil
 import tempfile
 import threading
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +36,8 @@ os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "8")
 if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"botpenguin-prefect-home-{worker}-")
     atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
+
+from moto_s3 import S3Bucket
 
 from prefect_botpenguin.sandbox import SandboxServer
 
@@ -173,3 +178,54 @@ def receiver() -> Iterator[LoopbackReceiver]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """A real S3 API (moto's server) on a free loopback port; its endpoint URL.
+
+    One per worker (``xdist_groups.PER_WORKER``), like the Prefect harness: each binds its own
+    port. ``s3_bucket`` empties it before each test.
+    """
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Bucket]:
+    """A fresh bucket on the worker's moto server; ``AWS_*`` point botocore and s3fs at it.
+
+    Dummy credentials, and no shared config or credentials file, so nothing on the machine
+    (a real profile) is read or reached. fsspec caches filesystem instances (with their
+    endpoint and credentials), so the cache is cleared before and after.
+    """
+    import s3fs
+
+    request = urllib.request.Request(f"{moto_s3}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:  # forget earlier tests' buckets
+        assert answer.status == 200
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_s3)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    bucket = S3Bucket(name=f"botpenguin-{uuid.uuid4().hex[:12]}", fs=fs)
+    fs.mkdir(bucket.name)
+    try:
+        yield bucket
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-PER_WORKER = frozenset({"prefect_harness", "prefect_api_url"})
+PER_WORKER = frozenset({"prefect_harness", "prefect_api_url", "moto_s3"})
 """Our session fixtures that each worker may have its own of (plugins' ones all may)."""
 
 SESSION_GROUPS = {"installed_wheel": "wheel", "built_wheel": "wheel"}
