@@ -21,6 +21,10 @@ from typing import Any, BinaryIO, cast
 SINGLE_PUT_PROTOCOLS = frozenset(
     {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "memory"}
 )
+OBJECT_STORES = SINGLE_PUT_PROTOCOLS - {"memory"}
+"""Back-ends without folders: a put makes its key's "folders". Their ``makedirs`` of a key's
+parent creates the *bucket* (s3fs, gcsfs, adlfs) when it is missing, so a typo in a bucket
+name would make a new bucket and write there instead of failing: never called for them."""
 
 
 NAME_MAX = 255
@@ -74,8 +78,7 @@ def remove_local_temps(path: Path) -> int:
 
 def remove_fsspec_temps(fs: Any, path: str) -> int:
     """``remove_local_temps`` for an fsspec back-end; object stores never get temp objects."""
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    if protocols & SINGLE_PUT_PROTOCOLS:
+    if _protocols(fs) & SINGLE_PUT_PROTOCOLS:
         return 0
     parent, _, name = path.rpartition("/")
     try:
@@ -134,13 +137,20 @@ def local_file_replacement(path: Path, *, private: bool = False) -> Iterator[Bin
             os.close(directory)
 
 
+def _protocols(fs: Any) -> set[str]:
+    return {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+
+
+def _make_parent(fs: Any, parent: str) -> None:
+    """``parent``'s folders, where the back-end has folders (see ``OBJECT_STORES``)."""
+    if parent and not _protocols(fs) & OBJECT_STORES:
+        fs.makedirs(parent, exist_ok=True)
+
+
 def replace_fsspec_file(fs: Any, path: str, data: bytes) -> None:
     """One put on object stores; elsewhere a temp object beside ``path``, then ``fs.mv``."""
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    if protocols & SINGLE_PUT_PROTOCOLS:
-        parent = path.rpartition("/")[0]
-        if parent:
-            fs.makedirs(parent, exist_ok=True)
+    if _protocols(fs) & SINGLE_PUT_PROTOCOLS:
+        _make_parent(fs, path.rpartition("/")[0])
         fs.pipe_file(path, data)  # all of it at once: no spool file needed
         return
     with fsspec_file_replacement(fs, path) as file:
@@ -156,10 +166,8 @@ def fsspec_file_replacement(fs: Any, path: str) -> Iterator[BinaryIO]:
     and ``fs.mv``. An exception in the block leaves ``path`` as it was and no temp behind.
     """
     parent, _, name = path.rpartition("/")
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    if protocols & SINGLE_PUT_PROTOCOLS:
+    _make_parent(fs, parent)
+    if _protocols(fs) & SINGLE_PUT_PROTOCOLS:
         with local_spool() as spool:
             yield spool
             spool.flush()

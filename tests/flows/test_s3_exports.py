@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from moto_s3 import S3Bucket
 
-from prefect_botpenguin.core.errors import AuthenticationError, ResponseError
+from prefect_botpenguin.core.atomic import fsspec_file_replacement, replace_fsspec_file
+from prefect_botpenguin.core.errors import AuthenticationError, ExportError, ResponseError
 from prefect_botpenguin.core.formats import serialise
 from prefect_botpenguin.core.models import parse_segments
 from prefect_botpenguin.core.shards import Manifest
@@ -108,6 +109,49 @@ async def test_a_malformed_answer_leaves_the_previous_object_and_no_temp_object(
 
     assert s3_bucket.read("segments.json") == PREVIOUS
     assert s3_bucket.keys() == ["segments.json"]
+
+
+async def test_an_export_to_a_missing_bucket_fails_and_creates_no_bucket(
+    account: SandboxServer, s3_bucket: S3Bucket
+) -> None:
+    typo = f"{s3_bucket.name}-typo"
+
+    with pytest.raises(ExportError) as caught:
+        await segments_export(destination=f"s3://{typo}/nightly/segments.csv")
+
+    assert f"s3://{typo}/nightly/segments.csv" in str(caught.value)
+    assert "bucket does not exist" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    s3_bucket.fs.invalidate_cache()
+    assert s3_bucket.fs.ls("", detail=False) == [s3_bucket.name]  # no bucket made for the typo
+
+
+def write(fs: object, path: str, *, streamed: bool) -> None:
+    """The pack's atomic write of ``path``, whole or streamed bit by bit."""
+    if streamed:
+        with fsspec_file_replacement(fs, path) as file:
+            file.write(b"da")
+            file.write(b"ta")
+    else:
+        replace_fsspec_file(fs, path, b"data")
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("key", ["segments.csv", "deep/er/segments.csv"])
+def test_the_atomic_writers_never_create_a_bucket(
+    s3_bucket: S3Bucket, streamed: bool, key: str
+) -> None:
+    typo = f"{s3_bucket.name}-typo"
+
+    with pytest.raises(FileNotFoundError):
+        write(s3_bucket.fs, f"{typo}/{key}", streamed=streamed)
+
+    s3_bucket.fs.invalidate_cache()
+    assert s3_bucket.fs.ls("", detail=False) == [s3_bucket.name]
+    # the bucket that exists still gets the object, its "folders" included
+    write(s3_bucket.fs, f"{s3_bucket.name}/{key}", streamed=streamed)
+    assert s3_bucket.keys() == [key]
+    assert s3_bucket.read(key) == b"data"
 
 
 async def test_sharded_fanout_writes_each_account_and_the_manifest_to_the_bucket(
