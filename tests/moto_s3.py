@@ -17,7 +17,7 @@ class S3Bucket:
     def url(self, key: str) -> str:
         return f"s3://{self.name}/{key}"
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         """Every object key in the bucket, hidden names (``.x.tmp-...``) included, read afresh."""
         self.fs.invalidate_cache()
         found = self.fs.find(self.name, withdirs=False, detail=False)

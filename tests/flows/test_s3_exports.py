@@ -6,14 +6,18 @@ fsspec code path, these prove the S3 one (PUTs, listings, a manifest the parent 
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
+import json
+import uuid
 from collections.abc import Callable
 
 import pyarrow.parquet as pq
 import pytest
 from moto_s3 import S3Bucket
 
+from prefect_botpenguin.core.accounts import account_slug
 from prefect_botpenguin.core.atomic import fsspec_file_replacement, replace_fsspec_file
 from prefect_botpenguin.core.errors import AuthenticationError, ExportError, ResponseError
 from prefect_botpenguin.core.formats import serialise
@@ -21,6 +25,7 @@ from prefect_botpenguin.core.models import parse_segments
 from prefect_botpenguin.core.shards import Manifest
 from prefect_botpenguin.flows.export import segments_export
 from prefect_botpenguin.flows.fanout import segments_fanout
+from prefect_botpenguin.flows.watch import segments_watch
 from prefect_botpenguin.sandbox import SAMPLE_SEGMENTS, Fault, SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -40,7 +45,7 @@ async def test_parquet_export_lands_in_the_bucket_and_reads_back(
 
     assert (result.count, result.format) == (6, "parquet")
     assert result.destination == s3_bucket.url("exports/segments.parquet")
-    assert s3_bucket.keys() == ["exports/segments.parquet"]
+    assert s3_bucket.object_keys() == ["exports/segments.parquet"]
     table = pq.read_table(io.BytesIO(s3_bucket.read("exports/segments.parquet")))
     assert table.column("id").to_pylist() == SAMPLE_IDS
     assert table.equals(pq.read_table(io.BytesIO(complete_export("parquet"))), check_metadata=True)
@@ -58,7 +63,7 @@ async def test_csv_export_lands_in_the_bucket_with_every_segment(
     assert data == complete_export("csv")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
     assert [row["id"] for row in rows] == SAMPLE_IDS
-    assert s3_bucket.keys() == ["segments.csv"]
+    assert s3_bucket.object_keys() == ["segments.csv"]
 
 
 async def test_an_export_replaces_the_previous_object(
@@ -69,7 +74,7 @@ async def test_an_export_replaces_the_previous_object(
     await segments_export(destination=s3_bucket.url("segments.csv"))
 
     assert s3_bucket.read("segments.csv") == complete_export("csv")
-    assert s3_bucket.keys() == ["segments.csv"]
+    assert s3_bucket.object_keys() == ["segments.csv"]
 
 
 PREVIOUS = b"id,name\r\nprevious,export\r\n"
@@ -92,7 +97,7 @@ async def test_a_wrong_token_leaves_the_previous_object_and_no_temp_object(
         await segments_export(destination=s3_bucket.url(key))
 
     assert s3_bucket.read(key) == PREVIOUS
-    assert s3_bucket.keys() == [key]  # no ".segments.csv.tmp-..." or spool object beside it
+    assert s3_bucket.object_keys() == [key]  # no ".segments.csv.tmp-..." or spool object beside it
     assert wrong not in str(caught.value)
     assert wrong not in debug_logs.text
     assert TOKEN not in debug_logs.text
@@ -108,7 +113,7 @@ async def test_a_malformed_answer_leaves_the_previous_object_and_no_temp_object(
         await segments_export(destination=s3_bucket.url("segments.json"))
 
     assert s3_bucket.read("segments.json") == PREVIOUS
-    assert s3_bucket.keys() == ["segments.json"]
+    assert s3_bucket.object_keys() == ["segments.json"]
 
 
 async def test_an_export_to_a_missing_bucket_fails_and_creates_no_bucket(
@@ -150,7 +155,7 @@ def test_the_atomic_writers_never_create_a_bucket(
     assert s3_bucket.fs.ls("", detail=False) == [s3_bucket.name]
     # the bucket that exists still gets the object, its "folders" included
     write(s3_bucket.fs, f"{s3_bucket.name}/{key}", streamed=streamed)
-    assert s3_bucket.keys() == [key]
+    assert s3_bucket.object_keys() == [key]
     assert s3_bucket.read(key) == b"data"
 
 
@@ -173,7 +178,7 @@ async def test_sharded_fanout_writes_each_account_and_the_manifest_to_the_bucket
     manifest = Manifest.model_validate_json(s3_bucket.read("fanout/_manifest.json"))
     reports = [f"fanout/_shards/{manifest.run_key}/shard-{n}.json" for n in (0, 1)]
     # exactly these: no temp object (".NAME.tmp-...") or spool file left anywhere
-    assert s3_bucket.keys() == sorted([*expected, "fanout/_manifest.json", *reports])
+    assert s3_bucket.object_keys() == sorted([*expected, "fanout/_manifest.json", *reports])
 
     assert sorted(e.label for e in manifest.accounts) == labels  # every account once
     assert {e.shard for e in manifest.accounts} == {0, 1}
@@ -188,3 +193,27 @@ async def test_sharded_fanout_writes_each_account_and_the_manifest_to_the_bucket
     manifest_text = s3_bucket.read("fanout/_manifest.json").decode()
     for token in [*partner.account_tokens, partner.partner_token or "-"]:
         assert token not in manifest_text
+
+
+async def test_watch_keeps_its_state_in_the_bucket_and_a_failed_fetch_leaves_it(
+    account: SandboxServer, s3_bucket: S3Bucket
+) -> None:
+    name = f"Larkspur {uuid.uuid4().hex[:8]}"
+    run = {"account": name, "state": s3_bucket.url("botpenguin")}
+    snapshot = f"botpenguin/{account_slug(name)}.json"
+
+    assert (await segments_watch(**run)).baseline
+    assert json.loads(s3_bucket.read(snapshot))["segments"] == SAMPLE_SEGMENTS
+    renamed = copy.deepcopy(SAMPLE_SEGMENTS)
+    renamed[0]["segmentName"] = "VIP tea circle"
+    account.set_segments(renamed, token=TOKEN)
+    assert (await segments_watch(**run)).changed, "the second run compared with the bucket's"
+    kept = {key: s3_bucket.read(key) for key in s3_bucket.object_keys()}
+    assert snapshot in kept
+    assert json.loads(kept[snapshot])["segments"] == renamed
+
+    account.inject(Fault.status_code(401))
+    with pytest.raises(AuthenticationError):
+        await segments_watch(**run)
+
+    assert {key: s3_bucket.read(key) for key in s3_bucket.object_keys()} == kept
