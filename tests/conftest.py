@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 # Offline machines: no telemetry, and keep each test session's Prefect home to itself.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -30,6 +31,17 @@ os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", 
 # the test process and every process it starts, Prefect's back-off between other retries
 # (2, 4, ... 256 s) still bounds a dead server's wait, to 8.5 min instead of one.
 os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "8")
+
+# Prefect's clients build an SSL context on every get_client() and load the whole default CA
+# bundle into it (~25 ms of CPU; a watch run makes several clients), even for the test
+# servers' plain http://127.0.0.1. With a one-certificate bundle that costs next to nothing.
+# Every Prefect API these tests talk to is plain HTTP on loopback; the pack's own TLS trust is
+# BOTPENGUIN_CA_BUNDLE, not this.
+if "PREFECT_API_SSL_CERT_FILE" not in os.environ:
+    _unused_ca = Path(tempfile.mkdtemp(prefix="botpenguin-prefect-ca-")) / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(_unused_ca))
+    os.environ["PREFECT_API_SSL_CERT_FILE"] = str(_unused_ca)
+    atexit.register(shutil.rmtree, _unused_ca.parent, ignore_errors=True)
 
 # pytest-xdist (pyproject's addopts): each worker gets a Prefect home of its own, so two
 # workers never share a profile, local result storage or a pack's state file under it.
